@@ -1,0 +1,1 @@
+"""Assignments: specs in ``assignments/<slug>/`` and the data sets drawn from them."""

@@ -1,0 +1,191 @@
+"""Entry point inside the sandbox: ``python -m harness``.
+
+Imports torch first (so a warm sandbox pays that cost before any submission
+arrives), says hello, waits for its one job, trains, reports, then waits for the
+evaluation inputs, predicts and exits. A sandbox serves exactly one job.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import torch
+
+import gradekit
+
+from . import protocol
+from .errors import describe
+from .instrument import Recorder
+from .modes import SubmissionError, load_data, run_module, run_script
+
+WORKDIR = "/workspace"
+JOBDIR = "/job"
+
+
+class Channels:
+    def __init__(self, metrics: int, control: int, results: int) -> None:
+        for fd in (metrics, control, results):
+            os.set_inheritable(fd, False)  # the student's subprocesses do not get them
+        self.metrics, self.results = metrics, results
+        self.control = os.fdopen(control, "rb", buffering=0)
+        self._buffer = b""
+
+    def send(self, record_type: str, /, **fields: Any) -> None:
+        self._write(self.metrics, protocol.encode_record(record_type, **fields))
+
+    def send_frame(self, kind: str, payload: bytes) -> None:
+        self._write(self.results, protocol.frame_header(kind, len(payload)) + payload)
+
+    @staticmethod
+    def _write(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            pass  # the host has stopped listening; it decides what happens next
+
+    def read_frame(self) -> tuple[dict[str, Any], bytes]:
+        while b"\n" not in self._buffer:
+            chunk = self.control.read(65536)
+            if not chunk:
+                raise SystemExit(0)
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        header = protocol.parse_frame_header(line, max_payload=1 << 31)
+        size = header["bytes"]
+        while len(self._buffer) < size:
+            chunk = self.control.read(max(65536, size - len(self._buffer)))
+            if not chunk:
+                raise SystemExit(0)
+            self._buffer += chunk
+        payload, self._buffer = self._buffer[:size], self._buffer[size:]
+        return header, payload
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
+    source = os.path.join(JOBDIR, "submission")
+    for folder, _, files in os.walk(source):
+        target = os.path.join(WORKDIR, os.path.relpath(folder, source))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            shutil.copyfile(os.path.join(folder, name), os.path.join(target, name))
+    os.chdir(WORKDIR)
+    sys.path.insert(0, WORKDIR)
+    device = pick_device(job.get("device", "cpu"))
+    torch.set_num_threads(int(job.get("threads", 1)))
+    data_dir = os.path.join(JOBDIR, "data")
+    gradekit._configure(data_dir if os.path.isdir(data_dir) else None, str(device))
+    seed = int(job["seed"])
+    seed_everything(seed)
+    recorder = Recorder(channels.send, job.get("max_steps"), job.get("train_seconds"))
+    outcome: dict[str, Any] = {"reason": "finished"}
+    entry = os.path.join(WORKDIR, job["entry"])
+    channels.send("start", seed=seed, mode=job["mode"], device=str(device))
+    if job.get("instrument", True):  # off only to measure the recording's own cost
+        recorder.install()
+    model: torch.nn.Module | None = None
+    try:
+        if job["mode"] == "module":
+            data = load_data(data_dir, device)
+
+            def log(step: int, **values: float) -> None:
+                for name, value in list(values.items())[:20]:
+                    channels.send("points", series=f"log/{name}"[:120], x=[int(step)], y=[float(value)])
+
+            model = run_module(entry, data, log, outcome)
+        else:
+            model = run_script(entry, outcome)
+    except SubmissionError as exc:
+        recorder.uninstall()
+        channels.send("failed", kind="bad_submission", message=str(exc))
+        return None
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - the student's code failed
+        recorder.uninstall()
+        recorder.finish(None)
+        channels.send("failed", **describe(exc, WORKDIR))
+        return None
+    recorder.uninstall()
+    recorder.finish(model)
+    params = sum(p.numel() for p in model.parameters())
+    modules = [f"{n}: {type(m).__name__}" for n, m in model.named_modules() if n][:200]
+    channels.send("model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules)
+    channels.send("trained", reason=outcome["reason"], steps=recorder.steps, seconds=round(time.perf_counter() - recorder.t0, 3))
+    return model
+
+
+def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
+    header, payload = channels.read_frame()
+    if header["t"] != "eval":
+        return
+    inputs = np.load(io.BytesIO(payload), allow_pickle=False)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            chunk = torch.from_numpy(inputs[start : start + batch]).to(device)
+            out = model(chunk)
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"the model returned {type(out).__name__}, not a tensor")
+            outputs.append(out.detach().float().cpu())
+    predictions = torch.cat(outputs).numpy() if outputs else np.zeros((0,), np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, predictions, allow_pickle=False)
+    channels.send_frame("predictions", buffer.getvalue())
+    try:
+        from safetensors.torch import save
+
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        channels.send_frame("weights", save(state))
+    except Exception:  # noqa: BLE001 - weights are a courtesy for instructors, never a verdict
+        pass
+
+
+def main() -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    metrics, control, results = (int(x) for x in os.environ["GRADER_CHANNELS"].split(","))
+    channels = Channels(metrics, control, results)
+    channels.send("hello", v=protocol.VERSION, torch=torch.__version__, device="cuda" if torch.cuda.is_available() else "cpu")
+    _, payload = channels.read_frame()
+    job = json.loads(payload)
+    try:
+        model = train(job, channels)
+    except Exception:  # noqa: BLE001 - the harness's own failure, not the student's
+        traceback.print_exc()
+        os._exit(protocol.HARNESS_FAILED)
+    if model is not None:
+        try:
+            evaluate(model, channels, int(job.get("eval_batch", 4096)))
+        except Exception as exc:  # noqa: BLE001
+            # Only the exception's type leaves: its text could echo the evaluation inputs.
+            channels.send_frame("eval_error", type(exc).__name__.encode()[:200])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Records what training did, with no change to the student's code.
+
+Hooks: ``Tensor.backward`` (the loss of every backward on a scalar), the global
+optimizer step hooks (steps, learning rate, time per step, sampled gradient
+norms) and ``zero_grad``. Values stay on the device as detached tensors and are
+moved in one batch about once a second, so recording adds no device sync per
+step (no ``.item()`` in the hot path).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+Send = Callable[..., None]
+
+FLUSH_SECONDS = 1.0
+FLUSH_POINTS = 1024
+GRAD_NORM_EVERY = 25
+MAX_WARNINGS = 50
+
+
+class StopTraining(BaseException):
+    """Raised inside the student's loop when a budget runs out.
+
+    A BaseException so that a student's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _restorer(owner: Any, name: str, original: Any) -> Callable[[], None]:
+    return lambda: setattr(owner, name, original)
+
+
+class Recorder:
+    def __init__(self, send: Send, max_steps: int | None, train_seconds: float | None) -> None:
+        self.send = send
+        self.max_steps = max_steps
+        self.train_seconds = train_seconds
+        self.t0 = time.perf_counter()
+        self.steps = 0
+        self.backward = 0
+        self.zero_grad = 0
+        self.steps_without_zero_grad = 0
+        self._zeroed_since_step = True
+        self._losses: list[torch.Tensor] = []
+        self._loss_steps: list[int] = []
+        self._step_times: list[float] = []
+        self._step_x: list[int] = []
+        self._last_step_at: float | None = None
+        self._last_flush = self.t0
+        self._last_loss: float | None = None
+        self._lr: float | None = None
+        self._grad_samples: list[tuple[int, list[torch.nn.Parameter], torch.Tensor]] = []
+        self._warnings: dict[tuple[str, str, str, int], int] = {}
+        self._undo: list[Callable[[], None]] = []
+
+    # -- installation ---------------------------------------------------------
+    def install(self) -> None:
+        original_backward: Any = torch.Tensor.backward
+        recorder = self
+
+        def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if tensor.numel() == 1:
+                # clone: a reduced loss can share the storage of a large intermediate
+                # (an [N, N] broadcast buffer), which a plain detach() would keep alive.
+                recorder._losses.append(tensor.detach().clone())
+                recorder._loss_steps.append(recorder.steps)
+            recorder.backward += 1
+            return original_backward(tensor, *args, **kwargs)
+
+        torch.Tensor.backward = backward  # type: ignore[method-assign,assignment]
+        self._undo.append(lambda: setattr(torch.Tensor, "backward", original_backward))
+
+        for owner in (torch.optim.Optimizer, torch.nn.Module):
+            original_zero = owner.zero_grad
+
+            def zero_grad(obj: Any, *args: Any, _orig: Any = original_zero, **kwargs: Any) -> Any:
+                recorder.zero_grad += 1
+                recorder._zeroed_since_step = True
+                return _orig(obj, *args, **kwargs)
+
+            owner.zero_grad = zero_grad  # type: ignore[method-assign,assignment]
+            self._undo.append(_restorer(owner, "zero_grad", original_zero))
+
+        handle = register_optimizer_step_post_hook(self._after_step)
+        self._undo.append(handle.remove)
+
+        original_showwarning = warnings.showwarning
+
+        def showwarning(message: Any, category: type, filename: str, lineno: int, *a: Any, **k: Any) -> None:
+            recorder._warn(str(message), category.__name__, filename, lineno)
+            original_showwarning(message, category, filename, lineno, *a, **k)
+
+        warnings.showwarning = showwarning
+        self._undo.append(lambda: setattr(warnings, "showwarning", original_showwarning))
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    # -- hooks ----------------------------------------------------------------
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.steps += 1
+        now = time.perf_counter()
+        if self._last_step_at is not None:
+            self._step_times.append(now - self._last_step_at)
+            self._step_x.append(self.steps)
+        self._last_step_at = now
+        if not self._zeroed_since_step and self.steps > 1:
+            self.steps_without_zero_grad += 1
+        self._zeroed_since_step = False
+        lr = optimizer.param_groups[0].get("lr")
+        if isinstance(lr, torch.Tensor):
+            lr = float(lr)
+        if lr != self._lr and isinstance(lr, (int, float)):
+            self._lr = float(lr)
+            self.send("points", series="lr", x=[self.steps], y=[self._lr])
+        if self.steps % GRAD_NORM_EVERY == 1:
+            self._sample_grad_norms(optimizer)
+        if (
+            now - self._last_flush >= FLUSH_SECONDS
+            or len(self._losses) >= FLUSH_POINTS
+            or len(self._step_times) >= FLUSH_POINTS
+        ):
+            self.flush(progress=True)
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            raise StopTraining("step_budget")
+        if self.train_seconds is not None and now - self.t0 >= self.train_seconds:
+            raise StopTraining("time_budget")
+
+    def _sample_grad_norms(self, optimizer: torch.optim.Optimizer) -> None:
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if params:
+            norms = torch.stack([p.grad.detach().float().norm() for p in params if p.grad is not None])
+            self._grad_samples.append((self.steps, params, norms))
+
+    def _warn(self, message: str, category: str, filename: str, lineno: int) -> None:
+        key = (category, message[:2000], filename, lineno)
+        if key in self._warnings:
+            self._warnings[key] += 1
+        elif len(self._warnings) < MAX_WARNINGS:
+            self._warnings[key] = 1
+
+    # -- output ---------------------------------------------------------------
+    def flush(self, progress: bool = False) -> None:
+        if self._losses:
+            values = torch.stack([t.float().reshape(()) for t in self._losses]).cpu().tolist()
+            self._last_loss = values[-1]
+            self._send_points("loss", self._loss_steps, values)
+            self._losses, self._loss_steps = [], []
+        if self._step_times:
+            self._send_points("step_time", self._step_x, self._step_times)
+            self._step_times, self._step_x = [], []
+        now = time.perf_counter()
+        self._last_flush = now
+        if progress:
+            self.send("progress", step=self.steps, elapsed=round(now - self.t0, 3), loss=self._last_loss)
+
+    def _send_points(self, series: str, xs: list[int], ys: list[float]) -> None:
+        for i in range(0, len(xs), FLUSH_POINTS):
+            self.send("points", series=series, x=xs[i : i + FLUSH_POINTS], y=ys[i : i + FLUSH_POINTS])
+
+    def finish(self, model: torch.nn.Module | None) -> None:
+        """Send everything still buffered; gradient norms are named by the final model's layers."""
+        self.flush(progress=True)
+        names: dict[int, str] = {}
+        if model is not None:
+            for name, param in model.named_parameters():
+                names[id(param)] = name.rsplit(".", 1)[0] if "." in name else name
+        series: dict[str, tuple[list[int], list[float]]] = {}
+        for step, params, norms in self._grad_samples:
+            squares: dict[str, float] = {}
+            for param, norm in zip(params, norms.cpu().tolist(), strict=True):
+                layer = names.get(id(param), "other")
+                squares[layer] = squares.get(layer, 0.0) + norm * norm
+            for layer, total in squares.items():
+                xs, ys = series.setdefault(layer, ([], []))
+                xs.append(step)
+                ys.append(total**0.5)
+        for layer, (xs, ys) in list(series.items())[:150]:
+            self._send_points(f"grad_norm/{layer}", xs, ys)
+        for (category, message, filename, lineno), count in self._warnings.items():
+            self.send("warning", category=category, message=message, file=filename, line=lineno, count=count)
+        self.send(
+            "counters",
+            backward=self.backward,
+            steps=self.steps,
+            zero_grad=self.zero_grad,
+            steps_without_zero_grad=self.steps_without_zero_grad,
+        )

@@ -1,0 +1,1 @@
+"""The grading runner: prepare a submission, train it in a sandbox, score it on the host."""

@@ -1,0 +1,199 @@
+"""The host's half of the grading protocol with one sandbox.
+
+States: waiting for hello -> job sent -> training (metrics flow) -> trained ->
+evaluation inputs sent (logs frozen, metrics ignored, only the results channel
+is read) -> predictions in -> done. The host trusts no record for the score:
+records only describe training; the score comes from predictions alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.harness import protocol
+
+MAX_METRICS_BYTES = 32 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Training:
+    """What the harness reported about training (descriptive, never used for the score)."""
+
+    curves: dict[str, tuple[list[int], list[float | None]]] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
+    trained: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    started: dict[str, Any] | None = None
+    hello: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    rejected_records: int = 0
+    metrics_bytes: int = 0
+
+
+class GradingConversation:
+    def __init__(
+        self,
+        job: dict[str, Any],
+        eval_inputs: np.ndarray,
+        eval_seconds: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        hello_seen: dict[str, Any] | None = None,
+    ) -> None:
+        self.job = job
+        self.eval_inputs = eval_inputs
+        self.eval_seconds = eval_seconds
+        self.on_progress = on_progress
+        self.training = Training(hello=hello_seen)
+        self.done = False
+        self.logs_open = True
+        self.deadline: float | None = None
+        self.deadline_reason = "evaluation_timeout"
+        self.evaluating = False
+        self.predictions: np.ndarray | None = None
+        self.prediction_error: str | None = None
+        self.weights: bytes | None = None
+        self._out = b""
+        self._metrics_buffer = b""
+        self._results_buffer = b""
+        self._results_header: dict[str, Any] | None = None
+        self._max_predictions = eval_inputs.shape[0] * 64 * 4 + 4096
+        if hello_seen is not None:
+            self._send_job()
+
+    # -- outgoing -------------------------------------------------------------
+    def outgoing(self) -> bytes:
+        return self._out
+
+    def sent(self, count: int) -> None:
+        self._out = self._out[count:]
+
+    def _send_job(self) -> None:
+        payload = json.dumps(self.job).encode()
+        self._out += protocol.frame_header("job", len(payload)) + payload
+
+    def _send_eval(self) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(self.eval_inputs, dtype=np.float32), allow_pickle=False)
+        data = buffer.getvalue()
+        self._out += protocol.frame_header("eval", len(data)) + data
+        self.evaluating = True
+        self.logs_open = False
+        self._results_buffer = b""  # anything written here before evaluation is not a prediction
+        self.deadline = time.monotonic() + self.eval_seconds
+
+    # -- metrics --------------------------------------------------------------
+    def on_metrics(self, data: bytes) -> None:
+        if self.evaluating or self.done:
+            return
+        self.training.metrics_bytes += len(data)
+        if self.training.metrics_bytes > MAX_METRICS_BYTES:
+            return
+        self._metrics_buffer += data
+        while b"\n" in self._metrics_buffer:
+            line, self._metrics_buffer = self._metrics_buffer.split(b"\n", 1)
+            self._record(line)
+        if len(self._metrics_buffer) > protocol.MAX_RECORD_BYTES:
+            self._metrics_buffer = b""
+            self.training.rejected_records += 1
+
+    def _record(self, line: bytes) -> None:
+        try:
+            record = protocol.decode_record(line)
+        except protocol.ProtocolError:
+            self.training.rejected_records += 1
+            return
+        kind = record.pop("t")
+        t = self.training
+        if kind == "hello" and t.hello is None:
+            t.hello = record
+            self._send_job()
+        elif t.hello is None or (kind != "start" and t.started is None):
+            t.rejected_records += 1  # out of order: nothing precedes hello, nothing but start precedes student code
+        elif kind == "start" and t.started is None:
+            t.started = record
+        elif kind == "points":
+            self._add_points(record)
+        elif kind == "progress":
+            t.progress = record
+            if self.on_progress:
+                self.on_progress(record)
+        elif kind == "warning":
+            if len(t.warnings) < 100:
+                t.warnings.append(record)
+        elif kind == "counters":
+            t.counters = record
+        elif kind == "model":
+            t.model = record
+        elif kind == "failed" and t.failure is None and t.trained is None:
+            t.failure = record
+            self.done = True
+        elif kind == "trained" and t.trained is None and t.failure is None:
+            t.trained = record
+            self._send_eval()
+        else:
+            t.rejected_records += 1
+
+    def _add_points(self, record: dict[str, Any]) -> None:
+        curves = self.training.curves
+        name = record["series"]
+        if name not in curves and len(curves) >= protocol.MAX_SERIES:
+            self.training.rejected_records += 1
+            return
+        xs, ys = curves.setdefault(name, ([], []))
+        xs.extend(record["x"])
+        ys.extend(record["y"])
+
+    # -- results --------------------------------------------------------------
+    def on_results(self, data: bytes) -> None:
+        if not self.evaluating or self.done:
+            return  # before the inputs went in, nothing on this channel can be a prediction
+        self._results_buffer += data
+        while not self.done:
+            if self._results_header is None:
+                if b"\n" not in self._results_buffer:
+                    if len(self._results_buffer) > protocol.MAX_HEADER_BYTES:
+                        self._fail_predictions("the results channel carried something that is not a frame")
+                    return
+                line, self._results_buffer = self._results_buffer.split(b"\n", 1)
+                limit = self._max_predictions if self.predictions is None else MAX_WEIGHTS_BYTES
+                try:
+                    self._results_header = protocol.parse_frame_header(line, limit)
+                except protocol.ProtocolError as exc:
+                    self._fail_predictions(str(exc))
+                    return
+            size = self._results_header["bytes"]
+            if len(self._results_buffer) < size:
+                return
+            payload, self._results_buffer = self._results_buffer[:size], self._results_buffer[size:]
+            self._frame(self._results_header["t"], payload)
+            self._results_header = None
+
+    def _frame(self, kind: str, payload: bytes) -> None:
+        if kind == "predictions" and self.predictions is None:
+            try:
+                self.predictions = np.load(io.BytesIO(payload), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                self._fail_predictions(f"the predictions are not a plain numeric array ({exc})")
+        elif kind == "weights" and self.predictions is not None:
+            self.weights = payload
+            self.done = True
+        elif kind == "eval_error":
+            name = payload.decode("ascii", "replace")[:100]
+            self._fail_predictions(f"your model raised {name} while predicting on the evaluation inputs")
+        else:
+            self._fail_predictions(f"unexpected frame {kind!r} on the results channel")
+
+    def _fail_predictions(self, message: str) -> None:
+        if self.predictions is None:
+            self.prediction_error = message
+        self.done = True

@@ -1,0 +1,158 @@
+"""Grade a submission for an assignment: one sandboxed run per training seed, scored on the host.
+
+The evaluation set's targets stay in this process: only its inputs go to the
+sandbox (see ``session``). With several seeds, the reported score is the median
+run's, so a lucky or unlucky initialisation does not decide a grade.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.assignments.datasets import DataSet, public_files
+from grader.assignments.spec import Assignment
+from grader.sandbox.limits import Limits, MiB
+from grader.sandbox.pool import WarmPool
+
+from .scoring import BadPredictions, check_predictions, metric, points
+from .session import RunRequest, RunResult, run_submission
+from .submission import PreparedSubmission
+from .verdicts import Verdict
+
+
+@dataclass
+class SeedRun:
+    result: RunResult
+    metric_value: float | None = None
+    score: float | None = None
+
+
+@dataclass
+class GradeReport:
+    assignment: str
+    verdict: Verdict
+    message: str
+    metric_name: str
+    metric_value: float | None
+    score: float | None
+    max_score: float
+    passed: bool
+    runs: list[SeedRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def chosen(self) -> SeedRun | None:
+        return self.runs[len(self.runs) // 2] if self.runs else None
+
+    def summary(self) -> dict[str, Any]:
+        run = self.chosen
+        training = run.result.training if run else None
+        return {
+            "assignment": self.assignment,
+            "verdict": self.verdict.value,
+            "title": self.verdict.headline,
+            "message": self.message,
+            "metric": self.metric_name,
+            "metric_value": self.metric_value,
+            "score": self.score,
+            "max_score": self.max_score,
+            "passed": self.passed,
+            "charged": self.verdict.charged,
+            "notes": self.notes,
+            "details": run.result.details if run else {},
+            "seeds": [r.result.seed for r in self.runs],
+            "seed_scores": [r.score for r in self.runs],
+            "trained": training.trained if training else None,
+            "counters": training.counters if training else {},
+            "model": training.model if training else None,
+            "warnings": training.warnings if training else [],
+            "usage": vars(run.result.usage) if run else {},
+        }
+
+
+def limits_for(assignment: Assignment, threads: int) -> Limits:
+    budget = assignment.budget
+    return Limits(
+        wall_seconds=budget.wall_seconds,
+        memory_bytes=budget.memory_mb * MiB,
+        threads=threads,
+    )
+
+
+def grade(
+    assignment: Assignment,
+    submission: PreparedSubmission,
+    evaluation: DataSet,
+    seeds: list[int],
+    *,
+    threads: int = 1,
+    pool: WarmPool | None = None,
+    uid: int | None = None,
+    jobs_root: Path | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> GradeReport:
+    public = public_files(assignment)
+    runs: list[SeedRun] = []
+    for seed in seeds:
+        request = RunRequest(
+            files=submission.files,
+            entry=submission.entry,
+            mode=submission.mode,
+            eval_inputs=evaluation.inputs,
+            public_data=public,
+            seed=seed,
+            max_steps=assignment.budget.max_steps,
+            train_seconds=assignment.budget.train_seconds,
+            eval_seconds=assignment.budget.eval_seconds,
+            limits=limits_for(assignment, threads),
+        )
+        run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress))
+        _score(assignment, evaluation, run)
+        runs.append(run)
+        if run.result.verdict is not Verdict.SCORED:
+            break  # a submission that fails once is not retried with other seeds
+    return _report(assignment, submission, runs)
+
+
+def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
+    result = run.result
+    if result.verdict is not Verdict.SCORED or result.predictions is None:
+        return
+    try:
+        values = check_predictions(result.predictions, len(evaluation.targets))
+    except BadPredictions as exc:
+        result.verdict, result.message = Verdict.BAD_PREDICTIONS, f"Bad predictions: {exc}."
+        result.predictions = None
+        return
+    run.metric_value = metric(assignment.metric, values, evaluation.targets)
+    run.score = points(run.metric_value, assignment.full_marks_at, assignment.zero_at, assignment.points)
+
+
+def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[SeedRun]) -> GradeReport:
+    notes = list(submission.warnings)
+    scored = [r for r in runs if r.score is not None]
+    failed = next((r for r in runs if r.score is None), None)
+    if failed is not None:
+        runs = [failed]
+        result = failed.result
+        verdict, message, value, score = result.verdict, result.message, None, None
+    else:
+        scored.sort(key=lambda r: r.score or 0.0)
+        runs = scored
+        chosen = scored[len(scored) // 2]
+        value, score = chosen.metric_value, statistics.median(r.score or 0.0 for r in scored)
+        verdict = Verdict.SCORED
+        message = f"{assignment.metric.upper()} {value:.3g} on the evaluation set: {score:g}/{assignment.points:g}."
+    trained = runs[0].result.training.trained if runs else None
+    if trained and trained.get("reason") == "step_budget":
+        notes.append(f"Training was stopped at the step budget ({assignment.budget.max_steps} optimizer steps).")
+    elif trained and trained.get("reason") == "time_budget":
+        notes.append(f"Training was stopped at the time budget ({assignment.budget.train_seconds:g} s).")
+    passed = score is not None and score >= assignment.points
+    return GradeReport(
+        assignment.slug, verdict, message, assignment.metric, value, score, assignment.points, passed, runs, notes
+    )

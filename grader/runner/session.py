@@ -1,0 +1,189 @@
+"""One sandboxed run of a submission: train, then predict on inputs it never saw.
+
+``run_submission`` takes the submission's files and the evaluation *inputs*
+(targets stay with the caller), drives a sandbox through the protocol and
+returns a ``RunResult`` with a verdict. Scoring is the caller's job (``grade``).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.harness import protocol
+from grader.sandbox.bwrap import SandboxUnavailable
+from grader.sandbox.limits import Limits, Usage
+from grader.sandbox.pool import ReadySandbox, WarmPool, start_cold
+from grader.sandbox.supervise import SandboxOutcome, Supervisor
+
+from .conversation import GradingConversation, Training
+from .verdicts import Verdict, limit_message
+
+
+@dataclass
+class RunRequest:
+    files: dict[str, bytes]  # relative path -> content, already checked by the submission loader
+    entry: str
+    mode: str  # "script" or "module"
+    eval_inputs: np.ndarray
+    public_data: dict[str, np.ndarray] = field(default_factory=dict)
+    seed: int = 0
+    max_steps: int | None = None
+    train_seconds: float | None = None
+    eval_seconds: float = 30.0
+    limits: Limits = field(default_factory=Limits)
+    device: str = "cpu"
+    instrument: bool = True  # off only in the benchmark that measures the recording's cost
+
+
+@dataclass
+class RunResult:
+    verdict: Verdict
+    message: str
+    seed: int
+    details: dict[str, Any] = field(default_factory=dict)
+    predictions: np.ndarray | None = None
+    weights: bytes | None = None
+    training: Training = field(default_factory=Training)
+    usage: Usage = field(default_factory=Usage)
+    stdout: str = ""
+    stderr: str = ""
+    warm: bool = False
+
+
+def _write_job(jobdir: Path, request: RunRequest) -> None:
+    submission = jobdir / "submission"
+    submission.mkdir(mode=0o755)
+    for relative, content in request.files.items():
+        target = submission / relative
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        target.write_bytes(content)
+        target.chmod(0o644)
+    if request.public_data:
+        data = jobdir / "data"
+        data.mkdir(mode=0o755)
+        for name, array in request.public_data.items():
+            np.save(data / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+            (data / f"{name}.npy").chmod(0o644)
+
+
+def run_submission(
+    request: RunRequest,
+    pool: WarmPool | None = None,
+    uid: int | None = None,
+    jobs_root: Path | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    ready: ReadySandbox | None = pool.acquire() if pool is not None else None
+    warm = ready is not None
+    started = time.monotonic()
+    try:
+        if ready is None:
+            ready = start_cold(request.limits, uid, jobs_root)
+    except (OSError, SandboxUnavailable) as exc:
+        return RunResult(Verdict.INTERNAL_ERROR, f"The sandbox could not start: {exc}", request.seed)
+    proc = ready.proc
+    try:
+        _write_job(proc.jobdir, request)
+        job = {
+            "mode": request.mode,
+            "entry": request.entry,
+            "seed": request.seed,
+            "threads": request.limits.threads,
+            "device": request.device,
+            "max_steps": request.max_steps,
+            "train_seconds": request.train_seconds,
+            "instrument": request.instrument,
+        }
+        talk = GradingConversation(job, request.eval_inputs, request.eval_seconds, on_progress, ready.hello)
+        outcome = Supervisor(proc, request.limits, talk).run(started)
+    finally:
+        proc.close()
+    result = _result(request, talk, outcome)
+    result.warm = warm
+    return result
+
+
+def _limit_verdict(reason: str, limits: Limits, eval_seconds: float) -> tuple[Verdict, str]:
+    mib = limits.memory_bytes // (1024 * 1024)
+    table = {
+        "wall_time": (Verdict.TIME_LIMIT, f"{limits.wall_seconds:g} s of wall time"),
+        "cpu_time": (Verdict.TIME_LIMIT, f"{limits.effective_cpu_seconds:g} s of CPU time"),
+        "memory": (Verdict.MEMORY_LIMIT, f"{mib} MiB"),
+        "processes": (Verdict.PROCESS_LIMIT, str(limits.processes)),
+        "output": (Verdict.OUTPUT_LIMIT, f"{limits.output_bytes // 1024} KiB of output"),
+        "evaluation_timeout": (Verdict.EVALUATION_TIMEOUT, f"{eval_seconds:g} s"),
+        "disk": (Verdict.DISK_LIMIT, f"{limits.disk_bytes // (1024 * 1024)} MiB"),
+    }
+    verdict, amount = table[reason]
+    return verdict, limit_message(verdict, amount)
+
+
+FAILURE_VERDICTS = {
+    "syntax_error": Verdict.SYNTAX_ERROR,
+    "runtime_error": Verdict.RUNTIME_ERROR,
+    "no_model": Verdict.NO_MODEL,
+    "memory_limit": Verdict.MEMORY_LIMIT,
+    "disk_limit": Verdict.DISK_LIMIT,
+    "bad_submission": Verdict.BAD_SUBMISSION,
+    "process_limit": Verdict.PROCESS_LIMIT,
+}
+
+
+def _result(request: RunRequest, talk: GradingConversation, outcome: SandboxOutcome) -> RunResult:
+    verdict, message, details = _verdict(request, talk, outcome)
+    result = RunResult(
+        verdict, message, request.seed, details=details, training=talk.training,
+        usage=outcome.usage, stdout=outcome.stdout, stderr=outcome.stderr,
+    )  # fmt: skip
+    if verdict is Verdict.SCORED:
+        result.predictions = talk.predictions
+        result.weights = talk.weights
+    return result
+
+
+def _verdict(
+    request: RunRequest, talk: GradingConversation, outcome: SandboxOutcome
+) -> tuple[Verdict, str, dict[str, Any]]:
+    t = talk.training
+    limits = request.limits
+    if t.started is None or (outcome.exit_code == protocol.HARNESS_FAILED and t.failure is None):
+        # Nothing of the student's had run yet: whatever went wrong is the platform's.
+        return Verdict.INTERNAL_ERROR, _internal_message(outcome), {}
+    if talk.predictions is not None:
+        return Verdict.SCORED, "", {}
+    if outcome.oom_killed:
+        return (*_limit_verdict("memory", limits, request.eval_seconds), {})
+    if outcome.killed_for:
+        return (*_limit_verdict(outcome.killed_for, limits, request.eval_seconds), {})
+    if outcome.pids_limit_hit:
+        return (*_limit_verdict("processes", limits, request.eval_seconds), {})
+    if talk.prediction_error:
+        return Verdict.BAD_PREDICTIONS, f"No usable predictions: {talk.prediction_error}.", {}
+    if t.failure is not None:
+        failure = dict(t.failure)
+        verdict = FAILURE_VERDICTS[failure.pop("kind")]
+        return verdict, failure.pop("message"), failure
+    if outcome.signal == signal.SIGXFSZ:
+        return (*_limit_verdict("disk", limits, request.eval_seconds), {})
+    if outcome.signal == signal.SIGXCPU:
+        return (*_limit_verdict("cpu_time", limits, request.eval_seconds), {})
+    how = f"was killed by signal {outcome.signal}" if outcome.signal else f"exited with status {outcome.exit_code}"
+    if t.trained is not None:
+        return Verdict.BAD_PREDICTIONS, f"The sandbox {how} while your model was predicting.", {}
+    return Verdict.RUNTIME_ERROR, f"Your program {how} before training finished.", {}
+
+
+def _internal_message(outcome: SandboxOutcome) -> str:
+    tail = outcome.stderr.strip().splitlines()[-3:]
+    reason = outcome.killed_for or (f"signal {outcome.signal}" if outcome.signal else f"status {outcome.exit_code}")
+    return (
+        f"The grading sandbox failed ({reason}). This is the platform's "
+        "fault and does not count against your submissions. " + " | ".join(tail)
+    ).strip()

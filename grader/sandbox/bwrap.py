@@ -1,0 +1,235 @@
+"""The bubblewrap backend: a throwaway Linux sandbox started in milliseconds.
+
+New user, pid, network, ipc, uts and mount namespaces; a read-only view of the
+Python runtime and nothing else of the host; size-capped tmpfs work dir and
+/tmp; an empty environment; no network at all (not even the host's loopback).
+Limits bubblewrap does not enforce come from a cgroup (see ``cgroups``) or,
+without one, from rlimits plus the supervisor's watchdog.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cgroups import Cgroup
+from .limits import Limits
+
+WORKDIR = "/workspace"
+JOBDIR = "/job"
+CODEDIR = "/opt/grader"
+HARNESS_SOURCES = Path(__file__).resolve().parents[1] / "harness"
+GRADEKIT_SOURCES = Path(__file__).resolve().parents[2] / "gradekit"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The host cannot run sandboxes (the platform's problem, never the student's)."""
+
+
+def bwrap_path() -> str:
+    path = shutil.which("bwrap")
+    if not path:
+        raise SandboxUnavailable("bubblewrap is not installed: run `apt-get install bubblewrap`.")
+    return path
+
+
+def runtime_paths() -> list[str]:
+    """Host directories the sandbox sees read-only: the OS runtime and the Python install."""
+    paths = ["/usr"]
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        if not prefix.startswith("/usr/"):
+            paths.append(prefix)
+    return sorted(set(paths))
+
+
+@dataclass
+class SandboxProcess:
+    popen: subprocess.Popen[bytes]
+    metrics: int  # read end
+    control: int  # write end
+    results: int  # read end
+    jobdir: Path
+    cgroup: Cgroup | None
+    uid: int | None
+    started: float = 0.0
+    closed: bool = field(default=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def kill(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        try:
+            os.killpg(self.popen.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self) -> None:
+        """Kill everything, reap, and remove the cgroup and the job dir."""
+        if self.closed:
+            return
+        self.closed = True
+        self.kill()
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.metrics, self.control, self.results):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+        shutil.rmtree(self.jobdir, ignore_errors=True)
+
+
+def _bind_args(fds: list[int], host_path: str, target: str, opened: list[int]) -> list[str]:
+    # Bind through an fd opened here, so the sandbox user needs no access to the
+    # path's parents (the Python install often lives under a private /root); the
+    # parents inside are made world-traversable, as bubblewrap creates them 0700.
+    fd = os.open(host_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    opened.append(fd)
+    fds.append(fd)
+    parents: list[str] = []
+    for parent in reversed(Path(target).parents):
+        if str(parent) != "/":
+            parents += ["--perms", "0755", "--dir", str(parent)]
+    return [*parents, "--ro-bind-fd", str(fd), target]
+
+
+def build_command(
+    limits: Limits, jobdir: Path, uid: int | None, channels: list[int], opened: list[int], fds: list[int]
+) -> list[str]:
+    if uid is not None:
+        # As root: bubblewrap sets up the namespaces with its privileges, then setpriv
+        # drops to the sandbox's own uid with no capabilities, so the student's code
+        # is a plain unprivileged uid on the host too (not root mapped into a userns).
+        namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        namespaces += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
+    else:
+        namespaces, drop = ["--unshare-all"], []
+    args = [
+        bwrap_path(),
+        *namespaces,
+        "--die-with-parent",
+        "--new-session",
+        "--hostname", "sandbox",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/sbin", "/sbin",
+    ]
+    for path in runtime_paths():
+        args += _bind_args(fds, path, path, opened)
+    args += _bind_args(fds, str(HARNESS_SOURCES), f"{CODEDIR}/harness", opened)
+    args += _bind_args(fds, str(GRADEKIT_SOURCES), f"{CODEDIR}/gradekit", opened)
+    args += _bind_args(fds, str(jobdir), JOBDIR, opened)
+    passwd = os.memfd_create("passwd", 0)
+    os.write(passwd, f"student:x:{uid or 1000}:{uid or 1000}:student:{WORKDIR}:/bin/false\n".encode())
+    os.lseek(passwd, 0, os.SEEK_SET)
+    opened.append(passwd)
+    fds.append(passwd)
+    tmp_size = str(max(limits.disk_bytes // 4, 8 * 1024 * 1024))
+    args += [
+        "--perms", "0755", "--dir", "/etc",
+        "--ro-bind-data", str(passwd), "/etc/passwd",
+        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm",
+        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+        "--remount-ro", "/",
+        "--clearenv",
+        "--setenv", "PATH", "/usr/bin:/bin",
+        "--setenv", "HOME", WORKDIR,
+        "--setenv", "PYTHONPATH", CODEDIR,
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--setenv", "PYTHONHASHSEED", "0",
+        "--setenv", "LANG", "C.UTF-8",
+        "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+        "--setenv", "OMP_NUM_THREADS", str(limits.threads),
+        "--setenv", "MKL_NUM_THREADS", str(limits.threads),
+        "--setenv", "OPENBLAS_NUM_THREADS", str(limits.threads),
+        "--setenv", "CUDA_VISIBLE_DEVICES", "",
+        "--setenv", "GRADER_CHANNELS", ",".join(map(str, channels)),
+        "--chdir", WORKDIR,
+        "--",
+        *drop,
+        sys.executable, "-s", "-u", "-m", "harness",
+    ]  # fmt: skip
+    return args
+
+
+def _preexec(limits: Limits, procs_files: list[str], uid: int | None) -> None:
+    """Runs in the child between fork and exec: join the cgroup and set rlimits."""
+    for path in procs_files:
+        with open(path, "w") as handle:
+            handle.write(str(os.getpid()))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu = int(limits.effective_cpu_seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if not procs_files:
+        # No cgroup: RLIMIT_DATA instead of RLIMIT_AS (which breaks CUDA's reservations),
+        # plus the supervisor's resident-memory watchdog.
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
+        if uid is not None:
+            # Counted per uid (warm sandboxes of the slot included): only without a pids cgroup.
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+
+def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
+    """Start a sandbox running the harness; it imports torch and waits for a job."""
+    opened: list[int] = []
+    fds: list[int] = []
+    cgroup = Cgroup.create(f"sb-{uuid.uuid4().hex[:12]}", limits.memory_bytes, limits.processes)
+    metrics_r, metrics_w = os.pipe()
+    control_r, control_w = os.pipe()
+    results_r, results_w = os.pipe()
+    child_ends = [metrics_w, control_r, results_w]
+    command = build_command(limits, jobdir, uid, child_ends, opened, fds)
+    procs = cgroup.procs_files() if cgroup else []
+
+    def prepare() -> None:
+        _preexec(limits, procs, uid)
+
+    try:
+        popen = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=child_ends + fds,
+            preexec_fn=prepare,
+            start_new_session=True,
+        )
+    except Exception:
+        for fd in (metrics_r, control_w, results_r):
+            os.close(fd)
+        if cgroup is not None:
+            cgroup.destroy()
+        raise
+    finally:
+        for fd in opened + child_ends:
+            os.close(fd)
+    for fd in (metrics_r, results_r):
+        os.set_blocking(fd, False)
+    os.set_blocking(control_w, False)
+    return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid)
+

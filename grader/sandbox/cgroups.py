@@ -1,0 +1,245 @@
+"""Resource limits bubblewrap does not enforce itself: one cgroup per sandbox.
+
+cgroup v1 (memory + memsw, pids, cpuacct, freezer) is what these machines have
+and is what the tests exercise; cgroup v2 follows the same shape (memory.max,
+memory.swap.max, pids.max, cpu.stat, cgroup.kill) and is untested here. When
+neither is writable the caller falls back to rlimits plus a watchdog.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+PARENT = "grader-sandbox"
+STALE_SECONDS = 600.0
+
+
+def _own_path(controller: str) -> str:
+    """Our process's cgroup path in a v1 hierarchy (sandboxes nest under it)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return path.lstrip("/")
+    return ""
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(value)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _field(text: str, key: str) -> int:
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return 0
+
+
+class Cgroup:
+    """Limits, usage and a reliable kill for one sandbox's process tree."""
+
+    version = "none"
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+
+    # -- creation -------------------------------------------------------------
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, processes: int) -> Cgroup | None:
+        for kind in (CgroupV1, CgroupV2):
+            if kind.available():
+                try:
+                    kind.sweep_stale()
+                    group = kind.make(name)
+                    group.set_limits(memory_bytes, processes)
+                    return group
+                except OSError:
+                    continue
+        return None
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def pids(self) -> list[int]:
+        first = next(iter(self.dirs.values()))
+        return [int(p) for p in _read(first / "cgroup.procs").split()]
+
+    def destroy(self) -> None:
+        for _ in range(50):
+            self.kill_all()
+            try:
+                for d in self.dirs.values():
+                    if d.exists():
+                        d.rmdir()
+                return
+            except OSError:
+                time.sleep(0.02)
+
+    @classmethod
+    def parents(cls) -> list[Path]:
+        raise NotImplementedError
+
+    @classmethod
+    def sweep_stale(cls) -> None:
+        """Remove empty sandbox cgroups left by a worker that died (older than STALE_SECONDS).
+
+        Age protects a cgroup another worker has just made and not yet joined.
+        """
+        now = time.time()
+        for parent in cls.parents():
+            for path in parent.glob("sb-*"):
+                try:
+                    if now - path.stat().st_mtime > STALE_SECONDS and not _read(path / "cgroup.procs").strip():
+                        path.rmdir()
+                except OSError:
+                    continue
+
+    # -- per version ----------------------------------------------------------
+    def set_limits(self, memory_bytes: int, processes: int) -> None:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        raise NotImplementedError
+
+    def peak_memory(self) -> int | None:
+        raise NotImplementedError
+
+    def oom_killed(self) -> bool:
+        raise NotImplementedError
+
+    def pids_limit_hit(self) -> bool:
+        raise NotImplementedError
+
+    def kill_all(self) -> None:
+        raise NotImplementedError
+
+
+class CgroupV1(Cgroup):
+    version = "cgroup-v1"
+
+    @staticmethod
+    def available() -> bool:
+        return all(os.access(ROOT / c, os.W_OK) for c in V1_CONTROLLERS) and (ROOT / "memory/memory.limit_in_bytes").exists()
+
+    @classmethod
+    def parents(cls) -> list[Path]:
+        return [ROOT / c / _own_path(c) / PARENT for c in V1_CONTROLLERS]
+
+    @classmethod
+    def make(cls, name: str) -> CgroupV1:
+        dirs = {}
+        for controller in V1_CONTROLLERS:
+            path = ROOT / controller / _own_path(controller) / PARENT / name
+            path.mkdir(parents=True, exist_ok=True)
+            dirs[controller] = path
+        return cls(dirs)
+
+    def set_limits(self, memory_bytes: int, processes: int) -> None:
+        memory = self.dirs["memory"]
+        _write(memory / "memory.limit_in_bytes", str(memory_bytes))
+        if (memory / "memory.memsw.limit_in_bytes").exists():
+            _write(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
+        _write(memory / "memory.swappiness", "0")
+        _write(self.dirs["pids"] / "pids.max", str(processes))
+
+    def cpu_seconds(self) -> float:
+        text = _read(self.dirs["cpuacct"] / "cpuacct.usage").strip()
+        return int(text) / 1e9 if text else 0.0
+
+    def peak_memory(self) -> int | None:
+        text = _read(self.dirs["memory"] / "memory.max_usage_in_bytes").strip()
+        return int(text) if text else None
+
+    def oom_killed(self) -> bool:
+        return _field(_read(self.dirs["memory"] / "memory.oom_control"), "oom_kill") > 0
+
+    def pids_limit_hit(self) -> bool:
+        return _field(_read(self.dirs["pids"] / "pids.events"), "max") > 0
+
+    def kill_all(self) -> None:
+        freezer = self.dirs["freezer"] / "freezer.state"
+        try:
+            _write(freezer, "FROZEN")  # a fork bomb cannot outrun a frozen group
+        except OSError:
+            pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        try:
+            _write(freezer, "THAWED")
+        except OSError:
+            pass
+
+
+class CgroupV2(Cgroup):
+    version = "cgroup-v2"
+
+    @staticmethod
+    def _base() -> Path:
+        own = ""
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                own = line[3:].lstrip("/")
+        return ROOT / own if (ROOT / "cgroup.controllers").exists() else ROOT / "unified" / own
+
+    @classmethod
+    def available(cls) -> bool:
+        base = cls._base()
+        controllers = _read(base / "cgroup.controllers").split()
+        return {"memory", "pids"} <= set(controllers) and os.access(base, os.W_OK)
+
+    @classmethod
+    def parents(cls) -> list[Path]:
+        return [cls._base() / PARENT]
+
+    @classmethod
+    def make(cls, name: str) -> CgroupV2:
+        parent = cls._base() / PARENT
+        parent.mkdir(exist_ok=True)
+        _write(parent / "cgroup.subtree_control", "+memory +pids +cpu")
+        path = parent / name
+        path.mkdir(exist_ok=True)
+        return cls({"unified": path})
+
+    def set_limits(self, memory_bytes: int, processes: int) -> None:
+        path = self.dirs["unified"]
+        _write(path / "memory.max", str(memory_bytes))
+        _write(path / "memory.swap.max", "0")
+        _write(path / "pids.max", str(processes))
+
+    def cpu_seconds(self) -> float:
+        return _field(_read(self.dirs["unified"] / "cpu.stat"), "usage_usec") / 1e6
+
+    def peak_memory(self) -> int | None:
+        text = _read(self.dirs["unified"] / "memory.peak").strip()
+        return int(text) if text else None
+
+    def oom_killed(self) -> bool:
+        return _field(_read(self.dirs["unified"] / "memory.events"), "oom_kill") > 0
+
+    def pids_limit_hit(self) -> bool:
+        return _field(_read(self.dirs["unified"] / "pids.events"), "max") > 0
+
+    def kill_all(self) -> None:
+        try:
+            _write(self.dirs["unified"] / "cgroup.kill", "1")
+        except OSError:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass

@@ -1,0 +1,146 @@
+"""Warm sandboxes: started ahead, torch already imported, each used once.
+
+``import torch`` takes about as long as training the reference solution, so a
+worker slot keeps a few sandboxes that have imported it and wait for a job. A
+used sandbox is destroyed and a fresh one is started in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import selectors
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .bwrap import SandboxProcess, SandboxUnavailable, spawn
+from .limits import Limits
+
+HELLO_SECONDS = 60.0
+MAX_IDLE_SECONDS = 15 * 60.0
+
+
+@dataclass
+class ReadySandbox:
+    proc: SandboxProcess
+    hello: dict[str, Any] | None  # None when started cold (the conversation reads it)
+    ready_at: float
+
+
+def new_jobdir(root: Path | None) -> Path:
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+    path.chmod(0o755)  # the sandbox's uid reads it through a read-only bind
+    return path
+
+
+def start_cold(limits: Limits, uid: int | None, jobs_root: Path | None) -> ReadySandbox:
+    jobdir = new_jobdir(jobs_root)
+    try:
+        proc = spawn(limits, jobdir, uid)
+    except Exception:
+        shutil.rmtree(jobdir, ignore_errors=True)
+        raise
+    proc.started = time.monotonic()
+    return ReadySandbox(proc, None, proc.started)
+
+
+def wait_for_hello(proc: SandboxProcess, timeout: float) -> dict[str, Any]:
+    """Read the harness's hello line (sent once torch is imported)."""
+    buffer = b""
+    end = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.metrics, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            remaining = end - time.monotonic()
+            if remaining <= 0 or proc.popen.poll() is not None:
+                raise SandboxUnavailable("a warm sandbox did not start (no hello from the harness)")
+            if selector.select(min(remaining, 0.5)):
+                chunk = os.read(proc.metrics, 4096)
+                if not chunk:
+                    raise SandboxUnavailable("a warm sandbox closed its metrics channel before hello")
+                buffer += chunk
+    line = buffer.split(b"\n", 1)[0]
+    record: dict[str, Any] = json.loads(line)
+    if record.get("t") != "hello":
+        raise SandboxUnavailable("a warm sandbox sent something other than hello first")
+    record.pop("t")
+    return record
+
+
+class WarmPool:
+    def __init__(self, limits: Limits, uid: int | None, size: int = 1, jobs_root: Path | None = None) -> None:
+        self.limits = limits
+        self.uid = uid
+        self.size = size
+        self.jobs_root = jobs_root
+        self._ready: queue.Queue[ReadySandbox] = queue.Queue()
+        self._wanted = threading.Semaphore(0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, name="warm-pool", daemon=True)
+        self.failures = 0
+
+    def start(self) -> WarmPool:
+        for _ in range(self.size):
+            self._wanted.release()
+        self._thread.start()
+        return self
+
+    def _fill(self) -> None:
+        while not self._stop.is_set():
+            if not self._wanted.acquire(timeout=0.5):
+                continue
+            try:
+                ready = start_cold(self.limits, self.uid, self.jobs_root)
+                ready.hello = wait_for_hello(ready.proc, HELLO_SECONDS)
+                ready.ready_at = time.monotonic()
+                if self._stop.is_set():
+                    ready.proc.close()
+                    return
+                self._ready.put(ready)
+            except Exception:  # noqa: BLE001 - a failed warm start is retried; jobs fall back to cold
+                self.failures += 1
+                if "ready" in locals():
+                    ready.proc.close()
+                time.sleep(min(5.0, 0.5 * self.failures))
+                self._wanted.release()
+
+    def acquire(self, wait: float = 0.0) -> ReadySandbox | None:
+        """A warm sandbox if one is ready (waiting up to ``wait`` seconds), else None."""
+        deadline = time.monotonic() + wait
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ready = self._ready.get(timeout=remaining) if remaining > 0 else self._ready.get_nowait()
+            except queue.Empty:
+                return None
+            self._wanted.release()  # replace it in the background
+            stale = time.monotonic() - ready.ready_at > MAX_IDLE_SECONDS
+            if ready.proc.popen.poll() is None and not stale:
+                return ready
+            ready.proc.close()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until a warm sandbox is ready (used by benchmarks and tests)."""
+        end = time.monotonic() + timeout
+        while self._ready.qsize() < 1:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HELLO_SECONDS)
+        while True:
+            try:
+                self._ready.get_nowait().proc.close()
+            except queue.Empty:
+                break

@@ -1,0 +1,244 @@
+"""Watches one running sandbox: pipes, timers and limits, in a single loop.
+
+The loop is backend-neutral: it reads stdout and stderr into capped logs, feeds
+the metrics and results channels to a ``Conversation`` (the grading protocol,
+which lives in the runner), writes what the conversation wants to send, and
+stops the sandbox when a limit is reached. It never interprets stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .bwrap import SandboxProcess
+from .limits import CappedLog, Limits, Usage
+
+TICK = 0.05
+DRAIN_SECONDS = 2.0
+
+
+class Conversation(Protocol):
+    done: bool  # stop the sandbox now: everything needed has arrived
+    logs_open: bool  # False once evaluation starts: later output is discarded
+    deadline: float | None  # monotonic time at which the current phase has run out
+    deadline_reason: str
+
+    def on_metrics(self, data: bytes) -> None: ...
+    def on_results(self, data: bytes) -> None: ...
+    def outgoing(self) -> bytes: ...
+    def sent(self, count: int) -> None: ...
+
+
+@dataclass
+class SandboxOutcome:
+    exit_code: int | None = None  # None when killed by a signal
+    signal: int | None = None
+    killed_for: str | None = None  # wall_time, cpu_time, memory, processes, output or a phase reason
+    oom_killed: bool = False
+    pids_limit_hit: bool = False
+    usage: Usage = field(default_factory=Usage)
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _tree_usage(root: int) -> tuple[int, float, int]:
+    """Resident bytes, CPU seconds and process count of a process tree (no cgroup)."""
+    parents: dict[int, int] = {}
+    stats: dict[int, tuple[int, float]] = {}
+    page, hz = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+        stats[int(name)] = (int(fields[21]) * page, (int(fields[11]) + int(fields[12])) / hz)
+    tree, frontier = {root}, [root]
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    rss = sum(stats[p][0] for p in tree if p in stats)
+    cpu = sum(stats[p][1] for p in tree if p in stats)
+    return rss, cpu, len(tree)
+
+
+class Supervisor:
+    def __init__(self, proc: SandboxProcess, limits: Limits, conversation: Conversation) -> None:
+        self.proc = proc
+        self.limits = limits
+        self.talk = conversation
+        self.stdout = CappedLog()
+        self.stderr = CappedLog()
+        self.outcome = SandboxOutcome()
+        self.selector = selectors.DefaultSelector()
+        self.cpu_base = proc.cgroup.cpu_seconds() if proc.cgroup else 0.0
+        self.peak_rss = 0
+        self.peak_procs = 0
+        self.output_bytes = 0
+
+    def run(self, started: float) -> SandboxOutcome:
+        streams = {
+            self.proc.popen.stdout.fileno(): "stdout",  # type: ignore[union-attr]
+            self.proc.popen.stderr.fileno(): "stderr",  # type: ignore[union-attr]
+            self.proc.metrics: "metrics",
+            self.proc.results: "results",
+        }
+        for fd, name in streams.items():
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ, name)
+        wall_deadline = started + self.limits.wall_seconds
+        writing = False
+        try:
+            while True:
+                pending = self.talk.outgoing()
+                if pending and not writing:
+                    self.selector.register(self.proc.control, selectors.EVENT_WRITE, "control")
+                    writing = True
+                elif not pending and writing:
+                    self.selector.unregister(self.proc.control)
+                    writing = False
+                for key, _ in self.selector.select(TICK):
+                    if key.data == "control":
+                        self._write_control(pending)
+                    else:
+                        self._read(key.fd, key.data)
+                if self.talk.done:
+                    break
+                if self.proc.popen.poll() is not None:
+                    self._drain(streams)
+                    break
+                reason = self._check_limits(started, wall_deadline)
+                if reason:
+                    self.outcome.killed_for = reason
+                    break
+        finally:
+            self.selector.close()
+        self._finish(started)
+        return self.outcome
+
+    def _write_control(self, pending: bytes) -> None:
+        try:
+            self.talk.sent(os.write(self.proc.control, pending[:65536]))
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.talk.sent(len(pending))  # the sandbox closed its end; nothing more to say
+
+    def _read(self, fd: int, name: str) -> bool:
+        """True when data was read; False at EOF (then unregistered) or when none is ready."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self.selector.unregister(fd)
+            return False
+        if name in ("stdout", "stderr"):
+            self.output_bytes += len(data)
+            if self.talk.logs_open:
+                (self.stdout if name == "stdout" else self.stderr).add(data)
+        elif name == "metrics":
+            was_open = self.talk.logs_open
+            self.talk.on_metrics(data)
+            if was_open and not self.talk.logs_open:
+                self._collect_logs_before_evaluation()
+        else:
+            self.talk.on_results(data)
+        return True
+
+    def _collect_logs_before_evaluation(self) -> None:
+        """Keep what training printed before it ended (pipes do not keep order between them).
+
+        The evaluation inputs have not been written yet, so nothing here comes after them.
+        """
+        for stream, log in ((self.proc.popen.stdout, self.stdout), (self.proc.popen.stderr, self.stderr)):
+            fd = stream.fileno()  # type: ignore[union-attr]
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except (BlockingIOError, OSError):
+                    break
+                if not data:
+                    break
+                self.output_bytes += len(data)
+                log.add(data)
+
+    def _drain(self, streams: dict[int, str]) -> None:
+        """The process has exited: collect what is still in the pipes, briefly."""
+        end = time.monotonic() + DRAIN_SECONDS
+        registered = set(self.selector.get_map())
+        for fd, name in streams.items():
+            # Every writer is gone with the pid namespace, so each read ends at EOF.
+            while fd in registered and time.monotonic() < end and not self.talk.done:
+                if not self._read(fd, name):
+                    break
+
+    def _check_limits(self, started: float, wall_deadline: float) -> str | None:
+        now = time.monotonic()
+        if now >= wall_deadline:
+            return "wall_time"
+        if self.talk.deadline is not None and now >= self.talk.deadline:
+            return self.talk.deadline_reason
+        if self.output_bytes > self.limits.output_bytes:
+            return "output"
+        group = self.proc.cgroup
+        if group is not None:
+            if group.pids_limit_hit():
+                return "processes"
+            if group.cpu_seconds() - self.cpu_base > self.limits.effective_cpu_seconds:
+                return "cpu_time"
+            return None
+        rss, cpu, count = _tree_usage(self.proc.pid)
+        self.peak_rss, self.peak_procs = max(self.peak_rss, rss), max(self.peak_procs, count)
+        if rss > self.limits.memory_bytes:
+            return "memory"
+        if count > self.limits.processes:
+            return "processes"
+        if cpu > self.limits.effective_cpu_seconds:
+            return "cpu_time"
+        return None
+
+    def _finish(self, started: float) -> None:
+        group = self.proc.cgroup
+        usage = self.outcome.usage
+        usage.wall_seconds = round(time.monotonic() - started, 3)
+        usage.output_bytes = self.output_bytes
+        if group is not None:
+            usage.enforcement = group.version
+            usage.cpu_seconds = round(group.cpu_seconds() - self.cpu_base, 3)
+            usage.peak_memory_bytes = group.peak_memory()
+            self.outcome.oom_killed = group.oom_killed()
+            self.outcome.pids_limit_hit = group.pids_limit_hit()
+        else:
+            usage.peak_memory_bytes = self.peak_rss or None
+            usage.processes_peak = self.peak_procs or None
+        self.proc.kill()
+        try:
+            status = self.proc.popen.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - reaping is best effort; close() retries
+            status = None
+        if status is not None:
+            if status < 0:
+                self.outcome.signal = -status
+            elif status > 128:  # bubblewrap reports a child killed by signal N as 128 + N
+                self.outcome.signal = status - 128
+            else:
+                self.outcome.exit_code = status
+        self.outcome.stdout = self.stdout.text()
+        self.outcome.stderr = self.stderr.text()
+

@@ -1,0 +1,56 @@
+"""Shared fixtures: real sandboxes (bubblewrap, cgroups as available), real torch inside them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.config import RunnerConfig
+from grader.sandbox.limits import Limits, MiB
+from grader.sandbox.pool import WarmPool
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def runner_config() -> RunnerConfig:
+    if not shutil.which("bwrap"):
+        pytest.fail("bubblewrap is required for the tests: apt-get install bubblewrap (scripts/setup does it)")
+    return RunnerConfig.from_env()
+
+
+@pytest.fixture(scope="session")
+def attack_limits() -> Limits:
+    return Limits(
+        wall_seconds=20,
+        memory_bytes=768 * MiB,
+        processes=32,
+        file_bytes=8 * MiB,
+        disk_bytes=16 * MiB,
+        output_bytes=1 * MiB,
+    )
+
+
+@pytest.fixture(scope="session")
+def warm_pool(runner_config: RunnerConfig, attack_limits: Limits) -> Iterator[WarmPool]:
+    pool = WarmPool(attack_limits, runner_config.sandbox_uid, size=1, jobs_root=runner_config.jobs_dir).start()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def eval_inputs() -> np.ndarray:
+    return np.random.default_rng(7).random((256, 2)).astype(np.float32)
+
+
+@pytest.fixture
+def host_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A secret in the host's environment that must never reach a sandbox."""
+    value = "s3cret-" + os.urandom(8).hex()
+    monkeypatch.setenv("GRADER_TEST_SECRET", value)
+    return value

@@ -1,0 +1,370 @@
+"""Hostile submissions, each with the verdict it must get, run in the real sandbox.
+
+Every run must end within its wall limit plus 5 s and leave the host (its
+services, its files, its other processes, other runs) untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.runner.session import RunRequest, RunResult, run_submission
+from grader.runner.verdicts import Verdict
+from grader.sandbox.limits import Limits
+
+TRIVIAL_MODEL = "\nimport torch\nmodel = torch.nn.Linear(2, 1)\n"
+
+
+def with_model(code: str) -> str:
+    return textwrap.dedent(code) + TRIVIAL_MODEL
+
+
+def run(code: str, limits: Limits, config, pool=None, inputs=None, **kw) -> RunResult:  # type: ignore[no-untyped-def]
+    inputs = np.random.default_rng(0).random((64, 2)).astype(np.float32) if inputs is None else inputs
+    request = RunRequest(
+        files={"attack.py": textwrap.dedent(code).encode()},
+        entry="attack.py",
+        mode="script",
+        eval_inputs=inputs,
+        limits=limits,
+        eval_seconds=kw.pop("eval_seconds", 5.0),
+        **kw,
+    )
+    started = time.monotonic()
+    result = run_submission(request, pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir)
+    elapsed = time.monotonic() - started
+    assert elapsed <= limits.wall_seconds + 5, f"took {elapsed:.1f} s, limit {limits.wall_seconds} s"
+    return result
+
+
+def test_fork_bomb_hits_the_process_limit(runner_config, attack_limits, warm_pool):
+    result = run("import os\nwhile True:\n    os.fork()\n", attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.PROCESS_LIMIT, (result.verdict, result.message)
+    assert "processes" in result.message
+
+
+def test_memory_bomb_hits_the_memory_limit(runner_config, attack_limits, warm_pool):
+    code = "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n"
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.MEMORY_LIMIT, (result.verdict, result.message, result.stderr[-500:])
+    assert "768 MiB" in result.message
+
+
+def test_one_huge_allocation_is_a_memory_limit_not_a_crash(runner_config, attack_limits, warm_pool):
+    result = run("x = bytearray(10**13)\n", attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.MEMORY_LIMIT, (result.verdict, result.message)
+
+
+def test_infinite_loop_hits_the_time_limit(runner_config, attack_limits, warm_pool):
+    limits = replace(attack_limits, wall_seconds=4)
+    result = run("while True:\n    pass\n", limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.TIME_LIMIT, (result.verdict, result.message)
+    assert "4 s" in result.message
+
+
+def test_sleeping_forever_hits_the_time_limit(runner_config, attack_limits, warm_pool):
+    limits = replace(attack_limits, wall_seconds=3)
+    result = run("import time\ntime.sleep(10**6)\n", limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.TIME_LIMIT
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, warm_pool):
+    host_services = {port: _port_open(port) for port in (6379, 5432)}
+    code = """
+    import socket
+    for host, port in [("127.0.0.1", 6379), ("127.0.0.1", 5432), ("8.8.8.8", 53), ("1.1.1.1", 443)]:
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect((host, port))
+            print("CONNECTED", host, port)
+        except OSError as exc:
+            print("blocked", host, port, type(exc).__name__)
+    try:
+        socket.getaddrinfo("pypi.org", 443)
+        print("CONNECTED dns")
+    except OSError as exc:
+        print("blocked dns", type(exc).__name__)
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED, result.message
+    assert "CONNECTED" not in result.stdout
+    assert result.stdout.count("blocked") == 5, result.stdout
+    # The host's own services are still there (when this machine runs them).
+    assert {port: _port_open(port) for port in host_services} == host_services
+
+
+def test_host_files_secrets_and_processes_are_invisible(runner_config, attack_limits, warm_pool, host_secret, tmp_path):
+    hidden = tmp_path / "hidden_targets.npy"
+    np.save(hidden, np.arange(10.0))
+    sentinel = subprocess.Popen(["sleep", "60"])
+    try:
+        code = f"""
+        import os
+        seen = []
+        for path in [{str(hidden)!r}, "/etc/shadow", "/root/.bash_history", {str(Path.cwd() / "pyproject.toml")!r},
+                     "/proc/{sentinel.pid}/environ", "/proc/{os.getpid()}/cmdline"]:
+            try:
+                open(path, "rb").read()
+                seen.append("READ " + path)
+            except OSError as exc:
+                seen.append("denied " + path)
+        print("\\n".join(seen))
+        print("ENV", sorted(os.environ))
+        print("SECRET" if {host_secret!r} in repr(dict(os.environ)) else "no secret")
+        cmdlines = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    cmdlines.append(open(f"/proc/{{pid}}/cmdline", "rb").read())
+                except OSError:
+                    pass
+        print("PROCS", len(cmdlines), "MARKER" if any(b"sleep" in c for c in cmdlines) else "no marker")
+        print("UID", os.getuid())
+        """
+        result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    finally:
+        sentinel.kill()
+    assert result.verdict is Verdict.SCORED, result.message
+    assert "READ " not in result.stdout, result.stdout
+    assert "no secret" in result.stdout and "GRADER_TEST_SECRET" not in result.stdout
+    assert "no marker" in result.stdout
+    assert "UID 0" not in result.stdout
+
+
+def test_writes_outside_the_work_dir_fail(runner_config, attack_limits, warm_pool):
+    code = """
+    for path in ["/usr/evil", "/opt/grader/harness/evil.py", "/job/evil", "/etc/evil", "/evil", "/proc/evil"]:
+        try:
+            open(path, "w").write("x")
+            print("WROTE", path)
+        except OSError:
+            print("refused", path)
+    open("inside.txt", "w").write("fine")
+    open("/tmp/scratch.txt", "w").write("fine")
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED, result.message
+    assert "WROTE" not in result.stdout and result.stdout.count("refused") == 6
+    assert not (Path(__file__).resolve().parents[1] / "grader" / "harness" / "evil.py").exists()
+
+
+def test_signalling_host_processes_fails(runner_config, attack_limits, warm_pool):
+    sentinel = subprocess.Popen(["sleep", "60"])
+    try:
+        code = f"""
+        import os, signal
+        for pid in [{sentinel.pid}, {os.getpid()}, 1, -1]:
+            try:
+                os.kill(pid, signal.SIGKILL if pid > 1 else signal.SIGCONT)
+                print("signalled", pid)
+            except OSError as exc:
+                print("refused", pid, type(exc).__name__)
+        """
+        result = run(with_model(code), attack_limits, runner_config, warm_pool)
+        assert sentinel.poll() is None, "the sandbox killed a host process"
+    finally:
+        sentinel.kill()
+    assert result.verdict is Verdict.SCORED, result.message
+    assert f"refused {sentinel.pid}" in result.stdout and f"refused {os.getpid()}" in result.stdout
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_output_flood_hits_the_output_limit(runner_config, attack_limits, warm_pool, stream):
+    code = f"import sys\nwhile True:\n    sys.{stream}.write('x' * 10000 + '\\n')\n"
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.OUTPUT_LIMIT, (result.verdict, result.message)
+    kept = result.stdout if stream == "stdout" else result.stderr
+    assert 0 < len(kept) < 64 * 1024  # head and tail only
+
+
+@pytest.mark.parametrize("where", ["/workspace/big.bin", "/tmp/big.bin"])
+def test_disk_flood_hits_the_disk_limit(runner_config, attack_limits, warm_pool, where):
+    code = f"""
+    n = 0
+    while True:
+        with open({where!r} + str(n), "wb") as f:
+            for _ in range(64):
+                f.write(b"x" * 65536)
+        n += 1
+    """
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.DISK_LIMIT, (result.verdict, result.message)
+
+
+def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, warm_pool):
+    code = """
+    import json, os, sys
+    lines = [
+        {"t": "trained", "reason": "finished", "steps": 1, "seconds": 1},
+        {"t": "failed", "kind": "internal_error", "message": "not my fault"},
+        {"t": "score", "value": 100},
+    ]
+    forged = b"".join(json.dumps(l).encode() + b"\\n" for l in lines)
+    frame = b'{"t":"predictions","bytes":4}\\nxxxx'
+    print(forged.decode())
+    for fd in range(0, 256):
+        try:
+            os.write(fd, forged + frame)
+        except OSError:
+            pass
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is not Verdict.INTERNAL_ERROR
+    assert result.training.rejected_records >= 1
+    if result.verdict is Verdict.SCORED:
+        assert result.predictions is not None and result.predictions.shape == (64, 1)
+    else:
+        assert result.verdict in (Verdict.BAD_PREDICTIONS, Verdict.EVALUATION_TIMEOUT), result.message
+
+
+def test_a_pickle_left_as_a_model_file_is_never_loaded(runner_config, attack_limits, warm_pool):
+    marker = Path(f"/tmp/grader-pwned-{uuid.uuid4().hex}")
+    code = f"""
+    import pickle, os
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch {marker}",))
+    with open("model.pt", "wb") as f:
+        pickle.dump(Payload(), f)
+    with open("model.pkl", "wb") as f:
+        pickle.dump(Payload(), f)
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED
+    assert not marker.exists()
+
+
+def test_host_code_never_unpickles(tmp_path):
+    root = Path(__file__).resolve().parents[1] / "grader"
+    for path in root.rglob("*.py"):
+        if "harness" in path.parts:
+            continue
+        text = path.read_text()
+        for forbidden in ("pickle.load", "torch.load", "allow_pickle=True"):
+            assert forbidden not in text, f"{path} uses {forbidden}"
+        assert not re.search(r"^\s*(import torch|from torch)", text, re.M), f"{path} imports torch"
+
+
+def test_planted_symlinks_reach_nothing(runner_config, attack_limits, warm_pool, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    code = f"""
+    import os
+    os.symlink({str(victim)!r}, "model.safetensors")
+    os.symlink("/etc/passwd", "predictions.npy")
+    try:
+        os.symlink({str(victim)!r}, "/job/submission/link")
+        print("PLANTED in job dir")
+    except OSError:
+        print("job dir is read-only")
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED, result.message
+    assert "job dir is read-only" in result.stdout
+    assert victim.read_text() == "original"
+
+
+def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits, warm_pool):
+    code = """
+    import time, torch
+    class Sleepy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+        def forward(self, x):
+            if not self.training:
+                time.sleep(10**6)
+            return self.layer(x)
+    model = Sleepy()
+    """
+    result = run(code, attack_limits, runner_config, warm_pool, eval_seconds=3.0)
+    assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("return self.layer(x) * float('nan')", "NaN"),
+        ("return self.layer(x) * float('inf')", "infinite"),
+        ("return torch.zeros(x.shape[0], 3)", "shape"),
+    ],
+)
+def test_bad_predictions(runner_config, attack_limits, warm_pool, body, expected):
+    from grader.runner.scoring import BadPredictions, check_predictions
+
+    code = f"""
+    import torch
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+        def forward(self, x):
+            {body}
+    model = Odd()
+    """
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED and result.predictions is not None
+    with pytest.raises(BadPredictions, match=expected):
+        check_predictions(result.predictions, 64)
+
+
+def test_syntax_error_names_file_and_line(runner_config, attack_limits, warm_pool):
+    result = run("import torch\nmodel = torch.nn.Linear(2, 1\nprint('x')\n", attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SYNTAX_ERROR
+    assert result.details["file"] == "attack.py" and result.details["line"] in (2, 3)
+
+
+def test_runtime_error_shows_only_the_students_frames(runner_config, attack_limits, warm_pool):
+    code = "import torch\ndef f():\n    return torch.zeros(2) @ torch.zeros(3)\nf()\n"
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    trace = result.details["traceback"]
+    assert 'File "attack.py", line 4' in trace and 'File "attack.py", line 3' in trace
+    assert "harness" not in trace and "/opt/grader" not in trace
+    assert result.details["line"] == 3
+
+
+def test_script_without_a_model_explains_how_to_submit(runner_config, attack_limits, warm_pool):
+    result = run("import torch\nloss = torch.nn.MSELoss()\nx = 3\n", attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.NO_MODEL
+    assert "submit(model)" in result.message and "`loss` (MSELoss)" in result.message
+
+
+def test_two_models_are_listed(runner_config, attack_limits, warm_pool):
+    code = "import torch\na = torch.nn.Linear(2, 1)\nb = torch.nn.Sequential(torch.nn.Linear(2, 1))\n"
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.NO_MODEL
+    assert "`a` (Linear, 3 parameters)" in result.message and "submit(a)" in result.message
+
+
+def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_limits):
+    results: dict[str, RunResult] = {}
+
+    def go(name: str, code: str) -> None:
+        results[name] = run(code, attack_limits, runner_config)
+
+    bomb = threading.Thread(target=go, args=("bomb", "import os\nwhile True:\n    os.fork()\n"))
+    bomb.start()
+    go("normal", TRIVIAL_MODEL)
+    bomb.join()
+    assert results["bomb"].verdict is Verdict.PROCESS_LIMIT
+    assert results["normal"].verdict is Verdict.SCORED

@@ -1,0 +1,102 @@
+"""The wire protocol's validation, the metrics and the grading rule (no sandbox needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from grader.harness import protocol
+from grader.runner.conversation import GradingConversation
+from grader.runner.scoring import BadPredictions, check_predictions, metric, points
+
+
+def test_records_round_trip_and_nan_losses_survive():
+    line = protocol.encode_record("points", series="loss", x=[0, 1], y=[1.5, float("nan")])
+    record = protocol.decode_record(line.strip())
+    assert record["y"][0] == 1.5 and np.isnan(record["y"][1])
+
+
+@pytest.mark.parametrize(
+    "record, problem",
+    [
+        ({"t": "score", "value": 100}, "unknown record type"),
+        ({"t": "points", "series": "loss", "x": [0], "y": [1, 2]}, "differ in length"),
+        ({"t": "points", "series": "loss", "x": [-1], "y": [1]}, "non-negative"),
+        ({"t": "points", "series": "loss", "x": [0], "y": ["1"]}, "numbers or null"),
+        ({"t": "failed", "kind": "internal_error", "message": "x"}, "unknown"),
+        ({"t": "trained", "reason": "finished", "steps": 1, "seconds": 1, "score": 9}, "unexpected fields"),
+        ({"t": "hello", "v": True, "torch": "x", "device": "cpu"}, "wrong type"),
+    ],
+)
+def test_malformed_records_are_refused(record, problem):
+    with pytest.raises(protocol.ProtocolError, match=problem):
+        protocol.decode_record(json.dumps(record).encode())
+
+
+def test_oversized_records_and_frames_are_refused():
+    with pytest.raises(protocol.ProtocolError, match="too long"):
+        protocol.decode_record(b"x" * (protocol.MAX_RECORD_BYTES + 1))
+    with pytest.raises(protocol.ProtocolError, match="cap"):
+        protocol.parse_frame_header(b'{"t":"predictions","bytes":1000}', max_payload=999)
+
+
+def _conversation() -> GradingConversation:
+    inputs = np.zeros((4, 2), np.float32)
+    return GradingConversation({"seed": 0}, inputs, eval_seconds=5, hello_seen={"v": 1, "torch": "x", "device": "cpu"})
+
+
+def test_records_out_of_order_are_ignored():
+    talk = _conversation()
+    talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
+    assert talk.training.trained is None and talk.training.rejected_records == 1
+    assert not talk.evaluating
+
+
+def test_nothing_on_the_results_channel_counts_before_the_inputs_are_sent():
+    talk = _conversation()
+    talk.on_results(protocol.frame_header("predictions", 4) + b"xxxx")
+    assert talk.predictions is None and not talk.done
+
+
+def test_predictions_are_read_without_pickle():
+    import io
+
+    talk = _conversation()
+    talk.on_metrics(protocol.encode_record("start", seed=0, mode="script", device="cpu"))
+    talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
+    assert talk.evaluating and not talk.logs_open
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    payload = buffer.getvalue()
+    talk.on_results(protocol.frame_header("predictions", len(payload)) + payload)
+    assert talk.predictions is None and "not a plain numeric array" in (talk.prediction_error or "")
+
+
+def test_prediction_checks():
+    assert check_predictions(np.ones((3, 1), np.float32), 3).shape == (3,)
+    with pytest.raises(BadPredictions, match=r"shape \[3, 2\]"):
+        check_predictions(np.ones((3, 2)), 3)
+    with pytest.raises(BadPredictions, match="1 NaN"):
+        check_predictions(np.array([1.0, np.nan, 2.0]), 3)
+    with pytest.raises(BadPredictions, match="numbers"):
+        check_predictions(np.array(["a", "b", "c"]), 3)
+
+
+def test_metrics():
+    y = np.array([1.0, 2.0, 3.0])
+    p = np.array([1.0, 2.0, 5.0])
+    assert metric("mse", p, y) == pytest.approx(4 / 3)
+    assert metric("mae", p, y) == pytest.approx(2 / 3)
+    assert metric("max_error", p, y) == 2
+    assert metric("relative_error", p, y) == pytest.approx((2 / 3) / 3)
+    assert metric("r2", y, y) == 1.0
+
+
+def test_points_are_log_linear_between_the_thresholds():
+    assert points(5e-4, 1e-3, 1e-1) == 100
+    assert points(1e-3, 1e-3, 1e-1) == 100
+    assert points(1e-2, 1e-3, 1e-1) == 50
+    assert points(0.2, 1e-3, 1e-1) == 0
+    assert points(0.95, 0.99, 0.5) == pytest.approx(100 * (0.45 / 0.49), abs=0.01)
