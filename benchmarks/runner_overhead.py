@@ -6,7 +6,8 @@ Runs the paraboloid reference solution, interleaved, ROUNDS times each way:
 * cold   through the runner with a freshly started sandbox (torch imported inside);
 * warm   through the runner with a warm sandbox that imported torch beforehand;
 
-and, inside the sandbox, training with the harness's recording on and off.
+and, inside warm sandboxes, training with the harness's recording on and off (whole
+runs are noisy here: ``recording_cost.py`` measures the same thing block by block).
 Prints medians and the ratios the runner issue sets as targets:
 warm <= 0.9 x bare, cold <= 1.15 x bare, recording <= 1.05 x.
 
@@ -61,7 +62,9 @@ def main() -> None:
 
     def through_runner(pool: WarmPool | None, instrument: bool = True) -> tuple[float, float]:
         started = time.perf_counter()
-        result = run_submission(request(instrument), pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir)
+        result = run_submission(
+            request(instrument), pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir
+        )
         elapsed = time.perf_counter() - started
         assert result.verdict.value == "scored", result.message
         assert (pool is not None) == result.warm
@@ -73,14 +76,18 @@ def main() -> None:
         bare(script, config.threads)  # warm the file cache once, untimed
         for round_ in range(args.rounds):
             times["bare"].append(bare(script, config.threads))
-            cold, train_on = through_runner(None)
-            times["cold"].append(cold)
-            times["train_on"].append(train_on)
-            pool.wait_ready(120)  # measure a ready pool, as a worker between submissions has
-            times["warm"].append(through_runner(pool)[0])
-            pool.wait_ready(120)
-            times["train_off"].append(through_runner(pool, instrument=False)[1])
-            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+            times["cold"].append(through_runner(None)[0])
+            # Recording on and off both in warm sandboxes, in alternating order.
+            for instrument in (True, False) if round_ % 2 == 0 else (False, True):
+                pool.wait_ready(120)  # measure a ready pool, as a worker between submissions has
+                elapsed, training = through_runner(pool, instrument)
+                times["train_on" if instrument else "train_off"].append(training)
+                if instrument:
+                    times["warm"].append(elapsed)
+            print(
+                f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()),
+                flush=True,
+            )
     finally:
         pool.close()
     median = {k: statistics.median(v) for k, v in times.items()}

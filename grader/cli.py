@@ -1,7 +1,7 @@
 """The ``grader`` command line.
 
-    grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public validation split
-    grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
+grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public validation split
+grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def print_report(report: GradeReport, out: Any) -> None:
     summary = report.summary()
     out.write(f"\n{summary['title']}")
     if report.score is not None:
-        out.write(f": {report.score:g}/{report.max_score:g}  ({report.metric_name.upper()} {report.metric_value:.4g})")
+        out.write(
+            f": {report.score:g}/{report.max_score:g}  ({report.metric_name.upper()} {report.metric_value:.4g})"
+        )
     out.write("  PASSED\n" if report.passed else "\n")
     if report.message and report.score is None:
         out.write(report.message + "\n")
@@ -62,7 +64,9 @@ def print_report(report: GradeReport, out: Any) -> None:
         out.write(line + "\n")
     for warning in summary["warnings"]:
         where = Path(warning["file"]).name
-        out.write(f"warning: {where}:{warning['line']}: {warning['category']}: {warning['message'].splitlines()[0]}\n")
+        out.write(
+            f"warning: {where}:{warning['line']}: {warning['category']}: {warning['message'].splitlines()[0]}\n"
+        )
     for note in report.notes:
         out.write(f"note: {note}\n")
 

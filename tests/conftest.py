@@ -20,7 +20,9 @@ EXAMPLES = Path(__file__).parent / "examples"
 @pytest.fixture(scope="session")
 def runner_config() -> RunnerConfig:
     if not shutil.which("bwrap"):
-        pytest.fail("bubblewrap is required for the tests: apt-get install bubblewrap (scripts/setup does it)")
+        pytest.fail(
+            "bubblewrap is required for the tests: apt-get install bubblewrap (scripts/setup does it)"
+        )
     return RunnerConfig.from_env()
 
 
@@ -38,7 +40,9 @@ def attack_limits() -> Limits:
 
 @pytest.fixture(scope="session")
 def warm_pool(runner_config: RunnerConfig, attack_limits: Limits) -> Iterator[WarmPool]:
-    pool = WarmPool(attack_limits, runner_config.sandbox_uid, size=1, jobs_root=runner_config.jobs_dir).start()
+    pool = WarmPool(
+        attack_limits, runner_config.sandbox_uid, size=1, jobs_root=runner_config.jobs_dir
+    ).start()
     yield pool
     pool.close()
 

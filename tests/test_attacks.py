@@ -112,7 +112,9 @@ def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, wa
     assert {port: _port_open(port) for port in host_services} == host_services
 
 
-def test_host_files_secrets_and_processes_are_invisible(runner_config, attack_limits, warm_pool, host_secret, tmp_path):
+def test_host_files_secrets_and_processes_are_invisible(
+    runner_config, attack_limits, warm_pool, host_secret, tmp_path
+):
     hidden = tmp_path / "hidden_targets.npy"
     np.save(hidden, np.arange(10.0))
     sentinel = subprocess.Popen(["sleep", "60"])
@@ -328,7 +330,9 @@ def test_bad_predictions(runner_config, attack_limits, warm_pool, body, expected
 
 
 def test_syntax_error_names_file_and_line(runner_config, attack_limits, warm_pool):
-    result = run("import torch\nmodel = torch.nn.Linear(2, 1\nprint('x')\n", attack_limits, runner_config, warm_pool)
+    result = run(
+        "import torch\nmodel = torch.nn.Linear(2, 1\nprint('x')\n", attack_limits, runner_config, warm_pool
+    )
     assert result.verdict is Verdict.SYNTAX_ERROR
     assert result.details["file"] == "attack.py" and result.details["line"] in (2, 3)
 

@@ -71,4 +71,6 @@ def test_same_seed_same_score(paraboloid, hidden, runner_config):
     first = _grade(paraboloid, "paraboloid_fixed.py", hidden, runner_config, seed=5)
     second = _grade(paraboloid, "paraboloid_fixed.py", hidden, runner_config, seed=5)
     assert first.metric_value == second.metric_value
-    assert np.array_equal(first.chosen.result.training.curves["loss"][1], second.chosen.result.training.curves["loss"][1])
+    assert np.array_equal(
+        first.chosen.result.training.curves["loss"][1], second.chosen.result.training.curves["loss"][1]
+    )

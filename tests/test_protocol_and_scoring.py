@@ -44,7 +44,9 @@ def test_oversized_records_and_frames_are_refused():
 
 def _conversation() -> GradingConversation:
     inputs = np.zeros((4, 2), np.float32)
-    return GradingConversation({"seed": 0}, inputs, eval_seconds=5, hello_seen={"v": 1, "torch": "x", "device": "cpu"})
+    return GradingConversation(
+        {"seed": 0}, inputs, eval_seconds=5, hello_seen={"v": 1, "torch": "x", "device": "cpu"}
+    )
 
 
 def test_records_out_of_order_are_ignored():

@@ -73,7 +73,9 @@ class Assignment:
         return sorted((self.folder / "wrong").glob("*.py"))
 
 
-def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+def _get(
+    table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = ...
+) -> Any:
     if key not in table:
         if default is ...:
             raise SpecError(f"{where}: missing field {key!r}")
@@ -100,7 +102,9 @@ def load(folder: Path) -> Assignment:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     w = str(path)
-    _no_extra(raw, {"slug", "title", "description", "task", "inputs", "target", "data", "metric", "budget"}, w)
+    _no_extra(
+        raw, {"slug", "title", "description", "task", "inputs", "target", "data", "metric", "budget"}, w
+    )
     slug = _get(raw, "slug", str, w)
     task = _get(raw, "task", str, w)
     if task not in TASKS:
@@ -109,7 +113,10 @@ def load(folder: Path) -> Assignment:
     for name, table in _get(raw, "inputs", dict, w).items():
         where = f"{w}: inputs.{name}"
         _no_extra(table, {"distribution", "low", "high"}, where)
-        low, high = float(_get(table, "low", (int, float), where)), float(_get(table, "high", (int, float), where))
+        low, high = (
+            float(_get(table, "low", (int, float), where)),
+            float(_get(table, "high", (int, float), where)),
+        )
         dist = _get(table, "distribution", str, where, "uniform")
         if dist not in ("uniform", "log-uniform"):
             raise SpecError(f"{where}.distribution: {dist!r}; allowed: uniform, log-uniform")
@@ -130,11 +137,14 @@ def load(folder: Path) -> Assignment:
     name = _get(metric, "name", str, f"{w}: metric")
     if name not in METRICS:
         raise SpecError(f"{w}: metric.name {name!r}; allowed: {', '.join(METRICS)}")
-    full, zero = float(_get(metric, "full_marks_at", (int, float), f"{w}: metric")), float(
-        _get(metric, "zero_at", (int, float), f"{w}: metric")
+    full, zero = (
+        float(_get(metric, "full_marks_at", (int, float), f"{w}: metric")),
+        float(_get(metric, "zero_at", (int, float), f"{w}: metric")),
     )
     if (METRICS[name] == "lower") != (full < zero):
-        raise SpecError(f"{w}: metric: full_marks_at must be {'below' if METRICS[name] == 'lower' else 'above'} zero_at for {name}")
+        raise SpecError(
+            f"{w}: metric: full_marks_at must be {'below' if METRICS[name] == 'lower' else 'above'} zero_at for {name}"
+        )
     budget_table = _get(raw, "budget", dict, w, {})
     _no_extra(budget_table, set(Budget.__dataclass_fields__), f"{w}: budget")
     budget = Budget(**budget_table)

@@ -131,8 +131,15 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     recorder.finish(model)
     params = sum(p.numel() for p in model.parameters())
     modules = [f"{n}: {type(m).__name__}" for n, m in model.named_modules() if n][:200]
-    channels.send("model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules)
-    channels.send("trained", reason=outcome["reason"], steps=recorder.steps, seconds=round(time.perf_counter() - recorder.t0, 3))
+    channels.send(
+        "model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules
+    )
+    channels.send(
+        "trained",
+        reason=outcome["reason"],
+        steps=recorder.steps,
+        seconds=round(time.perf_counter() - recorder.t0, 3),
+    )
     return model
 
 
@@ -168,7 +175,12 @@ def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     metrics, control, results = (int(x) for x in os.environ["GRADER_CHANNELS"].split(","))
     channels = Channels(metrics, control, results)
-    channels.send("hello", v=protocol.VERSION, torch=torch.__version__, device="cuda" if torch.cuda.is_available() else "cpu")
+    channels.send(
+        "hello",
+        v=protocol.VERSION,
+        torch=torch.__version__,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
     _, payload = channels.read_frame()
     job = json.loads(payload)
     try:

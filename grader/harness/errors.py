@@ -45,7 +45,11 @@ def describe(exc: BaseException, workdir: str) -> dict[str, Any]:
     summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     text = "Traceback (your code only):\n" + "".join(lines) + summary if lines else summary
     text = text.replace(workdir.rstrip("/") + "/", "")
-    record: dict[str, Any] = {"kind": "runtime_error", "message": summary[:2000], "traceback": text[-MAX_TRACEBACK:]}
+    record: dict[str, Any] = {
+        "kind": "runtime_error",
+        "message": summary[:2000],
+        "traceback": text[-MAX_TRACEBACK:],
+    }
     if frames:
         record["file"] = _relative(frames[-1].filename, workdir)
         record["line"] = frames[-1].lineno or 0
@@ -57,7 +61,9 @@ def describe(exc: BaseException, workdir: str) -> dict[str, Any]:
         record["message"] = f"Your code wrote more to disk than the limit allows ({exc.strerror})."
     elif _process_limit(exc):
         record["kind"] = "process_limit"
-        record["message"] = "Your code could not start another process or thread: the process limit was reached."
+        record["message"] = (
+            "Your code could not start another process or thread: the process limit was reached."
+        )
     elif isinstance(exc, SystemExit):
         record["message"] = f"Your script called exit with status {exc.code!r}."
     return record
@@ -66,5 +72,7 @@ def describe(exc: BaseException, workdir: str) -> dict[str, Any]:
 def _process_limit(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno == errno.EAGAIN:
         frames = traceback.extract_tb(exc.__traceback__)
-        return any(f.name in ("_execute_child", "_launch", "start") or "fork" in (f.line or "") for f in frames)
+        return any(
+            f.name in ("_execute_child", "_launch", "start") or "fork" in (f.line or "") for f in frames
+        )
     return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)

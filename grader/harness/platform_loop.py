@@ -43,9 +43,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 def _check(spec: dict[str, Any]) -> None:
     for key, value in spec.items():
         if key not in KEYS:
-            raise TrainingSpecError(
-                f"TRAINING has an unknown key {key!r}; allowed keys: {', '.join(KEYS)}."
-            )
+            raise TrainingSpecError(f"TRAINING has an unknown key {key!r}; allowed keys: {', '.join(KEYS)}.")
         if isinstance(value, bool) or not isinstance(value, KEYS[key]):
             raise TrainingSpecError(f"TRAINING[{key!r}] = {value!r} has the wrong type.")
     if spec.get("optimizer", "adam").lower() not in OPTIMIZERS:

@@ -118,7 +118,9 @@ class GradingConversation:
             t.hello = record
             self._send_job()
         elif t.hello is None or (kind != "start" and t.started is None):
-            t.rejected_records += 1  # out of order: nothing precedes hello, nothing but start precedes student code
+            t.rejected_records += (
+                1  # out of order: nothing precedes hello, nothing but start precedes student code
+            )
         elif kind == "start" and t.started is None:
             t.started = record
         elif kind == "points":

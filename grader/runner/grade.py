@@ -110,7 +110,9 @@ def grade(
             eval_seconds=assignment.budget.eval_seconds,
             limits=limits_for(assignment, threads),
         )
-        run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress))
+        run = SeedRun(
+            run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress)
+        )
         _score(assignment, evaluation, run)
         runs.append(run)
         if run.result.verdict is not Verdict.SCORED:
@@ -146,13 +148,26 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         chosen = scored[len(scored) // 2]
         value, score = chosen.metric_value, statistics.median(r.score or 0.0 for r in scored)
         verdict = Verdict.SCORED
-        message = f"{assignment.metric.upper()} {value:.3g} on the evaluation set: {score:g}/{assignment.points:g}."
+        message = (
+            f"{assignment.metric.upper()} {value:.3g} on the evaluation set: {score:g}/{assignment.points:g}."
+        )
     trained = runs[0].result.training.trained if runs else None
     if trained and trained.get("reason") == "step_budget":
-        notes.append(f"Training was stopped at the step budget ({assignment.budget.max_steps} optimizer steps).")
+        notes.append(
+            f"Training was stopped at the step budget ({assignment.budget.max_steps} optimizer steps)."
+        )
     elif trained and trained.get("reason") == "time_budget":
         notes.append(f"Training was stopped at the time budget ({assignment.budget.train_seconds:g} s).")
     passed = score is not None and score >= assignment.points
     return GradeReport(
-        assignment.slug, verdict, message, assignment.metric, value, score, assignment.points, passed, runs, notes
+        assignment.slug,
+        verdict,
+        message,
+        assignment.metric,
+        value,
+        score,
+        assignment.points,
+        passed,
+        runs,
+        notes,
     )

@@ -174,7 +174,11 @@ def _verdict(
         return (*_limit_verdict("disk", limits, request.eval_seconds), {})
     if outcome.signal == signal.SIGXCPU:
         return (*_limit_verdict("cpu_time", limits, request.eval_seconds), {})
-    how = f"was killed by signal {outcome.signal}" if outcome.signal else f"exited with status {outcome.exit_code}"
+    how = (
+        f"was killed by signal {outcome.signal}"
+        if outcome.signal
+        else f"exited with status {outcome.exit_code}"
+    )
     if t.trained is not None:
         return Verdict.BAD_PREDICTIONS, f"The sandbox {how} while your model was predicting.", {}
     return Verdict.RUNTIME_ERROR, f"Your program {how} before training finished.", {}
@@ -182,7 +186,9 @@ def _verdict(
 
 def _internal_message(outcome: SandboxOutcome) -> str:
     tail = outcome.stderr.strip().splitlines()[-3:]
-    reason = outcome.killed_for or (f"signal {outcome.signal}" if outcome.signal else f"status {outcome.exit_code}")
+    reason = outcome.killed_for or (
+        f"signal {outcome.signal}" if outcome.signal else f"status {outcome.exit_code}"
+    )
     return (
         f"The grading sandbox failed ({reason}). This is the platform's "
         "fault and does not count against your submissions. " + " | ".join(tail)

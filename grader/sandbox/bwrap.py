@@ -116,7 +116,13 @@ def build_command(
         # As root: bubblewrap sets up the namespaces with its privileges, then setpriv
         # drops to the sandbox's own uid with no capabilities, so the student's code
         # is a plain unprivileged uid on the host too (not root mapped into a userns).
-        namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        namespaces = [
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
         namespaces += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
@@ -127,13 +133,24 @@ def build_command(
         *namespaces,
         "--die-with-parent",
         "--new-session",
-        "--hostname", "sandbox",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--symlink", "usr/bin", "/bin",
-        "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64",
-        "--symlink", "usr/sbin", "/sbin",
+        "--hostname",
+        "sandbox",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--symlink",
+        "usr/sbin",
+        "/sbin",
     ]
     for path in runtime_paths():
         args += _bind_args(fds, path, path, opened)
@@ -165,7 +182,7 @@ def build_command(
         "--setenv", "OMP_NUM_THREADS", str(limits.threads),
         "--setenv", "MKL_NUM_THREADS", str(limits.threads),
         "--setenv", "OPENBLAS_NUM_THREADS", str(limits.threads),
-        "--setenv", "CUDA_VISIBLE_DEVICES", "",
+        *_gpu_args(limits.gpu_index),
         "--setenv", "GRADER_CHANNELS", ",".join(map(str, channels)),
         "--chdir", WORKDIR,
         "--",
@@ -173,6 +190,21 @@ def build_command(
         sys.executable, "-s", "-u", "-m", "harness",
     ]  # fmt: skip
     return args
+
+
+def _gpu_args(index: int | None) -> list[str]:
+    """Only the slot's own GPU device node (plus the control nodes) exists inside.
+
+    Untested: there is no GPU on the machines this was written on.
+    """
+    if index is None:
+        return ["--setenv", "CUDA_VISIBLE_DEVICES", ""]
+    nodes = [f"/dev/nvidia{index}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    args: list[str] = []
+    for node in nodes:
+        if os.path.exists(node):
+            args += ["--dev-bind", node, node]
+    return [*args, "--setenv", "CUDA_VISIBLE_DEVICES", str(index)]
 
 
 def _preexec(limits: Limits, procs_files: list[str], uid: int | None) -> None:
@@ -232,4 +264,3 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
         os.set_blocking(fd, False)
     os.set_blocking(control_w, False)
     return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid)
-

@@ -101,7 +101,10 @@ class Cgroup:
         for parent in cls.parents():
             for path in parent.glob("sb-*"):
                 try:
-                    if now - path.stat().st_mtime > STALE_SECONDS and not _read(path / "cgroup.procs").strip():
+                    if (
+                        now - path.stat().st_mtime > STALE_SECONDS
+                        and not _read(path / "cgroup.procs").strip()
+                    ):
                         path.rmdir()
                 except OSError:
                     continue
@@ -131,7 +134,10 @@ class CgroupV1(Cgroup):
 
     @staticmethod
     def available() -> bool:
-        return all(os.access(ROOT / c, os.W_OK) for c in V1_CONTROLLERS) and (ROOT / "memory/memory.limit_in_bytes").exists()
+        return (
+            all(os.access(ROOT / c, os.W_OK) for c in V1_CONTROLLERS)
+            and (ROOT / "memory/memory.limit_in_bytes").exists()
+        )
 
     @classmethod
     def parents(cls) -> list[Path]:

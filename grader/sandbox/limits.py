@@ -18,6 +18,7 @@ class Limits:
     open_files: int = 256
     output_bytes: int = 8 * MiB  # stdout and stderr together before the run is stopped
     threads: int = 1  # compute threads for torch/BLAS
+    gpu_index: int | None = None  # the one GPU this worker slot owns, if any
 
     @property
     def effective_cpu_seconds(self) -> float:

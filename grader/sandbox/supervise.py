@@ -241,4 +241,3 @@ class Supervisor:
                 self.outcome.exit_code = status
         self.outcome.stdout = self.stdout.text()
         self.outcome.stderr = self.stderr.text()
-

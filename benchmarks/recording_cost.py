@@ -1,0 +1,74 @@
+"""The cost of the harness's recording per training step, on the reference model, on the CPU.
+
+Whole-run timings on a shared 2-core machine vary by more than the 5% being
+measured, so this alternates short blocks of the reference solution's training
+step (Adam, batch 64, the 2-25-10-1 ReLU network, the student's own
+``float(loss)`` included) with the recorder installed and not, in one process,
+and compares the medians of the blocks.
+
+    .venv/bin/python benchmarks/recording_cost.py [--blocks 40] [--steps 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from grader.harness.instrument import Recorder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=250)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 25), nn.ReLU(), nn.Linear(25, 10), nn.ReLU(), nn.Linear(10, 1))
+    optimizer = torch.optim.Adam(model.parameters())
+    criterion = nn.MSELoss(reduction="sum")
+    x, y = torch.rand(850, 2), torch.rand(850)
+    records = 0
+
+    def send(*_: object, **__: object) -> None:
+        nonlocal records
+        records += 1
+
+    def block() -> float:
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            ix = torch.randint(0, 850, (64,))
+            loss = criterion(model(x[ix]).squeeze(), y[ix])
+            optimizer.zero_grad()
+            loss.backward()
+            float(loss.detach())
+            optimizer.step()
+        return (time.perf_counter() - started) / args.steps
+
+    recorder = Recorder(send, None, None)
+    block()  # warm-up
+    on: list[float] = []
+    off: list[float] = []
+    for index in range(args.blocks):
+        first_on = index % 2 == 0  # alternate the order so drift does not favour one side
+        for enabled in (first_on, not first_on):
+            if enabled:
+                recorder.install()
+                on.append(block())
+                recorder.uninstall()
+            else:
+                off.append(block())
+    recorder.flush()
+    step_on, step_off = statistics.median(on), statistics.median(off)
+    print(f"{args.blocks} blocks of {args.steps} steps each way; {records} records sent")
+    print(f"  step time, recording off  {step_off * 1e6:8.1f} us")
+    print(f"  step time, recording on   {step_on * 1e6:8.1f} us")
+    print(f"  ratio on / off            {step_on / step_off:8.3f}   (target <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

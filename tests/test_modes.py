@@ -1,0 +1,167 @@
+"""Every kind of submission through the real sandbox: module mode, notebooks, zips, budgets, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.assignments import datasets
+from grader.assignments.spec import find
+from grader.runner.grade import grade
+from grader.runner.submission import prepare_submission
+from grader.runner.verdicts import Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL_TRAINING = """
+import torch
+from torch import nn
+
+def build_model():
+    return nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+"""
+
+
+@pytest.fixture(scope="module")
+def paraboloid():
+    return find("paraboloid")
+
+
+@pytest.fixture(scope="module")
+def validation(paraboloid):
+    return datasets.public_split(paraboloid, "validation")
+
+
+def _grade(assignment, evaluation, config, filename, content, **kw):
+    submission = prepare_submission(filename, content)
+    return grade(
+        assignment, submission, evaluation, [0], uid=config.sandbox_uid, jobs_root=config.jobs_dir, **kw
+    )
+
+
+def test_module_mode_with_the_platform_loop(paraboloid, validation, runner_config):
+    code = SMALL_TRAINING + "\nTRAINING = {'optimizer': 'adam', 'lr': 0.01, 'steps': 400, 'batch_size': 64}\n"
+    report = _grade(paraboloid, validation, runner_config, "solution.py", code.encode())
+    assert report.verdict is Verdict.SCORED, (report.message, report.summary()["details"])
+    assert report.metric_value is not None and report.metric_value < 0.05
+    counters = report.chosen.result.training.counters
+    assert counters["steps"] == 400 and counters["steps_without_zero_grad"] == 0
+
+
+def test_module_mode_with_the_students_own_loop_and_log(paraboloid, validation, runner_config):
+    code = (
+        SMALL_TRAINING
+        + """
+def train(model, data, log):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for step in range(300):
+        index = torch.randint(0, data.x_train.shape[0], (64,), device=data.device)
+        loss = nn.functional.mse_loss(model(data.x_train[index]).squeeze(-1), data.y_train[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 100 == 0:
+            log(step, train_loss=loss.item())
+"""
+    )
+    report = _grade(paraboloid, validation, runner_config, "solution.py", code.encode())
+    assert report.verdict is Verdict.SCORED, report.message
+    curves = report.chosen.result.training.curves
+    assert curves["log/train_loss"][0] == [0, 100, 200]
+
+
+def test_a_bad_training_dict_is_explained(paraboloid, validation, runner_config):
+    code = SMALL_TRAINING + "\nTRAINING = {'optimiser': 'adam'}\n"
+    report = _grade(paraboloid, validation, runner_config, "solution.py", code.encode())
+    assert report.verdict is Verdict.BAD_SUBMISSION
+    assert "'optimiser'" in report.message and "optimizer" in report.message
+
+
+def test_load_training_data_in_a_script(paraboloid, validation, runner_config):
+    code = """
+import torch
+from gradekit import load_training_data
+x, y = load_training_data()
+assert x.shape == (1000, 2) and y.shape == (1000,)
+model = torch.nn.Linear(2, 1)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+for _ in range(200):
+    loss = ((model(x).squeeze(-1) - y) ** 2).mean()
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+"""
+    report = _grade(paraboloid, validation, runner_config, "train.py", code.encode())
+    assert report.verdict is Verdict.SCORED, report.message
+    assert report.metric_value is not None and report.metric_value < 0.1  # a plane fits the bowl roughly
+
+
+def test_a_notebook_runs_with_its_magics_dropped(paraboloid, validation, runner_config):
+    cells = [
+        "%matplotlib inline\n!pip install torch\nimport torch\nimport matplotlib.pyplot as plt",
+        "model = torch.nn.Linear(2, 1)\nplt.plot([1, 2]); plt.show()",
+    ]
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []} for c in cells],
+    }
+    report = _grade(paraboloid, validation, runner_config, "homework.ipynb", json.dumps(notebook).encode())
+    assert report.verdict is Verdict.SCORED, report.message
+    assert any("pip install" in note for note in report.notes)
+
+
+def test_a_zip_with_a_helper_module(paraboloid, validation, runner_config):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("project/nets.py", "import torch\ndef make():\n    return torch.nn.Linear(2, 1)\n")
+        archive.writestr("project/main.py", "from nets import make\nmodel = make()\n")
+    report = _grade(paraboloid, validation, runner_config, "project.zip", buffer.getvalue())
+    assert report.verdict is Verdict.SCORED, report.message
+
+
+def test_training_is_stopped_at_the_step_budget_and_the_model_still_scored(
+    paraboloid, validation, runner_config
+):
+    limited = replace(paraboloid, budget=replace(paraboloid.budget, max_steps=50))
+    code = """
+import torch
+model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+x = torch.rand(256, 2)
+y = (x ** 2).sum(1, keepdim=True)
+for step in range(10**9):
+    loss = ((model(x) - y) ** 2).mean()
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+"""
+    report = _grade(limited, validation, runner_config, "long.py", code.encode())
+    assert report.verdict is Verdict.SCORED, report.message
+    assert report.chosen.result.training.trained["reason"] == "step_budget"
+    assert report.chosen.result.training.counters["steps"] == 50
+    assert any("step budget (50" in note for note in report.notes)
+
+
+def test_cli_run_prints_progress_verdict_and_json(tmp_path):
+    script = tmp_path / "quick.py"
+    script.write_text(
+        "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))\n"
+        "opt = torch.optim.Adam(model.parameters(), lr=0.01)\nx = torch.rand(512, 2); y = (x**2).sum(1, keepdim=True)\n"
+        "for _ in range(1500):\n    loss = ((model(x) - y)**2).mean(); opt.zero_grad(); loss.backward(); opt.step()\n"
+    )
+    grader = [sys.executable, "-m", "grader.cli", "run", "paraboloid", str(script)]
+    human = subprocess.run(grader, capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert "step" in human.stderr and "loss" in human.stderr  # the live progress line
+    assert "Scored:" in human.stdout and "MSE" in human.stdout and "loss  step 0:" in human.stdout
+    machine = subprocess.run([*grader, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=240)
+    summary = json.loads(machine.stdout)
+    assert (
+        summary["verdict"] == "scored" and summary["metric"] == "mse" and summary["counters"]["steps"] == 1500
+    )
+    missing = subprocess.run([*grader[:-1], "nope.txt"], capture_output=True, text=True, cwd=ROOT)
+    assert missing.returncode == 2 and "nope.txt" in missing.stderr
