@@ -372,3 +372,33 @@ def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_lim
     bomb.join()
     assert results["bomb"].verdict is Verdict.PROCESS_LIMIT
     assert results["normal"].verdict is Verdict.SCORED
+
+
+def test_escape_system_calls_are_refused(runner_config, attack_limits, warm_pool):
+    from grader.sandbox import seccomp
+
+    if not seccomp.available():
+        pytest.skip("libseccomp is not installed on this host")
+    code = """
+    import ctypes, errno, fcntl, os, termios
+    libc = ctypes.CDLL(None, use_errno=True)
+    def attempt(name, call):
+        result = call()
+        print(name, "ALLOWED" if result == 0 else errno.errorcode.get(ctypes.get_errno(), "?"))
+    attempt("unshare", lambda: libc.unshare(0x10000000))
+    attempt("ptrace", lambda: libc.ptrace(16, 1, 0, 0))
+    attempt("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))
+    attempt("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0))
+    attempt("bpf", lambda: libc.syscall(321, 0, 0, 0))
+    attempt("userfaultfd", lambda: libc.syscall(323, 0))
+    try:
+        os.fork() or os._exit(0)
+        print("fork works")
+    except OSError as exc:
+        print("fork FAILED", exc)
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED, (result.message, result.stderr[-500:])
+    assert "ALLOWED" not in result.stdout, result.stdout
+    assert result.stdout.count("EPERM") == 6, result.stdout
+    assert "fork works" in result.stdout

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import seccomp
 from .cgroups import Cgroup
 from .limits import Limits
 
@@ -128,30 +129,17 @@ def build_command(
                 "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
     else:
         namespaces, drop = ["--unshare-all"], []
+    tmp_size = str(max(limits.disk_bytes // 4, 8 * 1024 * 1024))
     args = [
-        bwrap_path(),
-        *namespaces,
-        "--die-with-parent",
-        "--new-session",
-        "--hostname",
-        "sandbox",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
-        "--symlink",
-        "usr/sbin",
-        "/sbin",
-    ]
+        bwrap_path(), *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox",
+        "--proc", "/proc", "--dev", "/dev",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+        # The writable places first: a runtime that lives under /tmp is bound on top.
+        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm",
+        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+    ]  # fmt: skip
     for path in runtime_paths():
         args += _bind_args(fds, path, path, opened)
     args += _bind_args(fds, str(HARNESS_SOURCES), f"{CODEDIR}/harness", opened)
@@ -162,13 +150,13 @@ def build_command(
     os.lseek(passwd, 0, os.SEEK_SET)
     opened.append(passwd)
     fds.append(passwd)
-    tmp_size = str(max(limits.disk_bytes // 4, 8 * 1024 * 1024))
+    args += ["--perms", "0755", "--dir", "/etc", "--ro-bind-data", str(passwd), "/etc/passwd"]
+    seccomp_fd = seccomp.filter_fd()
+    if seccomp_fd is not None:
+        opened.append(seccomp_fd)
+        fds.append(seccomp_fd)
+        args += ["--seccomp", str(seccomp_fd)]
     args += [
-        "--perms", "0755", "--dir", "/etc",
-        "--ro-bind-data", str(passwd), "/etc/passwd",
-        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
-        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm",
-        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
         "--remount-ro", "/",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin",

@@ -1,0 +1,133 @@
+"""A seccomp filter for the sandbox, compiled with libseccomp (through ctypes) for bubblewrap.
+
+A deny list in the spirit of Docker's and Flatpak's defaults: the calls a
+training script never needs and an escape would (ptrace, namespaces, mounts,
+kernel keyrings, BPF, perf, userfaultfd, module loading, terminal injection)
+fail with EPERM; ``clone3`` fails with ENOSYS so that the C library falls back
+to ``clone``, whose namespace flags can be checked. Calls for another
+architecture kill the process. Without libseccomp (``libseccomp2``, a
+dependency of apt on Debian), sandboxes run without the filter and
+``available()`` says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from functools import lru_cache
+
+ACT_ALLOW = 0x7FFF0000
+CMP_MASKED_EQ = 7
+
+DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "keyctl", "add_key", "request_key",
+    "mount", "umount2", "pivot_root", "chroot", "mount_setattr", "move_mount", "open_tree",
+    "fsopen", "fsmount", "fsconfig", "fspick",
+    "unshare", "setns",
+    "swapon", "swapoff", "reboot", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module",
+    "bpf", "perf_event_open", "userfaultfd", "fanotify_init",
+    "open_by_handle_at", "name_to_handle_at",
+    "acct", "quotactl", "syslog", "iopl", "ioperm", "lookup_dcookie",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+)  # fmt: skip
+CLONE_NAMESPACE_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+)
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+
+
+class ArgCompare(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+def _errno(code: int) -> int:
+    return 0x00050000 | (code & 0xFFFF)
+
+
+@lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    try:
+        lib = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(ArgCompare),
+    ]  # fmt: skip
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+@lru_cache(maxsize=1)
+def compiled_filter() -> bytes | None:
+    """The BPF program as bytes (compiled once per process), or None without libseccomp."""
+    lib = _library()
+    if lib is None:
+        return None
+    ctx = lib.seccomp_init(ACT_ALLOW)
+    if not ctx:
+        return None
+    try:
+
+        def deny(name: str, action: int, *compares: ArgCompare) -> None:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:
+                return  # not a call on this architecture
+            array = (ArgCompare * len(compares))(*compares) if compares else None
+            if lib.seccomp_rule_add_array(ctx, action, number, len(compares), array) != 0:
+                raise OSError(f"seccomp: cannot add a rule for {name}")
+
+        for name in DENIED:
+            deny(name, _errno(errno.EPERM))
+        deny("clone3", _errno(errno.ENOSYS))
+        for flag in CLONE_NAMESPACE_FLAGS:
+            deny("clone", _errno(errno.EPERM), ArgCompare(0, CMP_MASKED_EQ, flag, flag))
+        for request in (TIOCSTI, TIOCLINUX):
+            deny("ioctl", _errno(errno.EPERM), ArgCompare(1, CMP_MASKED_EQ, 0xFFFFFFFF, request))
+        fd = os.memfd_create("seccomp-bpf", 0)
+        try:
+            if lib.seccomp_export_bpf(ctx, fd) != 0:
+                return None
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def filter_fd() -> int | None:
+    """A fresh readable fd holding the filter, for ``bwrap --seccomp FD`` (caller closes it)."""
+    program = compiled_filter()
+    if program is None:
+        return None
+    fd = os.memfd_create("seccomp", 0)
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
