@@ -48,3 +48,74 @@ class RunnerConfig:
             threads=_int("GRADER_THREADS", 1, low=1) or 1,
             warm_pool=_int("GRADER_WARM_POOL", 1, low=0) or 0,
         )
+
+
+DEV_SECRET = "dev-insecure-secret-key"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The web service's and the workers' settings (all from ``GRADER_*`` variables)."""
+
+    env: str  # "development", "test" or "production"
+    secret_key: str
+    database_url: str
+    broker_url: str
+    instance_dir: Path
+    storage_dir: Path  # content-addressed uploads and full-resolution curves
+    upload_max_bytes: int
+    lease_seconds: int  # a running attempt's lease; renewed by heartbeat
+    max_attempts: int  # platform failures retried this many times, never charged
+    max_run_seconds: int  # the longest run any assignment allows (sets the broker's visibility timeout)
+
+    @classmethod
+    def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
+        env = dict(os.environ)
+        env.update(overrides or {})
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, default) or default
+
+        mode = get("GRADER_ENV", "development")
+        if mode not in ("development", "test", "production"):
+            raise ConfigError(f"GRADER_ENV={mode!r}: expected development, test or production")
+        secret = get("GRADER_SECRET_KEY", DEV_SECRET if mode != "production" else "")
+        if mode == "production" and (not secret or secret == DEV_SECRET or len(secret) < 32):
+            raise ConfigError(
+                "GRADER_SECRET_KEY must be set to a random value of at least 32 characters in production "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        database = get("GRADER_DATABASE_URL", f"sqlite:///{instance_dir / 'grader.sqlite3'}")
+        if database.startswith("postgres://"):
+            database = "postgresql+psycopg://" + database[len("postgres://") :]
+        elif database.startswith("postgresql://"):
+            database = "postgresql+psycopg://" + database[len("postgresql://") :]
+        if not database.startswith(("sqlite:", "postgresql+psycopg:")):
+            raise ConfigError(f"GRADER_DATABASE_URL={database!r}: expected a postgresql:// or sqlite:/// URL")
+        broker = get("GRADER_REDIS_URL", f"sqla+sqlite:///{instance_dir / 'broker.sqlite3'}")
+        if not broker.startswith(("redis://", "rediss://", "sqla+sqlite:", "sqla+postgresql")):
+            raise ConfigError(f"GRADER_REDIS_URL={broker!r}: expected a redis:// URL")
+
+        def number(name: str, default: int, low: int) -> int:
+            raw = get(name, str(default))
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+            if value < low:
+                raise ConfigError(f"{name}={value}: must be at least {low}")
+            return value
+
+        storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
+        return cls(
+            env=mode,
+            secret_key=secret,
+            database_url=database,
+            broker_url=broker,
+            instance_dir=instance_dir,
+            storage_dir=storage,
+            upload_max_bytes=number("GRADER_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, 1024),
+            lease_seconds=number("GRADER_LEASE_SECONDS", 60, 5),
+            max_attempts=number("GRADER_MAX_ATTEMPTS", 3, 1),
+            max_run_seconds=number("GRADER_MAX_RUN_SECONDS", 900, 10),
+        )

@@ -96,12 +96,19 @@ def _no_extra(table: dict[str, Any], allowed: set[str], where: str) -> None:
 def load(folder: Path) -> Assignment:
     path = folder / "assignment.toml"
     try:
-        raw = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise SpecError(f"{path}: no assignment.toml in {folder}") from None
+    return parse(text, folder, str(path))
+
+
+def parse(text: str, folder: Path, where: str) -> Assignment:
+    """A spec from its text (the service stores each published version's text)."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    w = str(path)
+        raise SpecError(f"{where}: not valid TOML: {exc}") from None
+    w = where
     _no_extra(
         raw, {"slug", "title", "description", "task", "inputs", "target", "data", "metric", "budget"}, w
     )

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from grader.courses.models import Course
+from grader.extensions import db, utcnow
+
+
+class Assignment(db.Model):  # type: ignore[name-defined,misc]
+    """An assignment placed in a course; what it asks is in its versions."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("course_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    deadline: Mapped[datetime | None]
+    daily_limit: Mapped[int] = mapped_column(default=10)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    course: Mapped[Course] = relationship()
+    versions: Mapped[list[AssignmentVersion]] = relationship(
+        back_populates="assignment", order_by="AssignmentVersion.number"
+    )
+
+    @property
+    def current(self) -> AssignmentVersion:
+        return self.versions[-1]
+
+
+class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
+    """One published spec. A changed spec makes a new version; results record the one they used."""
+
+    __tablename__ = "assignment_versions"
+    __table_args__ = (UniqueConstraint("assignment_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    spec_text: Mapped[str] = mapped_column(Text)
+    # The hidden set is drawn from this secret: stored here, never in the repository.
+    hidden_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="versions")

@@ -1,0 +1,49 @@
+"""Celery, configured for jobs of minutes, attached to the Flask app (the Flask docs' pattern).
+
+acks_late + reject_on_worker_lost + prefetch 1: a message is acknowledged only
+after its task ran, and one worker slot holds one message at a time. The
+visibility timeout is well above the longest run, so Redis does not hand a
+running job to a second worker. No ETA or countdown tasks anywhere. The
+database, not the broker, is the source of truth: the reconciler re-publishes
+whatever the broker lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+from kombu import Queue
+
+RECONCILE_SECONDS = 30.0
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    config = app.extensions["grader.config"]
+    visibility = 2 * config.max_run_seconds + 300
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=config.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility, "polling_interval": 0.5},
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue("cpu"), Queue("gpu")],
+        task_default_queue="cpu",
+        task_routes={"grader.reconcile": {"queue": "cpu"}},
+        beat_schedule={"reconcile": {"task": "grader.reconcile", "schedule": RECONCILE_SECONDS}},
+        worker_hijack_root_logger=False,
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    from grader.submissions import tasks  # noqa: F401 - registers the tasks on this app
+
+    return celery

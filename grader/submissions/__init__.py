@@ -1,0 +1,1 @@
+"""Submissions, their grading attempts, results and curves."""

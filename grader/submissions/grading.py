@@ -1,0 +1,226 @@
+"""The worker's side of a submission: claim it, keep the lease, grade it, record the result.
+
+Claiming and finishing are conditional updates on the submission row: an
+attempt whose lease expired (a lost worker) can neither write a result nor
+overwrite the retry's. No transaction stays open while the sandbox trains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from grader.assignments import datasets
+from grader.assignments.spec import REPO_ASSIGNMENTS, parse
+from grader.extensions import db, utcnow
+from grader.runner.grade import GradeReport, grade
+from grader.runner.submission import prepare_submission
+from grader.runner.verdicts import Verdict
+
+from .models import Attempt, Curve, Result, State, Submission
+from .services import publish, storage_path, store_file
+
+MAX_CURVE_POINTS = 500
+CLAIMABLE = (State.RECEIVED, State.QUEUED)
+
+
+def claim(submission_id: int, worker: str) -> int | None:
+    """Take the submission for this worker; the attempt number, or None if it is not ours to run."""
+    config = current_app.extensions["grader.config"]
+    now = utcnow()
+    row = db.session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id,
+            Submission.state.in_(CLAIMABLE)
+            | ((Submission.state == State.RUNNING) & (Submission.lease_expires_at < now)),
+            Submission.attempts < config.max_attempts,
+        )
+        .values(
+            state=State.RUNNING,
+            attempts=Submission.attempts + 1,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=config.lease_seconds),
+            updated_at=now,
+            progress=None,
+        )
+        .returning(Submission.attempts)
+    ).first()
+    if row is None:
+        db.session.rollback()
+        return None
+    db.session.add(Attempt(submission_id=submission_id, number=row[0], worker=worker))
+    db.session.commit()
+    return int(row[0])
+
+
+def heartbeat(submission_id: int, attempt: int, progress: dict[str, Any] | None = None) -> bool:
+    """Renew the lease (and store the progress snapshot); False once the lease is lost."""
+    config = current_app.extensions["grader.config"]
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=config.lease_seconds)}
+    if progress is not None:
+        values["progress"] = progress
+    held = db.session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id, Submission.attempts == attempt, Submission.state == State.RUNNING
+        )
+        .values(**values)
+        .returning(Submission.id)
+    ).first()
+    db.session.commit()
+    return held is not None
+
+
+def downsample(steps: list[int], values: list[float | None]) -> tuple[list[int], list[float | None]]:
+    """At most MAX_CURVE_POINTS points, keeping each bucket's minimum and maximum (spikes and dips survive)."""
+    if len(steps) <= MAX_CURVE_POINTS:
+        return steps, values
+    buckets = MAX_CURVE_POINTS // 2
+    size = len(steps) / buckets
+    keep: list[int] = []
+    for b in range(buckets):
+        indices = range(int(b * size), max(int((b + 1) * size), int(b * size) + 1))
+        finite = [i for i in indices if values[i] is not None and math.isfinite(values[i] or 0.0)]
+        odd = [i for i in indices if i not in finite]
+        if odd:  # a NaN or an infinity is the most important point of a diverging run
+            keep.append(odd[0])
+        if finite:
+            low = min(finite, key=lambda i: values[i] or 0.0)
+            high = max(finite, key=lambda i: values[i] or 0.0)
+            keep.extend(sorted({low, high}))
+    keep = sorted(set(keep))[: MAX_CURVE_POINTS + buckets]
+    return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+def _json_number(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def finish(submission_id: int, attempt: int, report: GradeReport) -> bool:
+    """Write the result if this attempt still holds the submission; False if the lease was lost."""
+    config = current_app.extensions["grader.config"]
+    now = utcnow()
+    if report.verdict is Verdict.INTERNAL_ERROR:
+        retry = attempt < config.max_attempts
+        state = State.QUEUED if retry else State.ERROR
+    else:
+        state = State.SCORED if report.verdict is Verdict.SCORED else State.FAILED
+    held = db.session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id, Submission.attempts == attempt, Submission.state == State.RUNNING
+        )
+        .values(state=state, lease_owner=None, lease_expires_at=None, updated_at=now)
+        .returning(Submission.id)
+    ).first()
+    if held is None:
+        db.session.rollback()
+        return False
+    record = db.session.scalar(
+        select(Attempt).where(Attempt.submission_id == submission_id, Attempt.number == attempt)
+    )
+    if record is not None:
+        record.outcome = "error" if report.verdict is Verdict.INTERNAL_ERROR else "finished"
+        record.finished_at = now
+        record.detail = report.message[:2000] if report.verdict is Verdict.INTERNAL_ERROR else None
+    if state in (State.SCORED, State.FAILED) or state is State.ERROR:
+        db.session.add(_result(submission_id, attempt, report))
+    db.session.commit()
+    if state is State.QUEUED:
+        publish(submission_id)
+    return True
+
+
+def _result(submission_id: int, attempt: int, report: GradeReport) -> Result:
+    run = report.chosen
+    summary = report.summary()
+    usage = run.result.usage if run else None
+    result = Result(
+        submission_id=submission_id,
+        attempt_number=attempt,
+        verdict=report.verdict.value,
+        message=report.message,
+        metric_name=report.metric_name,
+        metric_value=report.metric_value,
+        score=report.score,
+        max_score=report.max_score,
+        passed=report.passed,
+        seed=run.result.seed if run else 0,
+        wall_seconds=usage.wall_seconds if usage else None,
+        cpu_seconds=usage.cpu_seconds if usage else None,
+        peak_memory_bytes=usage.peak_memory_bytes if usage else None,
+        stdout=run.result.stdout if run else "",
+        stderr=run.result.stderr if run else "",
+        details=json.loads(
+            json.dumps(
+                {k: summary[k] for k in ("details", "notes", "warnings", "counters", "model", "trained")},
+                default=str,
+            )
+        ),
+    )
+    for series, (steps, values) in run.result.training.curves.items() if run else []:
+        clean = [_json_number(v) for v in values]
+        full = json.dumps({"steps": steps, "values": clean}).encode()
+        digest, _ = store_file(full)
+        small_steps, small_values = downsample(steps, values)
+        result.curves.append(
+            Curve(
+                series=series,
+                steps=small_steps,
+                values=[_json_number(v) for v in small_values],
+                points_total=len(steps),
+                full_sha256=digest,
+            )
+        )
+    return result
+
+
+def run(submission_id: int, worker: str) -> str:
+    """Grade one submission end to end (the Celery task calls this). Returns what happened."""
+    attempt = claim(submission_id, worker)
+    if attempt is None:
+        return "not claimable"
+    submission = db.session.get(Submission, submission_id)
+    assert submission is not None
+    version = submission.assignment_version
+    spec = parse(
+        version.spec_text,
+        REPO_ASSIGNMENTS / version.assignment.slug,
+        f"{version.assignment.slug} v{version.number}",
+    )
+    hidden = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
+    content = storage_path(submission.file_sha256).read_bytes()
+    prepared = prepare_submission(submission.filename, content)
+    db.session.commit()  # end the read transaction before minutes of training
+
+    from . import worker_slot  # the slot's warm pool and settings
+
+    slot = worker_slot.current()
+    stop = threading.Event()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    snapshot: dict[str, Any] = {}
+
+    def keep_lease() -> None:
+        with app.app_context():
+            while not stop.wait(max(1.0, min(10.0, app.extensions["grader.config"].lease_seconds / 3))):
+                if not heartbeat(submission_id, attempt, dict(snapshot) or None):
+                    break
+
+    beat = threading.Thread(target=keep_lease, name=f"lease-{submission_id}", daemon=True)
+    beat.start()
+    try:
+        report = grade(
+            spec, prepared, hidden, [submission_id % 1000], threads=slot.threads, pool=slot.pool,
+            uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        beat.join()
+    return "finished" if finish(submission_id, attempt, report) else "lease lost"

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from grader.accounts.models import User
+from grader.assignments.models import AssignmentVersion
+from grader.extensions import db, str_enum, utcnow
+
+
+class State(enum.StrEnum):
+    """Only moves forward: received -> queued -> running -> scored | failed | error."""
+
+    RECEIVED = "received"  # committed; the message may not be sent yet
+    QUEUED = "queued"  # a message was published after commit
+    RUNNING = "running"  # an attempt holds the lease
+    SCORED = "scored"
+    FAILED = "failed"  # the student's code failed (charged)
+    ERROR = "error"  # the platform failed after all retries (never charged)
+
+    @property
+    def final(self) -> bool:
+        return self in (State.SCORED, State.FAILED, State.ERROR)
+
+
+class StoredFile(db.Model):  # type: ignore[name-defined,misc]
+    """An uploaded file, stored once by content (its SHA-256) under the storage folder."""
+
+    __tablename__ = "stored_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Submission(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_state_updated", "state", "updated_at"),
+        Index("ix_submissions_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assignment_version_id: Mapped[int] = mapped_column(ForeignKey("assignment_versions.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[State] = mapped_column(str_enum(State), default=State.RECEIVED)
+    late: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The current attempt's lease: claimed and renewed with conditional updates.
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    user: Mapped[User] = relationship()
+    assignment_version: Mapped[AssignmentVersion] = relationship()
+    result: Mapped[Result | None] = relationship(back_populates="submission")
+
+    @property
+    def charged(self) -> bool:
+        """Counts against the student's limits unless the platform failed."""
+        return self.state is not State.ERROR
+
+
+class Attempt(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("submission_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    worker: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20), default="running")  # running, finished, expired, error
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class Result(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    attempt_number: Mapped[int]
+    verdict: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    metric_name: Mapped[str] = mapped_column(String(40))
+    metric_value: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(default=False)
+    seed: Mapped[int]
+    device: Mapped[str] = mapped_column(String(20), default="cpu")
+    wall_seconds: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None]
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stderr: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="result")
+    curves: Mapped[list[Curve]] = relationship(back_populates="result", cascade="all, delete-orphan")
+
+
+class Curve(db.Model):  # type: ignore[name-defined,misc]
+    """One series (loss, lr, grad_norm/<layer>, ...), at most ~500 points; full resolution in storage."""
+
+    __tablename__ = "curves"
+    __table_args__ = (UniqueConstraint("result_id", "series"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(120))
+    steps: Mapped[list[int]] = mapped_column(JSON)
+    values: Mapped[list[float | None]] = mapped_column(JSON)
+    points_total: Mapped[int]
+    full_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    result: Mapped[Result] = relationship(back_populates="curves")

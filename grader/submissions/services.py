@@ -1,0 +1,177 @@
+"""Accepting uploads and getting them graded: the only place that commits submissions.
+
+A submission row and its "received" state commit in one transaction; the Celery
+message is published only after that commit, and the reconciler re-publishes
+anything the broker never got or lost. A refused upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from grader.accounts.models import Role, User
+from grader.assignments.models import Assignment
+from grader.courses.models import Enrollment
+from grader.extensions import db, utcnow
+from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+
+from .models import Attempt, State, StoredFile, Submission
+
+REQUEUE_AFTER = timedelta(minutes=5)  # a queued message this old may have been lost with the broker
+RECEIVED_GRACE = timedelta(seconds=10)  # time for the request that committed it to publish
+
+
+@dataclass
+class UploadRefused(Exception):
+    status: int
+    message: str
+    field: str = "file"
+
+
+def storage_path(sha256: str) -> Path:
+    root: Path = current_app.extensions["grader.config"].storage_dir
+    return root / "files" / sha256[:2] / sha256[2:4] / sha256
+
+
+def store_file(content: bytes) -> tuple[str, bool]:
+    """Write content-addressed, atomically; returns the hash and whether the file is new."""
+    digest = hashlib.sha256(content).hexdigest()
+    path = storage_path(digest)
+    if path.exists():
+        return digest, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+        handle.write(content)
+    os.replace(handle.name, path)
+    return digest, True
+
+
+def can_submit(user: User, assignment: Assignment) -> bool:
+    if user.role is Role.ADMIN:
+        return True
+    enrolled = db.session.scalar(
+        select(Enrollment.id).where(
+            Enrollment.user_id == user.id, Enrollment.course_id == assignment.course_id
+        )
+    )
+    return enrolled is not None
+
+
+def submissions_today(user: User, assignment: Assignment, now: datetime) -> int:
+    """Charged submissions in the last 24 hours (platform failures are not counted)."""
+    version_ids = [v.id for v in assignment.versions]
+    return int(
+        db.session.scalar(
+            select(func.count(Submission.id)).where(
+                Submission.user_id == user.id,
+                Submission.assignment_version_id.in_(version_ids),
+                Submission.created_at >= now - timedelta(days=1),
+                Submission.state != State.ERROR,
+            )
+        )
+        or 0
+    )
+
+
+def create_submission(user: User, assignment: Assignment, filename: str, content: bytes) -> Submission:
+    """Check, store and commit an upload, then publish it. Raises UploadRefused with a 4xx."""
+    config = current_app.extensions["grader.config"]
+    now = utcnow()
+    if not can_submit(user, assignment):
+        raise UploadRefused(403, f"You are not enrolled in the course of {assignment.title!r}.", "assignment")
+    if assignment.deadline is not None and now > assignment.deadline:
+        raise UploadRefused(
+            403, f"The deadline of {assignment.title!r} was {assignment.deadline:%Y-%m-%d %H:%M} UTC."
+        )
+    used = submissions_today(user, assignment, now)
+    if used >= assignment.daily_limit:
+        raise UploadRefused(
+            429,
+            f"You have used all {assignment.daily_limit} submissions of the last 24 hours; try again later.",
+        )
+    try:
+        prepared = prepare_submission(
+            filename, content, UploadLimits(max_upload_bytes=config.upload_max_bytes)
+        )
+    except SubmissionRejected as exc:
+        status = 413 if len(content) > config.upload_max_bytes else 422
+        raise UploadRefused(status, str(exc)) from None
+    digest, new_file = store_file(content)
+    try:
+        if db.session.get(StoredFile, digest) is None:
+            db.session.add(StoredFile(sha256=digest, size=len(content)))
+        submission = Submission(
+            user_id=user.id,
+            assignment_version_id=assignment.current.id,
+            filename=filename[:255],
+            file_sha256=digest,
+            kind=prepared.kind,
+            state=State.RECEIVED,
+        )
+        db.session.add(submission)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if new_file:
+            storage_path(digest).unlink(missing_ok=True)
+        raise
+    publish(submission.id)
+    return submission
+
+
+def publish(submission_id: int) -> bool:
+    """Send the grading message (after commit), then mark the row queued. False if the broker is down."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task("grader.grade", args=[submission_id], queue="cpu")
+    except Exception:  # noqa: BLE001 - the reconciler publishes it later; the row is the truth
+        current_app.logger.warning(
+            "publish failed for submission %s; the reconciler will retry", submission_id
+        )
+        return False
+    db.session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.state.in_([State.RECEIVED, State.QUEUED]))
+        .values(state=State.QUEUED, updated_at=utcnow())
+    )
+    db.session.commit()
+    return True
+
+
+def reconcile() -> dict[str, int]:
+    """Re-publish what was committed but never queued, queued but lost, or running with an expired lease."""
+    config = current_app.extensions["grader.config"]
+    now = utcnow()
+    expired = db.session.scalars(
+        select(Submission).where(Submission.state == State.RUNNING, Submission.lease_expires_at < now)
+    ).all()
+    for submission in expired:
+        attempt = db.session.scalar(
+            select(Attempt).where(
+                Attempt.submission_id == submission.id, Attempt.number == submission.attempts
+            )
+        )
+        if attempt is not None and attempt.outcome == "running":
+            attempt.outcome, attempt.finished_at = "expired", now
+            attempt.detail = f"lease held by {submission.lease_owner} expired"
+        retry = submission.attempts < config.max_attempts
+        submission.state = State.QUEUED if retry else State.ERROR
+        submission.lease_owner, submission.lease_expires_at, submission.updated_at = None, None, now
+    db.session.commit()
+    stale = db.session.scalars(
+        select(Submission.id).where(
+            ((Submission.state == State.RECEIVED) & (Submission.updated_at < now - RECEIVED_GRACE))
+            | ((Submission.state == State.QUEUED) & (Submission.updated_at < now - REQUEUE_AFTER))
+            | Submission.id.in_([s.id for s in expired if s.state is State.QUEUED])
+        )
+    ).all()
+    published = sum(publish(submission_id) for submission_id in stale)
+    return {"expired": len(expired), "published": published}

@@ -1,0 +1,8 @@
+"""Entry point for Celery: ``celery -A grader.worker_main worker -Q cpu`` (and ``beat``)."""
+
+from __future__ import annotations
+
+from grader.app import create_app
+
+app = create_app()
+celery = app.extensions["celery"]

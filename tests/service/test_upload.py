@@ -1,0 +1,138 @@
+"""Uploads through the API: accepted ones are queued; refused ones get a clear 4xx and change nothing."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user, issue_token
+from grader.assignments.services import publish
+from grader.courses.models import Course
+from grader.extensions import db, utcnow
+from grader.submissions.models import State, StoredFile, Submission
+
+from .conftest import EXAMPLES
+
+
+def _post(client, assignment_id, token, filename, content):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/api/v1/assignments/{assignment_id}/submissions",
+        data={"file": (io.BytesIO(content), filename)},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
+    )
+
+
+def _counts(storage) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    files = sum(1 for p in storage.rglob("*") if p.is_file())
+    return (
+        db.session.scalar(select(func.count(Submission.id))) or 0,
+        db.session.scalar(select(func.count()).select_from(StoredFile)) or 0,
+        files,
+    )
+
+
+@pytest.fixture
+def storage(app):  # type: ignore[no-untyped-def]
+    return app.extensions["grader.config"].storage_dir
+
+
+def test_an_accepted_upload_is_committed_then_queued(client, paraboloid, student_token):
+    response = _post(
+        client, paraboloid.id, student_token, "fixed.py", (EXAMPLES / "paraboloid_fixed.py").read_bytes()
+    )
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert body["state"] == "queued" and response.headers["Location"] == f"/api/v1/submissions/{body['id']}"
+    submission = db.session.get(Submission, body["id"])
+    assert submission.state is State.QUEUED and submission.assignment_version.number == 1
+    status = client.get(body["url"], headers={"Authorization": f"Bearer {student_token}"})
+    assert status.status_code == 200 and status.get_json()["state"] == "queued"
+
+
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "filename, content, status, words",
+    [
+        ("big.py", b"#" * (300 * 1024), 413, "large"),
+        ("empty.py", b"", 422, "empty"),
+        ("model.pt", b"\x80\x04binary", 422, ".py, .ipynb or .zip"),
+        ("bomb.zip", _zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}), 422, ""),
+        ("evil.zip", _zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
+    ],
+)
+def test_refused_uploads_change_nothing(
+    client, paraboloid, student_token, storage, filename, content, status, words
+):
+    before = _counts(storage)
+    response = _post(client, paraboloid.id, student_token, filename, content)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    detail = response.get_json()["detail"]
+    assert words in detail, detail
+    assert _counts(storage) == before
+
+
+def test_after_the_deadline(client, course, student_token, storage):
+    assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(hours=1))
+    before = _counts(storage)
+    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    assert response.status_code == 403 and "deadline" in response.get_json()["detail"]
+    assert _counts(storage) == before
+
+
+def test_over_the_daily_limit(client, paraboloid, student_token, storage):
+    for index in range(3):
+        assert (
+            _post(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).status_code == 202
+        )
+    before = _counts(storage)
+    response = _post(client, paraboloid.id, student_token, "s.py", b"x = 99\n")
+    assert response.status_code == 429 and "3 submissions" in response.get_json()["detail"]
+    assert _counts(storage) == before
+
+
+def test_platform_failures_do_not_count_against_the_limit(client, paraboloid, student_token):
+    for index in range(3):
+        body = _post(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).get_json()
+        db.session.get(Submission, body["id"]).state = State.ERROR
+    db.session.commit()
+    assert _post(client, paraboloid.id, student_token, "s.py", b"x = 5\n").status_code == 202
+
+
+def test_someone_elses_assignment(client, student_token, storage):
+    other = Course(code="OTHER-101", title="Another course")
+    db.session.add(other)
+    db.session.commit()
+    assignment = publish(other, "paraboloid")
+    before = _counts(storage)
+    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    assert response.status_code == 403 and "not enrolled" in response.get_json()["detail"]
+    assert _counts(storage) == before
+
+
+def test_tokens_and_scopes(client, paraboloid, student):
+    read_only = issue_token(student, "ro", ["read"])
+    assert _post(client, paraboloid.id, read_only, "s.py", b"x=1\n").status_code == 403
+    assert _post(client, paraboloid.id, "grd_nonsense", "s.py", b"x=1\n").status_code == 401
+    response = client.post(f"/api/v1/assignments/{paraboloid.id}/submissions")
+    assert response.status_code == 401 and "Bearer" in response.get_json()["detail"]
+
+
+def test_students_cannot_see_each_others_submissions(client, course, paraboloid, student_token):
+    body = _post(client, paraboloid.id, student_token, "s.py", b"x = 1\n").get_json()
+    other = create_user("other@example.edu", "Other", Role.STUDENT)
+    token = issue_token(other, "t", ["read"])
+    assert client.get(body["url"], headers={"Authorization": f"Bearer {token}"}).status_code == 404
