@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response, request
+from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
 from grader.config import ServiceConfig
@@ -28,7 +29,13 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=config.upload_max_bytes + 64 * 1024,
     )
     app.extensions["grader.config"] = config
+    if config.database_url.startswith("sqlite"):
+        # Web, worker and beat share the file: wait for locks instead of failing at once.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
     db.init_app(app)
+    if config.database_url.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_wal)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     _import_models()
 
@@ -41,6 +48,13 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     app.register_blueprint(submissions_api)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _sqlite_wal(connection: object, _: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def _import_models() -> None:

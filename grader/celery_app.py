@@ -31,7 +31,13 @@ def celery_init_app(app: Flask) -> Celery:
     celery.conf.update(
         broker_url=config.broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility, "polling_interval": 0.5},
+        # kombu's SQLAlchemy transport (the embedded default) hands these to create_engine, so
+        # only Redis gets them; the embedded broker polls once a second.
+        broker_transport_options=(
+            {"visibility_timeout": visibility, "polling_interval": 0.5}
+            if config.broker_url.startswith("redis")
+            else {}
+        ),
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -1,4 +1,4 @@
-"""Entry point for Celery: ``celery -A grader.worker_main worker -Q cpu`` (and ``beat``)."""
+"""Entry point for Celery: ``celery -A grader.worker_main:celery worker -Q cpu`` (and ``beat``)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def downsample(steps: list[int], values: list[float | None]) -> tuple[list[int],
     """At most MAX_CURVE_POINTS points, keeping each bucket's minimum and maximum (spikes and dips survive)."""
     if len(steps) <= MAX_CURVE_POINTS:
         return steps, values
-    buckets = MAX_CURVE_POINTS // 2
+    buckets = MAX_CURVE_POINTS // 3  # up to three points a bucket: an odd one, the minimum, the maximum
     size = len(steps) / buckets
     keep: list[int] = []
     for b in range(buckets):
@@ -95,7 +95,7 @@ def downsample(steps: list[int], values: list[float | None]) -> tuple[list[int],
             low = min(finite, key=lambda i: values[i] or 0.0)
             high = max(finite, key=lambda i: values[i] or 0.0)
             keep.extend(sorted({low, high}))
-    keep = sorted(set(keep))[: MAX_CURVE_POINTS + buckets]
+    keep = sorted(set(keep))
     return [steps[i] for i in keep], [values[i] for i in keep]
 
 
