@@ -59,7 +59,7 @@ class Stack:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.settings, "GRADER_WARM_POOL": "0"}
-        log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "grader.worker_main:celery", "worker", "-Q", "cpu", "--pool", "solo",
              "--concurrency", "1", "--without-mingle", "--without-gossip", "-n", f"w{uuid.uuid4().hex[:6]}@%h",
