@@ -105,6 +105,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from grader.serve import serve
+
+    return serve(port=args.port, demo=args.demo)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader", description="Autograding for neural-network training.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("assignment")
     data.add_argument("folder")
     data.set_defaults(handler=cmd_data)
+    serve = commands.add_parser("serve", help="run web, worker and beat together")
+    serve.add_argument("--demo", action="store_true", help="create demo users, course and graded examples")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(handler=cmd_serve)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -205,13 +206,22 @@ def run(submission_id: int, worker: str) -> str:
     slot = worker_slot.current()
     stop = threading.Event()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    snapshot: dict[str, Any] = {}
+    # The status page's progress: step, loss and elapsed from the harness, against the time budget
+    # (a script's total step count is not known in advance).
+    snapshot: dict[str, Any] = {"budget_seconds": spec.budget.train_seconds}
 
     def keep_lease() -> None:
+        # About once a second: the progress snapshot the status page follows, and the lease.
+        lease = app.extensions["grader.config"].lease_seconds
+        last_beat, last_step = time.monotonic(), None
         with app.app_context():
-            while not stop.wait(max(1.0, min(10.0, app.extensions["grader.config"].lease_seconds / 3))):
+            while not stop.wait(1.0):
+                step = snapshot.get("step")
+                if step == last_step and time.monotonic() - last_beat < lease / 3:
+                    continue
                 if not heartbeat(submission_id, attempt, dict(snapshot) or None):
                     break
+                last_beat, last_step = time.monotonic(), step
 
     beat = threading.Thread(target=keep_lease, name=f"lease-{submission_id}", daemon=True)
     beat.start()
