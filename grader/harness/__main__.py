@@ -24,6 +24,7 @@ import torch
 import gradekit
 
 from . import protocol
+from .channels import connect_channels
 from .errors import describe
 from .instrument import Recorder
 from .modes import SubmissionError, load_data, run_module, run_script
@@ -173,7 +174,7 @@ def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    metrics, control, results = (int(x) for x in os.environ["GRADER_CHANNELS"].split(","))
+    metrics, control, results = connect_channels(os.environ["GRADER_CHANNELS"])
     channels = Channels(metrics, control, results)
     channels.send(
         "hello",

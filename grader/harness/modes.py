@@ -59,12 +59,13 @@ def run_script(path: str, outcome: dict[str, Any]) -> torch.nn.Module:
     with open(path, "rb") as handle:
         source = handle.read()
     code = compile(source, path, "exec", dont_inherit=True)
-    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__}
     sys.argv = [path]
+    # A real __main__ module, so pickling and `if __name__ == "__main__"` behave as at home;
+    # its namespace stays with us even when a budget stops the script half-way.
     main = types.ModuleType("__main__")
-    main.__dict__.update(namespace)
-    namespace = main.__dict__
+    main.__file__ = path
     sys.modules["__main__"] = main
+    namespace = main.__dict__
     try:
         exec(code, namespace)
     except StopTraining as stop:
