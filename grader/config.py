@@ -7,6 +7,7 @@ allowed. The web service's settings join these in the service issue.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,8 @@ class ConfigError(ValueError):
     pass
 
 
-def _int(name: str, default: int | None, low: int = 0) -> int | None:
-    raw = os.environ.get(name)
+def _int(name: str, default: int | None, low: int = 0, env: Mapping[str, str] = os.environ) -> int | None:
+    raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -97,14 +98,7 @@ class ServiceConfig:
             raise ConfigError(f"GRADER_REDIS_URL={broker!r}: expected a redis:// URL")
 
         def number(name: str, default: int, low: int) -> int:
-            raw = get(name, str(default))
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
-            if value < low:
-                raise ConfigError(f"{name}={value}: must be at least {low}")
-            return value
+            return _int(name, default, low, env) or default
 
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
         return cls(
