@@ -33,6 +33,7 @@ def serve(port: int, demo: bool) -> int:
     celery = [python, "-m", "celery", "-A", "grader.worker_main:celery"]
     children = [
         subprocess.Popen([*celery, "worker", "-Q", "cpu,gpu", "--pool", "solo", "-c", "1", "-B",
+                          "--schedule", str(Path(app.instance_path) / "celerybeat-schedule"),
                           "--loglevel", "INFO", "--without-mingle", "--without-gossip"], cwd=ROOT),
         subprocess.Popen([python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                           "--threads", "8", "--worker-class", "gthread", "grader.app:create_app()"], cwd=ROOT),
