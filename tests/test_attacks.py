@@ -402,3 +402,13 @@ def test_escape_system_calls_are_refused(runner_config, attack_limits, warm_pool
     assert "ALLOWED" not in result.stdout, result.stdout
     assert result.stdout.count("EPERM") == 6, result.stdout
     assert "fork works" in result.stdout
+
+
+def test_a_warm_sandbox_takes_the_jobs_own_memory_limit(runner_config, attack_limits, warm_pool):
+    tighter = replace(attack_limits, memory_bytes=400 * 1024 * 1024)
+    code = "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n"
+    assert warm_pool.wait_ready(60)
+    result = run(code, tighter, runner_config, warm_pool)
+    assert result.warm and result.verdict is Verdict.MEMORY_LIMIT
+    assert "400 MiB" in result.message
+    assert result.usage.peak_memory_bytes is not None and result.usage.peak_memory_bytes <= 400 * 1024 * 1024

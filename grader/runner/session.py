@@ -90,6 +90,9 @@ def run_submission(
         return RunResult(Verdict.INTERNAL_ERROR, f"The sandbox could not start: {exc}", request.seed)
     proc = ready.proc
     try:
+        if warm and proc.cgroup is not None:
+            # A warm sandbox was started with the slot's limits; this job's own apply from now on.
+            proc.cgroup.set_limits(request.limits.memory_bytes, request.limits.processes)
         _write_job(proc.jobdir, request)
         job = {
             "mode": request.mode,

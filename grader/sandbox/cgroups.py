@@ -154,10 +154,19 @@ class CgroupV1(Cgroup):
 
     def set_limits(self, memory_bytes: int, processes: int) -> None:
         memory = self.dirs["memory"]
-        _write(memory / "memory.limit_in_bytes", str(memory_bytes))
+        files = [memory / "memory.limit_in_bytes"]
         if (memory / "memory.memsw.limit_in_bytes").exists():
-            _write(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
-        _write(memory / "memory.swappiness", "0")
+            files.append(memory / "memory.memsw.limit_in_bytes")
+        try:  # memory+swap may never be below memory: lowering goes memory first, raising the other way
+            for path in files:
+                _write(path, str(memory_bytes))
+        except OSError:
+            for path in reversed(files):
+                _write(path, str(memory_bytes))
+        try:
+            _write(memory / "memory.swappiness", "0")
+        except OSError:
+            pass  # not settable in every hierarchy; memsw = memory already forbids swap
         _write(self.dirs["pids"] / "pids.max", str(processes))
 
     def cpu_seconds(self) -> float:
