@@ -46,6 +46,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     from grader.submissions.api import blueprint as submissions_api
 
     app.register_blueprint(submissions_api)
+    from grader.web import init_app as init_web
+
+    init_web(app)
     app.register_error_handler(HTTPException, _http_error)
     return app
 

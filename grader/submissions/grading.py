@@ -66,7 +66,7 @@ def heartbeat(submission_id: int, attempt: int, progress: dict[str, Any] | None 
     config = current_app.extensions["grader.config"]
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=config.lease_seconds)}
     if progress is not None:
-        values["progress"] = progress
+        values["progress"] = json_safe(progress)
     held = db.session.execute(
         update(Submission)
         .where(
@@ -102,6 +102,19 @@ def downsample(steps: list[int], values: list[float | None]) -> tuple[list[int],
 
 def _json_number(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON for the database: NaN and infinities (a diverging run's loss) become null."""
+    if isinstance(value, float):
+        return _json_number(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
 
 
 def finish(submission_id: int, attempt: int, report: GradeReport) -> bool:
@@ -159,11 +172,8 @@ def _result(submission_id: int, attempt: int, report: GradeReport) -> Result:
         peak_memory_bytes=usage.peak_memory_bytes if usage else None,
         stdout=run.result.stdout if run else "",
         stderr=run.result.stderr if run else "",
-        details=json.loads(
-            json.dumps(
-                {k: summary[k] for k in ("details", "notes", "warnings", "counters", "model", "trained")},
-                default=str,
-            )
+        details=json_safe(
+            {k: summary[k] for k in ("details", "notes", "warnings", "counters", "model", "trained")}
         ),
     )
     for series, (steps, values) in run.result.training.curves.items() if run else []:

@@ -93,3 +93,11 @@ def test_curves_keep_spikes_and_minima_within_500_points():
     small_steps, small_values = grading.downsample(steps, values)
     assert len(small_steps) <= 500 and 4321 in small_steps and 7777 in small_steps
     assert min(v for v in small_values if v == v) == values[-1]
+
+
+def test_a_diverging_runs_nan_progress_is_stored(client, paraboloid, student_token):
+    submission = _submit(client, paraboloid, student_token)
+    attempt = grading.claim(submission.id, "w")
+    assert grading.heartbeat(submission.id, attempt, {"step": 5, "loss": float("nan"), "elapsed": 1.0})
+    db.session.refresh(submission)
+    assert submission.progress == {"step": 5, "loss": None, "elapsed": 1.0}

@@ -1,0 +1,269 @@
+"""Read-only queries behind the pages. Nothing here writes or commits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from grader.accounts.models import Role, User
+from grader.assignments import spec as specs
+from grader.assignments.models import Assignment
+from grader.courses.models import Course, Enrollment
+from grader.extensions import db, utcnow
+from grader.runner.verdicts import Verdict
+from grader.submissions.models import Result, State, Submission
+from grader.submissions.services import submissions_today
+
+STATE_LABELS = {
+    State.RECEIVED: "Received",
+    State.QUEUED: "Waiting in the queue",
+    State.RUNNING: "Training",
+    State.SCORED: "Scored",
+    State.FAILED: "Failed",
+    State.ERROR: "Platform error (not charged)",
+}
+STAFF_ROLES = (Role.INSTRUCTOR, Role.ADMIN)
+
+
+def is_staff(user: User, course_id: int) -> bool:
+    """Admins, and instructors enrolled in the course as such."""
+    if user.role is Role.ADMIN:
+        return True
+    role = db.session.scalar(
+        select(Enrollment.role).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
+    )
+    return role in STAFF_ROLES
+
+
+def _enrolled(user: User, course_id: int) -> bool:
+    if user.role is Role.ADMIN:
+        return True
+    found = db.session.scalar(
+        select(Enrollment.id).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
+    )
+    return found is not None
+
+
+@dataclass
+class AssignmentRow:
+    assignment: Assignment
+    used: int  # charged submissions in the last 24 hours
+    last: Submission | None
+    staff: bool
+
+
+def visible_assignments(user: User) -> list[AssignmentRow]:
+    """The assignments of the user's courses (every one for an admin), by course then deadline."""
+    query = (
+        select(Assignment)
+        .join(Course, Course.id == Assignment.course_id)
+        .order_by(Course.code, Assignment.deadline.is_(None), Assignment.deadline, Assignment.id)
+    )
+    staff_courses: set[int] | None = None
+    if user.role is not Role.ADMIN:
+        query = query.join(Enrollment, Enrollment.course_id == Assignment.course_id).where(
+            Enrollment.user_id == user.id
+        )
+        staff_courses = set(
+            db.session.scalars(
+                select(Enrollment.course_id).where(
+                    Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES)
+                )
+            )
+        )
+    now = utcnow()
+    return [
+        AssignmentRow(
+            assignment=assignment,
+            used=submissions_today(user, assignment, now),
+            last=latest_submission(user, assignment),
+            staff=staff_courses is None or assignment.course_id in staff_courses,
+        )
+        for assignment in db.session.scalars(query)
+    ]
+
+
+def _version_ids(assignment: Assignment) -> list[int]:
+    return [version.id for version in assignment.versions]
+
+
+def latest_submission(user: User, assignment: Assignment) -> Submission | None:
+    return db.session.scalar(
+        select(Submission)
+        .where(Submission.user_id == user.id, Submission.assignment_version_id.in_(_version_ids(assignment)))
+        .order_by(Submission.created_at.desc(), Submission.id.desc())
+        .limit(1)
+    )
+
+
+def assignment_for(user: User, assignment_id: int) -> Assignment | None:
+    """The assignment if the user is enrolled in its course (or is an admin)."""
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or not _enrolled(user, assignment.course_id):
+        return None
+    return assignment
+
+
+def spec_of(assignment: Assignment) -> specs.Assignment | None:
+    """The current version's spec (description, metric, budget), or None if it no longer parses."""
+    version = assignment.current
+    try:
+        return specs.parse(
+            version.spec_text,
+            specs.REPO_ASSIGNMENTS / assignment.slug,
+            f"{assignment.slug} v{version.number}",
+        )
+    except specs.SpecError:
+        return None
+
+
+def user_submissions(user: User, assignment: Assignment, limit: int = 20) -> list[Submission]:
+    return list(
+        db.session.scalars(
+            select(Submission)
+            .where(
+                Submission.user_id == user.id, Submission.assignment_version_id.in_(_version_ids(assignment))
+            )
+            .order_by(Submission.created_at.desc(), Submission.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def submission_for(user: User, submission_id: int) -> Submission | None:
+    """The submission if it is the user's own, or the user is staff of its course."""
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        return None
+    if submission.user_id == user.id:
+        return submission
+    course_id = submission.assignment_version.assignment.course_id
+    return submission if is_staff(user, course_id) else None
+
+
+def status_of(submission_id: int) -> dict[str, Any] | None:
+    """A fresh read of the state and progress snapshot (columns, not the identity map's copy)."""
+    row = db.session.execute(
+        select(Submission.state, Submission.progress, Submission.attempts).where(
+            Submission.id == submission_id
+        )
+    ).first()
+    if row is None:
+        return None
+    state, progress, attempts = row
+    return {
+        "id": submission_id,
+        "state": state.value,
+        "label": STATE_LABELS[state],
+        "final": state.final,
+        "progress": _finite(progress) if isinstance(progress, dict) else None,
+        "attempts": attempts,
+    }
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a diverging loss) as None: the browser parses strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def end_read() -> None:
+    """End the read-only transaction, so a long poll holds no connection or snapshot between reads."""
+    db.session.rollback()
+
+
+@dataclass
+class ResultView:
+    result: Result
+    title: str
+    traceback: str | None
+    notes: list[str]
+    warnings: list[dict[str, Any]]
+    curves: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def result_view(result: Result) -> ResultView:
+    details = result.details if isinstance(result.details, dict) else {}
+    inner = details.get("details")
+    traceback = inner.get("traceback") if isinstance(inner, dict) else None
+    try:
+        title = Verdict(result.verdict).headline
+    except ValueError:
+        title = result.verdict.replace("_", " ").capitalize()
+    return ResultView(
+        result=result,
+        title=title,
+        traceback=traceback if isinstance(traceback, str) and traceback.strip() else None,
+        notes=[str(note) for note in details.get("notes") or []],
+        warnings=[w for w in details.get("warnings") or [] if isinstance(w, dict)],
+        curves={
+            curve.series: {
+                "steps": curve.steps,
+                "values": _finite(curve.values),
+                "points_total": curve.points_total,
+                "summary": curve_summary(curve.series, curve.steps, curve.values, curve.points_total),
+            }
+            for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
+        },
+    )
+
+
+@dataclass
+class ScoreRow:
+    student: User
+    attempts: int = 0  # charged submissions
+    last_at: datetime | None = None
+    best: Submission | None = None
+    best_result: Result | None = None
+
+
+def scoreboard(assignment: Assignment) -> list[ScoreRow]:
+    """Every enrolled student with their best-scored submission (ties: the earliest)."""
+    students = db.session.scalars(
+        select(User)
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .where(Enrollment.course_id == assignment.course_id, Enrollment.role == Role.STUDENT)
+        .order_by(User.name, User.email)
+    ).all()
+    rows = {student.id: ScoreRow(student) for student in students}
+    found = db.session.execute(
+        select(Submission, Result)
+        .outerjoin(Result, Result.submission_id == Submission.id)
+        .where(
+            Submission.assignment_version_id.in_(_version_ids(assignment)),
+            Submission.user_id.in_(list(rows)),
+        )
+        .order_by(Submission.created_at, Submission.id)
+    ).all()
+    for submission, result in found:
+        row = rows[submission.user_id]
+        row.attempts += int(submission.charged)
+        row.last_at = submission.created_at
+        if result is not None and result.score is not None:
+            if row.best_result is None or (row.best_result.score or 0) < result.score:
+                row.best, row.best_result = submission, result
+    return list(rows.values())
+
+
+def curve_summary(series: str, steps: list[int], values: list[float | None], total: int) -> str:
+    """The curve in words: for screen readers, and for browsers without JavaScript."""
+    points = [(s, v) for s, v in zip(steps, values, strict=False) if v is not None and math.isfinite(v)]
+    if not points:
+        return f"{series}: no finite values were recorded (training diverged)."
+    (first_step, first), (last_step, last) = points[0], points[-1]
+    low_step, low = min(points, key=lambda p: p[1])
+    gaps = len(values) - len(points)
+    return (
+        f"{series}: {first:.4g} at step {first_step:,}, {last:.4g} at step {last_step:,}; "
+        f"lowest {low:.4g} at step {low_step:,}. {total:,} points recorded, {len(steps):,} shown"
+        + (f", {gaps:,} not finite (gaps)." if gaps else ".")
+    )

@@ -1,0 +1,213 @@
+"""The pages: assignments, upload, live status, result, scoreboard (thin handlers over queries.py)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    stream_with_context,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from grader.accounts.models import User
+from grader.assignments.models import Assignment
+from grader.extensions import utcnow
+from grader.submissions import services
+from grader.submissions.models import State
+
+from . import events, queries
+from .auth import check_csrf, current_user, login_required, security_headers
+
+blueprint = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/web"
+)
+blueprint.before_request(check_csrf)
+blueprint.after_request(security_headers)
+
+# Browser libraries from the npm registry (package.json), served from node_modules: these files only.
+VENDOR_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "uplot" / "dist"
+VENDOR_FILES = frozenset({"uPlot.iife.min.js", "uPlot.min.css"})
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None  # login_required ran first
+    return user
+
+
+@blueprint.app_template_filter("when")
+def when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "—"
+
+
+@blueprint.app_template_filter("num")
+def num(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+@blueprint.app_template_filter("size")
+def size(value: int) -> str:
+    """Bytes in the largest binary unit that divides them evenly (5 MiB, 256 KiB, 1000 bytes)."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if value >= factor and value % factor == 0:
+            return f"{value // factor:,} {unit}"
+    return f"{value:,} bytes"
+
+
+@blueprint.errorhandler(HTTPException)
+def error_page(error: HTTPException) -> tuple[str, int]:
+    code = error.code or 500
+    if code == 413:
+        limit = current_app.extensions["grader.config"].upload_max_bytes
+        error.description = f"The file is too large: uploads may be at most {size(limit)}."
+    return render_template("web/error.html", error=error), code
+
+
+@blueprint.get("/")
+@login_required
+def home() -> str:
+    return render_template("web/home.html", rows=queries.visible_assignments(_user()), now=utcnow())
+
+
+def _assignment_or_404(assignment_id: int) -> Assignment:
+    assignment = queries.assignment_for(_user(), assignment_id)
+    if assignment is None:
+        abort(404, f"There is no assignment {assignment_id} in your courses.")
+    return assignment
+
+
+def _assignment_page(assignment: Assignment, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    user = _user()
+    page = render_template(
+        "web/assignment.html",
+        assignment=assignment,
+        spec=queries.spec_of(assignment),
+        used=services.submissions_today(user, assignment, utcnow()),
+        submissions=queries.user_submissions(user, assignment),
+        staff=queries.is_staff(user, assignment.course_id),
+        max_bytes=current_app.extensions["grader.config"].upload_max_bytes,
+        now=utcnow(),
+        error=error,
+    )
+    return page, status
+
+
+@blueprint.get("/assignments/<int:assignment_id>")
+@login_required
+def assignment(assignment_id: int) -> tuple[str, int]:
+    return _assignment_page(_assignment_or_404(assignment_id))
+
+
+@blueprint.post("/assignments/<int:assignment_id>")
+@login_required
+def upload(assignment_id: int) -> Any:
+    assignment = _assignment_or_404(assignment_id)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        return _assignment_page(assignment, "Choose a .py, .ipynb or .zip file to upload.", 400)
+    try:
+        submission = services.create_submission(_user(), assignment, file.filename, file.read())
+    except services.UploadRefused as refused:
+        return _assignment_page(assignment, refused.message, refused.status)
+    return redirect(url_for("web.status", submission_id=submission.id), code=303)
+
+
+def _submission_or_404(submission_id: int) -> Any:
+    submission = queries.submission_for(_user(), submission_id)
+    if submission is None:
+        abort(404, f"There is no submission {submission_id} you can see.")
+    return submission
+
+
+@blueprint.get("/submissions/<int:submission_id>")
+@login_required
+def status(submission_id: int) -> Any:
+    submission = _submission_or_404(submission_id)
+    if submission.state.final:
+        return redirect(url_for("web.result", submission_id=submission_id))
+    return render_template(
+        "web/status.html",
+        submission=submission,
+        status=events.status_payload(submission_id),
+        assignment=submission.assignment_version.assignment,
+    )
+
+
+@blueprint.get("/submissions/<int:submission_id>/status.json")
+@login_required
+def status_json(submission_id: int) -> Response:
+    _submission_or_404(submission_id)
+    response = jsonify(events.status_payload(submission_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/submissions/<int:submission_id>/events")
+@login_required
+def status_events(submission_id: int) -> Response:
+    _submission_or_404(submission_id)
+    response = Response(stream_with_context(events.stream(submission_id)), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # a buffering proxy would hold the events back
+    return response
+
+
+@blueprint.get("/submissions/<int:submission_id>/result")
+@login_required
+def result(submission_id: int) -> Any:
+    submission = _submission_or_404(submission_id)
+    if not submission.state.final:
+        return redirect(url_for("web.status", submission_id=submission_id))
+    view = queries.result_view(submission.result) if submission.result is not None else None
+    return render_template(
+        "web/result.html",
+        submission=submission,
+        view=view,
+        label=queries.STATE_LABELS[submission.state],
+        assignment=submission.assignment_version.assignment,
+        own=submission.user_id == _user().id,
+        State=State,
+    )
+
+
+@blueprint.get("/assignments/<int:assignment_id>/scoreboard")
+@login_required
+def scoreboard(assignment_id: int) -> str:
+    assignment = _assignment_or_404(assignment_id)
+    if not queries.is_staff(_user(), assignment.course_id):
+        abort(403, "Only the course's instructors can see its scoreboard.")
+    spec = queries.spec_of(assignment)
+    return render_template(
+        "web/scoreboard.html",
+        assignment=assignment,
+        rows=queries.scoreboard(assignment),
+        metric=(spec.metric if spec else "metric").upper(),
+        max_score=spec.points if spec else None,
+    )
+
+
+@blueprint.get("/static/vendor/<name>")
+def vendor(name: str) -> Response:
+    if name not in VENDOR_FILES:
+        abort(404)
+    if not (VENDOR_DIR / name).is_file():
+        current_app.logger.error("%s is missing: run scripts/setup (npm ci)", VENDOR_DIR / name)
+        abort(404)
+    return send_from_directory(VENDOR_DIR, name, max_age=24 * 3600)

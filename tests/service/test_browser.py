@@ -1,0 +1,241 @@
+"""The pages in a real browser: headless Chromium (Debian's) driven by Playwright, against a real
+threaded server, a real Celery worker process and PostgreSQL + Redis.
+
+A student logs in, drops a wrong file and then the real one on the upload form, watches the live
+status page, and lands on the result with its uPlot loss curve drawn. Screenshots go to /tmp.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user
+from grader.courses.models import Course, Enrollment
+from grader.extensions import db
+
+from .conftest import EXAMPLES, PG_ADMIN
+from .test_end_to_end import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROKER = "redis://127.0.0.1:6379/12"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    name = f"grader_web_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    redis.Redis.from_url(BROKER).flushdb()
+    workdir = tmp_path_factory.mktemp("web")
+    stack = Stack(
+        {
+            "GRADER_ENV": "test",
+            "GRADER_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + name,
+            "GRADER_REDIS_URL": BROKER,
+            "GRADER_STORAGE_DIR": str(workdir / "storage"),
+            "GRADER_LEASE_SECONDS": "10",
+        },
+        workdir,
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def base_url(stack: Stack) -> Iterator[str]:
+    """The app on a real threaded werkzeug server, on a free port of 127.0.0.1."""
+    server = make_server("127.0.0.1", 0, stack.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="web-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium when run as root")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+DROP = """([name, text]) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([text], name, { type: "text/plain" }));
+  const zone = document.getElementById("dropzone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }
+}"""
+
+INKED_PIXELS = """() => {
+  const canvas = document.querySelector(".uplot canvas");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
+  return inked;
+}"""
+
+
+def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url, browser):  # type: ignore[no-untyped-def]
+    stack.start_worker()
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(base_url + "/")
+        assert "/login" in page.url
+        page.get_by_label("Email").fill("e2e@example.edu")
+        page.get_by_label("Password").fill("pw")
+        page.get_by_role("button", name="Log in").click()
+        page.screenshot(path="/tmp/home.png")
+        page.get_by_role("link", name=re.compile("paraboloid")).click()
+        assert page.get_by_text("0 of 50").count() == 1
+
+        # Drag and drop: a wrong kind of file is caught before upload; the real script goes through.
+        page.evaluate(DROP, ["weights.pt", "binary"])
+        assert "not a .py, .ipynb or .zip file" in page.inner_text("#file-check")
+        page.screenshot(path="/tmp/assignment.png", full_page=True)
+        page.evaluate(DROP, ["paraboloid_fixed.py", (EXAMPLES / "paraboloid_fixed.py").read_text()])
+        assert page.inner_text("#file-check") == ""
+        assert "paraboloid_fixed.py" in page.inner_text("#file-help")
+        page.get_by_role("button", name="Submit for grading").click()
+        page.wait_for_url(re.compile(r"/submissions/\d+$"))
+
+        # The status page follows the run without reloading.
+        states: list[str] = []
+        steps: list[str] = []
+        shot = b""
+        deadline = time.monotonic() + 240
+        while "/result" not in page.url and time.monotonic() < deadline:
+            try:
+                states.append(page.inner_text("#state", timeout=1000))
+                steps.append(page.inner_text("#step", timeout=1000))
+                if steps[-1] not in ("—", "0") and not shot:
+                    shot = page.screenshot(path="/tmp/status.png")
+            except Exception:  # noqa: BLE001 - the page navigated to the result meanwhile
+                pass
+            time.sleep(0.2)
+        assert "/result" in page.url, (states[-5:], stack.workdir)
+        assert "Training" in states, states
+        assert any(step not in ("—", "0") for step in steps), steps  # progress arrived live
+        assert any("/events" in url for url in requested), requested
+        assert not any("status.json" in url for url in requested)  # SSE worked: no fallback needed
+
+        # The result: verdict and score, and the loss curve drawn by uPlot.
+        page.wait_for_selector(".uplot canvas")
+        assert page.inner_text("#verdict") == "Scored"
+        assert "100" in page.inner_text(".score")
+        assert page.evaluate(INKED_PIXELS) > 500
+        log_box = page.get_by_role("checkbox", name="Logarithmic scale")
+        log_box.click()
+        page.wait_for_selector(".uplot canvas")
+        log_box.click()
+        assert page.evaluate(INKED_PIXELS) > 500
+        page.screenshot(path="/tmp/result.png", full_page=True)
+
+        # On a phone: nothing wider than the screen.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        page.screenshot(path="/tmp/result-phone.png", full_page=True)
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_without_event_source_the_status_page_polls(stack, base_url, browser):  # type: ignore[no-untyped-def]
+    if not any(worker.poll() is None for worker in stack.workers):
+        stack.start_worker()
+    context = browser.new_context()
+    context.add_init_script("delete window.EventSource;")
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(base_url + "/login")
+        page.get_by_label("Email").fill("e2e@example.edu")
+        page.get_by_label("Password").fill("pw")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("link", name=re.compile("paraboloid")).click()
+        page.get_by_label(re.compile("Your code")).set_input_files(str(EXAMPLES / "paraboloid_fixed.py"))
+        page.get_by_role("button", name="Submit for grading").click()
+        page.wait_for_url(re.compile(r"/submissions/\d+$"))
+        page.wait_for_url(re.compile(r"/submissions/\d+/result$"), timeout=240_000)
+        assert page.inner_text("#verdict") == "Scored"
+        polls = [url for url in requested if url.endswith("/status.json")]
+        assert polls and not any(url.endswith("/events") for url in requested), requested
+    finally:
+        context.close()
+
+
+def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: ignore[no-untyped-def]
+    with stack.app.app_context():
+        course = db.session.scalar(select(Course).where(Course.code == "E2E-1"))
+        teacher = create_user("teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+        idle = create_user("idle@example.edu", "Idle Student", Role.STUDENT, "pw")
+        db.session.add(Enrollment(course_id=course.id, user_id=teacher.id, role=Role.INSTRUCTOR))
+        db.session.add(Enrollment(course_id=course.id, user_id=idle.id, role=Role.STUDENT))
+        db.session.commit()
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    page = context.new_page()
+    try:
+        page.goto(base_url + "/login")
+        page.get_by_label("Email").fill("teacher@example.edu")
+        page.get_by_label("Password").fill("pw")
+        page.get_by_label("Password").press("Enter")  # the keyboard submits the form
+        page.get_by_role("link", name="Scoreboard").click()
+        names = "() => [...document.querySelectorAll('#scoreboard tbody tr')].map(r => r.cells[0].innerText.split('\\n')[0])"
+        assert page.evaluate(names) == ["E2E Student", "Idle Student"]
+        attempts = page.get_by_role("button", name="Attempts")
+        attempts.focus()
+        page.keyboard.press("Enter")
+        assert page.evaluate(names) == ["Idle Student", "E2E Student"]  # 0 attempts, then 1
+        assert page.get_attribute("th:has(button:text('Attempts'))", "aria-sort") == "ascending"
+        page.get_by_role("button", name="Student").click()
+        assert page.evaluate(names) == ["E2E Student", "Idle Student"]
+        page.get_by_role("button", name="Student").click()
+        assert page.evaluate(names) == ["Idle Student", "E2E Student"]  # a second press reverses
+        page.screenshot(path="/tmp/scoreboard.png", full_page=True)
+    finally:
+        context.close()

@@ -1,0 +1,406 @@
+"""The web pages: login, CSRF, upload through the form, live status (JSON and SSE), result, scoreboard."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from grader.accounts.models import Role, User
+from grader.accounts.services import create_user
+from grader.courses.models import Course
+from grader.extensions import db, utcnow
+from grader.submissions.models import Curve, Result, State, StoredFile, Submission
+from grader.web import events
+
+from .conftest import EXAMPLES, enroll
+
+FIXED = (EXAMPLES / "paraboloid_fixed.py").read_bytes()
+
+
+def _token(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def login(client, user: User, password: str = "pw") -> str:  # type: ignore[no-untyped-def]
+    """Log in through the form; returns the session's CSRF token."""
+    token = _token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": user.email, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return _token(client.get("/").get_data(as_text=True))
+
+
+def upload(client, assignment_id: int, token: str, filename: str, content: bytes):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/assignments/{assignment_id}",
+        data={"csrf_token": token, "file": (io.BytesIO(content), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def text(response) -> str:  # type: ignore[no-untyped-def]
+    return html.unescape(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def storage(app):  # type: ignore[no-untyped-def]
+    return app.extensions["grader.config"].storage_dir
+
+
+def _counts(storage) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    return (
+        db.session.scalar(select(func.count(Submission.id))) or 0,
+        db.session.scalar(select(func.count()).select_from(StoredFile)) or 0,
+        sum(1 for p in storage.rglob("*") if p.is_file()),
+    )
+
+
+def test_pages_need_a_login(client, paraboloid):
+    for path in (
+        "/",
+        f"/assignments/{paraboloid.id}",
+        "/submissions/1",
+        f"/assignments/{paraboloid.id}/scoreboard",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login?next="), response.headers["Location"]
+    events_response = client.get("/submissions/1/events", headers={"Accept": "text/event-stream"})
+    assert events_response.status_code == 401
+    assert client.get("/submissions/1/status.json", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_login_and_logout(client, student):
+    page = client.get("/login?next=/assignments/7")
+    assert page.status_code == 200 and 'for="email"' in text(page) and 'for="password"' in text(page)
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    token = _token(page.get_data(as_text=True))
+    wrong = client.post("/login", data={"email": student.email, "password": "nope", "csrf_token": token})
+    assert wrong.status_code == 401 and "do not match" in text(wrong)
+    good = client.post(
+        "/login",
+        data={
+            "email": student.email.upper(),
+            "password": "pw",
+            "csrf_token": token,
+            "next": "/assignments/7",
+        },
+    )
+    assert good.status_code == 303 and good.headers["Location"] == "/assignments/7"
+    cookie = good.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    home = client.get("/")
+    assert home.status_code == 200 and "Ada Student" in text(home)
+    assert client.post("/logout").status_code == 400  # no CSRF token
+    new_token = _token(home.get_data(as_text=True))
+    assert new_token != token  # a fresh session on login
+    assert client.post("/logout", data={"csrf_token": new_token}).status_code == 303
+    assert client.get("/").status_code == 302
+
+
+def test_login_needs_the_csrf_token_and_refuses_foreign_redirects(client, student):
+    client.get("/login")
+    refused = client.post("/login", data={"email": student.email, "password": "pw"})
+    assert refused.status_code == 400 and "expired" in text(refused)
+    token = _token(client.get("/login").get_data(as_text=True))
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        response = client.post(
+            "/login", data={"email": student.email, "password": "pw", "csrf_token": token, "next": target}
+        )
+        assert response.headers["Location"] == "/", target
+        client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+        token = _token(client.get("/login").get_data(as_text=True))
+
+
+def test_the_student_sees_their_assignments(client, student, paraboloid, course):
+    other = Course(code="OTHER-1", title="Not mine")
+    db.session.add(other)
+    db.session.commit()
+    from grader.assignments.services import publish
+
+    hidden = publish(other, "paraboloid")
+    login(client, student)
+    page = text(client.get("/"))
+    assert paraboloid.title in page and "0 of 3" in page and "none yet" in page
+    assert f"/assignments/{hidden.id}" not in page
+    assert "Scoreboard" not in page
+    assignment_page = client.get(f"/assignments/{paraboloid.id}")
+    body = text(assignment_page)
+    assert assignment_page.status_code == 200
+    assert "Train a neural network that learns the function" in body  # the Markdown description, as text
+    assert (
+        'accept=".py,.ipynb,.zip"' in body
+        and "at most 256 KiB" in body
+        and 'enctype="multipart/form-data"' in body
+    )
+    assert client.get(f"/assignments/{hidden.id}").status_code == 404
+
+
+def test_an_upload_through_the_form_goes_to_its_status_page(client, student, paraboloid):
+    token = login(client, student)
+    response = upload(client, paraboloid.id, token, "fixed.py", FIXED)
+    assert response.status_code == 303, text(response)
+    submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    submission = db.session.get(Submission, submission_id)
+    assert submission.state is State.QUEUED and submission.user_id == student.id
+    status = client.get(response.headers["Location"])
+    body = text(status)
+    assert status.status_code == 200 and "Waiting in the queue" in body
+    assert f'data-events-url="/submissions/{submission_id}/events"' in body
+    assert "fixed.py" in text(client.get(f"/assignments/{paraboloid.id}"))
+    assert "1 of 3" in text(client.get("/"))
+
+
+@pytest.mark.parametrize(
+    "filename, content, status, words",
+    [
+        ("big.py", b"#" * (300 * 1024), 413, "large"),
+        ("huge.py", b"#" * (400 * 1024), 413, "too large"),  # over the request limit: refused unread
+        ("empty.py", b"", 422, "empty"),
+        ("model.pt", b"\x80\x04binary", 422, ".py, .ipynb or .zip"),
+        ("late.py", b"x = 1\n", 403, "The deadline of"),
+    ],
+)
+def test_a_refused_upload_shows_why_and_changes_nothing(
+    client, student, paraboloid, storage, filename, content, status, words
+):
+    token = login(client, student)
+    if filename == "late.py":
+        paraboloid.deadline = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    before = _counts(storage)
+    response = upload(client, paraboloid.id, token, filename, content)
+    assert response.status_code == status
+    assert words in text(response)
+    assert _counts(storage) == before
+
+
+def test_refusals_of_the_service_are_shown_with_their_status(client, student, paraboloid, storage):
+    token = login(client, student)
+    for index in range(3):
+        assert upload(client, paraboloid.id, token, "s.py", f"x = {index}\n".encode()).status_code == 303
+    before = _counts(storage)
+    response = upload(client, paraboloid.id, token, "s.py", b"x = 99\n")
+    assert response.status_code == 429
+    body = text(response)
+    assert 'role="alert"' in body and "You have used all 3 submissions of the last 24 hours" in body
+    missing = upload(client, paraboloid.id, token, "", b"")
+    assert missing.status_code == 400 and "Choose a .py" in text(missing)
+    forged = upload(client, paraboloid.id, "not-the-token", "s.py", b"x = 1\n")
+    assert forged.status_code == 400
+    assert _counts(storage) == before
+
+
+def _running(submission_id: int, progress: dict | None) -> None:  # type: ignore[type-arg]
+    db.session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id)
+        .values(state=State.RUNNING, progress=progress, attempts=1)
+    )
+    db.session.commit()
+
+
+def _uploaded(client, student, paraboloid) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    token = login(client, student)
+    response = upload(client, paraboloid.id, token, "fixed.py", FIXED)
+    return int(response.headers["Location"].rsplit("/", 1)[1]), token
+
+
+def test_status_json(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    body = client.get(f"/submissions/{submission_id}/status.json").get_json()
+    assert body["state"] == "queued" and body["final"] is False and body["progress"] is None
+    assert body["result_url"] == f"/submissions/{submission_id}/result"
+    _running(submission_id, {"step": 120, "elapsed": 3.5, "loss": None, "budget_seconds": 120})
+    body = client.get(f"/submissions/{submission_id}/status.json").get_json()
+    assert body["state"] == "running" and body["label"] == "Training"
+    assert body["progress"] == {"step": 120, "elapsed": 3.5, "loss": None, "budget_seconds": 120}
+    page = text(client.get(f"/submissions/{submission_id}"))
+    assert 'id="step">120<' in page and "3.5 s of 120 s" in page
+
+
+def _events(chunks: list[str]) -> list[dict]:  # type: ignore[type-arg]
+    return [
+        json.loads(line[len("data: ") :])
+        for line in "".join(chunks).split("\n")
+        if line.startswith('data: {"')
+    ]
+
+
+def test_the_event_stream_sends_the_current_status_first(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    _running(submission_id, {"step": 10, "elapsed": 1.0, "loss": 0.5, "budget_seconds": 120})
+    response = client.get(f"/submissions/{submission_id}/events", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-store"
+    stream = iter(response.response)
+    chunks = [next(stream), next(stream)]
+    response.close()
+    assert chunks[0].decode().startswith("retry: ")
+    (first,) = _events([c.decode() for c in chunks])
+    assert first["state"] == "running" and first["progress"]["step"] == 10 and first["final"] is False
+
+
+def test_the_event_stream_ends_at_a_final_state_and_at_its_cap(app, client, student, paraboloid, monkeypatch):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    monkeypatch.setitem(app.config, "GRADER_EVENTS_POLL_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "GRADER_EVENTS_MAX_SECONDS", 0.2)
+    capped = client.get(f"/submissions/{submission_id}/events").get_data(as_text=True)
+    assert capped.rstrip().endswith("event: timeout\ndata: {}")
+    assert [e["state"] for e in _events([capped])] == ["queued"]  # unchanged: sent once
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.FAILED))
+    db.session.commit()
+    final = client.get(f"/submissions/{submission_id}/events").get_data(as_text=True)
+    assert [e["final"] for e in _events([final])] == [True] and "timeout" not in final
+
+
+def test_the_event_stream_sends_each_change(app, client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    steps = iter(
+        [
+            lambda: _running(submission_id, {"step": 1, "elapsed": 1.0, "loss": 2.0, "budget_seconds": 120}),
+            lambda: None,  # nothing changed: no event
+            lambda: _running(submission_id, {"step": 2, "elapsed": 2.0, "loss": 1.0, "budget_seconds": 120}),
+            lambda: (
+                db.session.execute(
+                    update(Submission).where(Submission.id == submission_id).values(state=State.SCORED)
+                ),
+                db.session.commit(),
+            ),
+        ]
+    )
+    with app.test_request_context():
+        chunks = list(events.stream(submission_id, sleep=lambda _: next(steps)()))
+    seen = [(e["state"], (e["progress"] or {}).get("step")) for e in _events(chunks)]
+    assert seen == [("queued", None), ("running", 1), ("running", 2), ("scored", 2)]
+
+
+def _scored(submission_id: int, score: float, metric: float, **extra) -> Result:  # type: ignore[no-untyped-def]
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.SCORED))
+    result = Result(
+        submission_id=submission_id, attempt_number=1, verdict="scored", message="Scored on 5000 hidden points.",
+        metric_name="mse", metric_value=metric, score=score, max_score=100.0, passed=score >= 100, seed=7,
+        details={"details": {}, "notes": ["Training was stopped at the time budget (120 s)."],
+                 "warnings": [{"category": "UserWarning", "message": "careful\nmore", "file": "/job/main.py",
+                               "line": 12, "count": 3}]},
+        **extra,
+    )  # fmt: skip
+    result.curves.append(
+        Curve(series="loss", steps=[0, 10, 20, 30], values=[4.0, None, 0.25, 0.0009], points_total=4)
+    )
+    db.session.add(result)
+    db.session.commit()
+    return result
+
+
+def test_the_result_page(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    _scored(submission_id, 97.5, 0.00083)
+    status = client.get(f"/submissions/{submission_id}")
+    assert status.status_code == 302 and status.headers["Location"] == f"/submissions/{submission_id}/result"
+    page = client.get(f"/submissions/{submission_id}/result")
+    body = text(page)
+    assert page.status_code == 200
+    assert body.index("Scored") < body.index("97.5") < body.index("Training curve")
+    assert "MSE 0.00083" in body and "Training was stopped at the time budget" in body
+    assert "main.py:12" in body and "careful" in body and "(×3)" in body
+    data = re.search(r'<script type="application/json" id="curve-data">(.*?)</script>', body, re.S)
+    assert data is not None
+    curves = json.loads(data.group(1))
+    loss = curves["loss"]
+    assert loss["steps"] == [0, 10, 20, 30] and loss["values"] == [4.0, None, 0.25, 0.0009]
+    assert "lowest 0.0009 at step 30" in loss["summary"]
+    assert "/static/vendor/uPlot.iife.min.js" in body and "/static/vendor/uPlot.min.css" in body
+    assert "<script>" not in body  # no inline script: the page works under its CSP
+
+
+def test_a_failed_result_shows_the_traceback(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.FAILED))
+    db.session.add(
+        Result(
+            submission_id=submission_id,
+            attempt_number=1,
+            verdict="runtime_error",
+            message="Your code raised ZeroDivisionError on line 3.",
+            metric_name="mse",
+            max_score=100.0,
+            seed=1,
+            details={"details": {"traceback": 'File "main.py", line 3\nZeroDivisionError: division by zero'}},
+        )
+    )
+    db.session.commit()
+    body = text(client.get(f"/submissions/{submission_id}/result"))
+    assert "Runtime error" in body and "ZeroDivisionError: division by zero" in body
+    assert 'id="curve-data"' not in body
+
+
+def test_a_platform_error_without_a_result(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.ERROR))
+    db.session.commit()
+    body = text(client.get(f"/submissions/{submission_id}/result"))
+    assert "Platform error" in body and "not counted against your limits" in body
+
+
+def test_others_cannot_see_a_submission(client, student, paraboloid, course):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    other = create_user("other-student@example.edu", "Other", Role.STUDENT, "pw")
+    enroll(course, other)
+    login(client, other)
+    for path in ("", "/result", "/status.json", "/events"):
+        assert client.get(f"/submissions/{submission_id}{path}").status_code == 404, path
+
+
+def test_the_scoreboard(client, student, paraboloid, course):
+    submission_id, token = _uploaded(client, student, paraboloid)
+    _scored(submission_id, 60.0, 0.04)
+    second = int(
+        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+    )
+    _scored(second, 97.5, 0.00083)
+    assert client.get(f"/assignments/{paraboloid.id}/scoreboard").status_code == 403
+    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    outsider = create_user("outsider@example.edu", "Outsider", Role.INSTRUCTOR, "pw")
+    login(client, outsider)
+    assert client.get(f"/assignments/{paraboloid.id}/scoreboard").status_code == 404
+    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    teacher = create_user("teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    idle = create_user("idle@example.edu", "Idle Student", Role.STUDENT, "pw")
+    enroll(course, idle)
+    login(client, teacher)
+    assert "Scoreboard" in text(client.get("/"))
+    page = client.get(f"/assignments/{paraboloid.id}/scoreboard")
+    body = text(page)
+    assert page.status_code == 200
+    table = body[body.index("<table") :]
+    assert "Ada Student" in table and "Idle Student" in table and "Grace Teacher" not in table
+    row = body[body.index("Ada Student") : body.index("</tr>", body.index("Ada Student"))]
+    assert f"/submissions/{second}/result" in row and "97.5" in row and "0.00083" in row
+    assert '<td data-sort="2">2</td>' in row and "on time" in row
+    assert 'aria-sort="ascending"' in body and "scoreboard.js" in body
+    # Staff may open the student's result.
+    assert client.get(f"/submissions/{second}/result").status_code == 200
+    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    admin = create_user("admin@example.edu", "Root Admin", Role.ADMIN, "pw")  # in no course
+    login(client, admin)
+    assert "Ada Student" in text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
+
+
+def test_the_vendor_route_serves_only_uplot(client):
+    script = client.get("/static/vendor/uPlot.iife.min.js")
+    assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
+    assert b"uPlot" in script.get_data()
+    assert client.get("/static/vendor/uPlot.min.css").mimetype == "text/css"
+    for name in ("uPlot.esm.js", "package.json", "..%2Fpackage.json", "../../package.json"):
+        assert client.get(f"/static/vendor/{name}").status_code == 404, name
+    assert client.get("/static/web/app.css").status_code == 200
