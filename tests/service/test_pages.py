@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -158,6 +159,14 @@ def test_an_upload_through_the_form_goes_to_its_status_page(client, student, par
     assert "1 of 3" in text(client.get("/"))
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     "filename, content, status, words",
     [
@@ -166,6 +175,8 @@ def test_an_upload_through_the_form_goes_to_its_status_page(client, student, par
         ("empty.py", b"", 422, "empty"),
         ("model.pt", b"\x80\x04binary", 422, ".py, .ipynb or .zip"),
         ("late.py", b"x = 1\n", 403, "The deadline of"),
+        ("bomb.zip", _zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}), 422, "bomb.zip"),
+        ("evil.zip", _zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
     ],
 )
 def test_a_refused_upload_shows_why_and_changes_nothing(
@@ -195,6 +206,20 @@ def test_refusals_of_the_service_are_shown_with_their_status(client, student, pa
     assert missing.status_code == 400 and "Choose a .py" in text(missing)
     forged = upload(client, paraboloid.id, "not-the-token", "s.py", b"x = 1\n")
     assert forged.status_code == 400
+    assert _counts(storage) == before
+
+
+def test_someone_elses_assignment_through_the_form(client, student, storage):
+    from grader.assignments.services import publish
+
+    other = Course(code="ELSEWHERE-1", title="Not mine")
+    db.session.add(other)
+    db.session.commit()
+    assignment = publish(other, "paraboloid")
+    token = login(client, student)
+    before = _counts(storage)
+    response = upload(client, assignment.id, token, "s.py", b"x = 1\n")
+    assert response.status_code in (403, 404)
     assert _counts(storage) == before
 
 
