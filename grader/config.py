@@ -35,6 +35,7 @@ class RunnerConfig:
     jobs_dir: Path | None  # where job folders are made (a tmp dir when unset)
     threads: int  # compute threads per sandbox
     warm_pool: int  # warm sandboxes kept per worker slot
+    gpu_index: int | None  # the GPU this worker slot owns (one slot per GPU), None on a CPU worker
 
     @classmethod
     def from_env(cls) -> RunnerConfig:
@@ -48,6 +49,7 @@ class RunnerConfig:
             jobs_dir=Path(jobs) if jobs else None,
             threads=_int("GRADER_THREADS", 1, low=1) or 1,
             warm_pool=_int("GRADER_WARM_POOL", 1, low=0) or 0,
+            gpu_index=_int("GRADER_GPU_INDEX", None, low=0),
         )
 
 
@@ -68,6 +70,7 @@ class ServiceConfig:
     lease_seconds: int  # a running attempt's lease; renewed by heartbeat
     max_attempts: int  # platform failures retried this many times, never charged
     max_run_seconds: int  # the longest run any assignment allows (sets the broker's visibility timeout)
+    grading_queue: str  # "cpu", or "gpu" where GPU workers serve the gradings
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -100,6 +103,9 @@ class ServiceConfig:
         def number(name: str, default: int, low: int) -> int:
             return _int(name, default, low, env) or default
 
+        queue = get("GRADER_GRADING_QUEUE", "cpu")
+        if queue not in ("cpu", "gpu"):
+            raise ConfigError(f"GRADER_GRADING_QUEUE={queue!r}: expected cpu or gpu")
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
         return cls(
             env=mode,
@@ -112,4 +118,5 @@ class ServiceConfig:
             lease_seconds=number("GRADER_LEASE_SECONDS", 60, 5),
             max_attempts=number("GRADER_MAX_ATTEMPTS", 3, 1),
             max_run_seconds=number("GRADER_MAX_RUN_SECONDS", 900, 10),
+            grading_queue=queue,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,6 @@ import pytest
 from grader.config import RunnerConfig
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
-
-EXAMPLES = Path(__file__).parent / "examples"
 
 
 @pytest.fixture(scope="session")

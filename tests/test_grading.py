@@ -13,7 +13,11 @@ from grader.runner.grade import grade
 from grader.runner.submission import prepare_submission
 from grader.runner.verdicts import Verdict
 
-EXAMPLES = Path(__file__).parent / "examples"
+PARABOLOID = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid"
+SCRIPTS = {  # the exercise as students wrote it: the accepted fix and the question as first asked
+    "fixed": PARABOLOID / "reference.py",
+    "broken": PARABOLOID / "wrong" / "sgd_tiny_lr_no_zero_grad.py",
+}
 SECRET = b"test-secret-not-the-real-one-0123456789"
 
 
@@ -28,14 +32,14 @@ def hidden(paraboloid):
 
 
 def _grade(assignment, name, hidden, config, seed=0):
-    path = EXAMPLES / name
+    path = SCRIPTS[name]
     submission = prepare_submission(path.name, path.read_bytes())
     return grade(assignment, submission, hidden, [seed], uid=config.sandbox_uid, jobs_root=config.jobs_dir)
 
 
 @pytest.mark.slow
 def test_the_textbook_fix_passes(paraboloid, hidden, runner_config):
-    report = _grade(paraboloid, "paraboloid_fixed.py", hidden, runner_config)
+    report = _grade(paraboloid, "fixed", hidden, runner_config)
     assert report.verdict is Verdict.SCORED, report.message
     assert report.metric_value is not None and report.metric_value <= 1e-3
     assert report.passed and report.score == 100
@@ -54,7 +58,7 @@ def test_the_textbook_fix_passes(paraboloid, hidden, runner_config):
 
 @pytest.mark.slow
 def test_the_classic_broken_version_scores_low(paraboloid, hidden, runner_config):
-    report = _grade(paraboloid, "paraboloid_broken.py", hidden, runner_config)
+    report = _grade(paraboloid, "broken", hidden, runner_config)
     assert report.verdict is Verdict.SCORED, report.message
     assert report.metric_value is not None and report.metric_value > 1e-2
     assert report.score is not None and report.score < 50 and not report.passed
@@ -68,8 +72,8 @@ def test_the_classic_broken_version_scores_low(paraboloid, hidden, runner_config
 
 @pytest.mark.slow
 def test_same_seed_same_score(paraboloid, hidden, runner_config):
-    first = _grade(paraboloid, "paraboloid_fixed.py", hidden, runner_config, seed=5)
-    second = _grade(paraboloid, "paraboloid_fixed.py", hidden, runner_config, seed=5)
+    first = _grade(paraboloid, "fixed", hidden, runner_config, seed=5)
+    second = _grade(paraboloid, "fixed", hidden, runner_config, seed=5)
     assert first.metric_value == second.metric_value
     assert np.array_equal(
         first.chosen.result.training.curves["loss"][1], second.chosen.result.training.curves["loss"][1]

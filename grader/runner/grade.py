@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ def grade(
     uid: int | None = None,
     jobs_root: Path | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    gpu_index: int | None = None,
 ) -> GradeReport:
     public = public_files(assignment)
     runs: list[SeedRun] = []
@@ -108,7 +109,8 @@ def grade(
             max_steps=assignment.budget.max_steps,
             train_seconds=assignment.budget.train_seconds,
             eval_seconds=assignment.budget.eval_seconds,
-            limits=limits_for(assignment, threads),
+            limits=replace(limits_for(assignment, threads), gpu_index=gpu_index),
+            device="cpu" if gpu_index is None else "cuda",
         )
         run = SeedRun(
             run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress)

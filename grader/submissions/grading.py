@@ -238,7 +238,7 @@ def run(submission_id: int, worker: str) -> str:
     try:
         report = grade(
             spec, prepared, hidden, [submission_id % 1000], threads=slot.threads, pool=slot.pool,
-            uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update,
+            uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update, gpu_index=slot.gpu_index,
         )  # fmt: skip
     finally:
         stop.set()

@@ -131,7 +131,8 @@ def publish(submission_id: int) -> bool:
     """Send the grading message (after commit), then mark the row queued. False if the broker is down."""
     celery = current_app.extensions["celery"]
     try:
-        celery.send_task("grader.grade", args=[submission_id], queue="cpu")
+        queue = current_app.extensions["grader.config"].grading_queue
+        celery.send_task("grader.grade", args=[submission_id], queue=queue)
     except Exception:  # noqa: BLE001 - the reconciler publishes it later; the row is the truth
         current_app.logger.warning(
             "publish failed for submission %s; the reconciler will retry", submission_id

@@ -18,6 +18,7 @@ class Slot:
     threads: int
     jobs_root: Path | None
     pool: WarmPool | None
+    gpu_index: int | None
 
 
 _slot: Slot | None = None
@@ -31,8 +32,8 @@ def current() -> Slot:
             config = RunnerConfig.from_env()
             pool = None
             if config.warm_pool:
-                limits = Limits(threads=config.threads)
+                limits = Limits(threads=config.threads, gpu_index=config.gpu_index)
                 pool = WarmPool(limits, config.sandbox_uid, config.warm_pool, config.jobs_dir).start()
                 atexit.register(pool.close)
-            _slot = Slot(config.sandbox_uid, config.threads, config.jobs_dir, pool)
+            _slot = Slot(config.sandbox_uid, config.threads, config.jobs_dir, pool, config.gpu_index)
         return _slot

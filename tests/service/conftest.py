@@ -120,4 +120,5 @@ def paraboloid(course: Course) -> Assignment:
     return publish(course, "paraboloid", daily_limit=3)
 
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PARABOLOID = Path(__file__).resolve().parents[2] / "assignments" / "paraboloid"
+FIXED_SCRIPT = PARABOLOID / "reference.py"  # the textbook fix, as a student wrote it

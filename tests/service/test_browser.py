@@ -25,7 +25,7 @@ from grader.accounts.services import create_user
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 
-from .conftest import EXAMPLES, PG_ADMIN
+from .conftest import FIXED_SCRIPT, PG_ADMIN
 from .test_end_to_end import Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -136,7 +136,7 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         page.evaluate(DROP, ["weights.pt", "binary"])
         assert "not a .py, .ipynb or .zip file" in page.inner_text("#file-check")
         page.screenshot(path="/tmp/assignment.png", full_page=True)
-        page.evaluate(DROP, ["paraboloid_fixed.py", (EXAMPLES / "paraboloid_fixed.py").read_text()])
+        page.evaluate(DROP, ["paraboloid_fixed.py", FIXED_SCRIPT.read_text()])
         assert page.inner_text("#file-check") == ""
         assert "paraboloid_fixed.py" in page.inner_text("#file-help")
         page.get_by_role("button", name="Submit for grading").click()
@@ -198,7 +198,7 @@ def test_without_event_source_the_status_page_polls(stack, base_url, browser):  
         page.get_by_label("Password").fill("pw")
         page.get_by_role("button", name="Log in").click()
         page.get_by_role("link", name=re.compile("paraboloid")).click()
-        page.get_by_label(re.compile("Your code")).set_input_files(str(EXAMPLES / "paraboloid_fixed.py"))
+        page.get_by_label(re.compile("Your code")).set_input_files(str(FIXED_SCRIPT))
         page.get_by_role("button", name="Submit for grading").click()
         page.wait_for_url(re.compile(r"/submissions/\d+$"))
         page.wait_for_url(re.compile(r"/submissions/\d+/result$"), timeout=240_000)

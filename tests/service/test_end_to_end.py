@@ -33,7 +33,7 @@ from grader.extensions import db
 from grader.submissions import services
 from grader.submissions.models import Attempt, Curve, Result, State, Submission
 
-from .conftest import EXAMPLES, PG_ADMIN
+from .conftest import FIXED_SCRIPT, PG_ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +173,7 @@ def _check_scored(stack: Stack, submission_id: int) -> None:
 @pytest.mark.slow
 def test_upload_is_graded_by_a_real_worker_on_postgres_and_redis(postgres_stack: Stack) -> None:
     postgres_stack.start_worker()
-    submission_id = postgres_stack.upload(EXAMPLES / "paraboloid_fixed.py")
+    submission_id = postgres_stack.upload(FIXED_SCRIPT)
     postgres_stack.wait(submission_id, {"scored", "failed", "error"}, timeout=180)
     _check_scored(postgres_stack, submission_id)
 
@@ -181,7 +181,7 @@ def test_upload_is_graded_by_a_real_worker_on_postgres_and_redis(postgres_stack:
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_still_ends_with_exactly_one_result(postgres_stack: Stack) -> None:
     worker = postgres_stack.workers[0] if postgres_stack.workers else postgres_stack.start_worker()
-    submission_id = postgres_stack.upload(EXAMPLES / "paraboloid_fixed.py")
+    submission_id = postgres_stack.upload(FIXED_SCRIPT)
     running = postgres_stack.wait(submission_id, {"running"}, timeout=120)
     assert running["attempts"] == 1
     time.sleep(2.0)  # mid-training
@@ -208,6 +208,6 @@ def test_a_worker_killed_mid_run_still_ends_with_exactly_one_result(postgres_sta
 @pytest.mark.slow
 def test_the_embedded_default_needs_no_server(embedded_stack: Stack) -> None:
     embedded_stack.start_worker()
-    submission_id = embedded_stack.upload(EXAMPLES / "paraboloid_fixed.py")
+    submission_id = embedded_stack.upload(FIXED_SCRIPT)
     embedded_stack.wait(submission_id, {"scored", "failed", "error"}, timeout=180)
     _check_scored(embedded_stack, submission_id)

@@ -19,9 +19,9 @@ from grader.extensions import db, utcnow
 from grader.submissions.models import Curve, Result, State, StoredFile, Submission
 from grader.web import events
 
-from .conftest import EXAMPLES, enroll
+from .conftest import FIXED_SCRIPT, enroll
 
-FIXED = (EXAMPLES / "paraboloid_fixed.py").read_bytes()
+FIXED = FIXED_SCRIPT.read_bytes()
 
 
 def _token(page: str) -> str:

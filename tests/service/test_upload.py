@@ -16,7 +16,7 @@ from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.models import State, StoredFile, Submission
 
-from .conftest import EXAMPLES
+from .conftest import FIXED_SCRIPT
 
 
 def _post(client, assignment_id, token, filename, content):  # type: ignore[no-untyped-def]
@@ -43,9 +43,7 @@ def storage(app):  # type: ignore[no-untyped-def]
 
 
 def test_an_accepted_upload_is_committed_then_queued(client, paraboloid, student_token):
-    response = _post(
-        client, paraboloid.id, student_token, "fixed.py", (EXAMPLES / "paraboloid_fixed.py").read_bytes()
-    )
+    response = _post(client, paraboloid.id, student_token, "fixed.py", FIXED_SCRIPT.read_bytes())
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
     assert body["state"] == "queued" and response.headers["Location"] == f"/api/v1/submissions/{body['id']}"
