@@ -8,6 +8,7 @@ GRADER_REDIS_URL are set. Production runs the parts separately (docker-compose.y
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,13 +32,16 @@ def serve(port: int, demo: bool) -> int:
             logins = seed()
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "grader.worker_main:celery"]
-    children = [
-        subprocess.Popen([*celery, "worker", "-Q", "cpu,gpu", "--pool", "solo", "-c", "1", "-B",
-                          "--schedule", str(Path(app.instance_path) / "celerybeat-schedule"),
-                          "--loglevel", "INFO", "--without-mingle", "--without-gossip"], cwd=ROOT),
-        subprocess.Popen([python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                          "--threads", "8", "--worker-class", "gthread", "grader.app:create_app()"], cwd=ROOT),
+    schedule = str(Path(app.instance_path) / "celerybeat-schedule")
+    commands = [
+        [*celery, "worker", "-Q", "cpu,gpu", "--pool", "solo", "-c", "1", "--loglevel", "INFO",
+         "--without-mingle", "--without-gossip"],
+        [*celery, "beat", "--schedule", schedule, "--loglevel", "INFO"],
+        [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
+         "--worker-class", "gthread", "grader.app:create_app()"],
     ]  # fmt: skip
+    # Each child leads its own process group, so stopping one stops everything it started.
+    children = [subprocess.Popen(command, cwd=ROOT, start_new_session=True) for command in commands]
     print(f"\n  grader is running at http://127.0.0.1:{port}", flush=True)
     if demo:
         print(f"  instructor: {logins.instructor[0]}  password: {logins.instructor[1]}")
@@ -49,7 +53,7 @@ def serve(port: int, demo: bool) -> int:
     def stop(*_: object) -> None:
         for child in children:
             if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+                _signal_group(child, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -62,5 +66,13 @@ def serve(port: int, demo: bool) -> int:
             try:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                child.kill()
+                pass
+            _signal_group(child, signal.SIGKILL)  # whatever the child left behind
     return 0
+
+
+def _signal_group(child: subprocess.Popen[bytes], number: int) -> None:
+    try:
+        os.killpg(child.pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
