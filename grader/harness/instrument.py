@@ -23,6 +23,7 @@ FLUSH_SECONDS = 1.0
 FLUSH_POINTS = 1024
 GRAD_NORM_EVERY = 25
 MAX_WARNINGS = 50
+SHARED_STORAGE_BYTES = 4096
 
 
 class StopTraining(BaseException):
@@ -70,9 +71,12 @@ class Recorder:
 
         def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             if tensor.numel() == 1:
-                # clone: a reduced loss can share the storage of a large intermediate
-                # (an [N, N] broadcast buffer), which a plain detach() would keep alive.
-                recorder._losses.append(tensor.detach().clone())
+                loss = tensor.detach()
+                # A reduced loss can share the storage of a large intermediate (an [N, N]
+                # broadcast buffer) that holding it would keep alive: copy only those.
+                if loss.untyped_storage().nbytes() > SHARED_STORAGE_BYTES:
+                    loss = loss.clone()
+                recorder._losses.append(loss)
                 recorder._loss_steps.append(recorder.steps)
             recorder.backward += 1
             return original_backward(tensor, *args, **kwargs)
