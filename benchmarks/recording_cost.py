@@ -70,8 +70,10 @@ def main() -> None:
     print(f"{args.blocks} blocks of {args.steps} steps each way; {records} records sent")
     print(f"  step time, recording off  {step_off * 1e6:8.1f} us")
     print(f"  step time, recording on   {step_on * 1e6:8.1f} us")
-    print(f"  ratio on / off            {statistics.median(ratios):8.3f}   (paired blocks; quartiles "
-          f"{low:.3f} to {high:.3f}; target <= 1.05)")
+    print(
+        f"  ratio on / off            {statistics.median(ratios):8.3f}   (paired blocks; quartiles "
+        f"{low:.3f} to {high:.3f}; target <= 1.05)"
+    )
 
 
 if __name__ == "__main__":
