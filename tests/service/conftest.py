@@ -3,8 +3,10 @@ rolled-back transaction, Redis as the broker (its own database number, flushed p
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +124,12 @@ def paraboloid(course: Course) -> Assignment:
 
 PARABOLOID = Path(__file__).resolve().parents[2] / "assignments" / "paraboloid"
 FIXED_SCRIPT = PARABOLOID / "reference.py"  # the textbook fix, as a student wrote it
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    """A zip built in memory (hostile ones included: the tests name the members)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

@@ -6,7 +6,6 @@ import html
 import io
 import json
 import re
-import zipfile
 from datetime import timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from grader.extensions import db, utcnow
 from grader.submissions.models import Curve, Result, State, StoredFile, Submission
 from grader.web import events
 
-from .conftest import FIXED_SCRIPT, enroll
+from .conftest import FIXED_SCRIPT, enroll, make_zip
 
 FIXED = FIXED_SCRIPT.read_bytes()
 
@@ -159,14 +158,6 @@ def test_an_upload_through_the_form_goes_to_its_status_page(client, student, par
     assert "1 of 3" in text(client.get("/"))
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     "filename, content, status, words",
     [
@@ -175,8 +166,13 @@ def _zip(members: dict[str, bytes]) -> bytes:
         ("empty.py", b"", 422, "empty"),
         ("model.pt", b"\x80\x04binary", 422, ".py, .ipynb or .zip"),
         ("late.py", b"x = 1\n", 403, "The deadline of"),
-        ("bomb.zip", _zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}), 422, "bomb.zip"),
-        ("evil.zip", _zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
+        (
+            "bomb.zip",
+            make_zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}),
+            422,
+            "bomb.zip",
+        ),
+        ("evil.zip", make_zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
     ],
 )
 def test_a_refused_upload_shows_why_and_changes_nothing(

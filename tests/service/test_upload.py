@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.models import State, StoredFile, Submission
 
-from .conftest import FIXED_SCRIPT
+from .conftest import FIXED_SCRIPT, make_zip
 
 
 def _post(client, assignment_id, token, filename, content):  # type: ignore[no-untyped-def]
@@ -53,22 +52,14 @@ def test_an_accepted_upload_is_committed_then_queued(client, paraboloid, student
     assert status.status_code == 200 and status.get_json()["state"] == "queued"
 
 
-def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:  # type: ignore[no-untyped-def]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     "filename, content, status, words",
     [
         ("big.py", b"#" * (300 * 1024), 413, "large"),
         ("empty.py", b"", 422, "empty"),
         ("model.pt", b"\x80\x04binary", 422, ".py, .ipynb or .zip"),
-        ("bomb.zip", _zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}), 422, ""),
-        ("evil.zip", _zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
+        ("bomb.zip", make_zip({"main.py": b"x = 1\n", "zeros.txt": b"\0" * (60 * 1024 * 1024)}), 422, ""),
+        ("evil.zip", make_zip({"../../etc/cron.d/evil": b"x", "main.py": b"x = 1\n"}), 422, ".."),
     ],
 )
 def test_refused_uploads_change_nothing(
