@@ -160,20 +160,9 @@ def status_of(submission_id: int) -> dict[str, Any] | None:
         "state": state.value,
         "label": STATE_LABELS[state],
         "final": state.final,
-        "progress": _finite(progress) if isinstance(progress, dict) else None,
+        "progress": progress if isinstance(progress, dict) else None,  # stored NaN-free (curves.json_safe)
         "attempts": attempts,
     }
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities (a diverging loss) as None: the browser parses strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def end_read() -> None:
@@ -208,7 +197,7 @@ def result_view(result: Result) -> ResultView:
         curves={
             curve.series: {
                 "steps": curve.steps,
-                "values": _finite(curve.values),
+                "values": curve.values,
                 "points_total": curve.points_total,
                 "summary": curve_summary(curve.series, curve.steps, curve.values, curve.points_total),
             }

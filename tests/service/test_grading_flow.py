@@ -10,7 +10,7 @@ from sqlalchemy import select
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
-from grader.submissions import grading, services
+from grader.submissions import curves, grading, services
 from grader.submissions.models import Attempt, Result, State, Submission
 
 
@@ -90,7 +90,7 @@ def test_curves_keep_spikes_and_minima_within_500_points():
     values: list[float | None] = [1.0 / (1 + i) for i in steps]
     values[4321] = 50.0  # a spike
     values[7777] = float("nan")
-    small_steps, small_values = grading.downsample(steps, values)
+    small_steps, small_values = curves.downsample(steps, values)
     assert len(small_steps) <= 500 and 4321 in small_steps and 7777 in small_steps
     assert min(v for v in small_values if v == v) == values[-1]
 
