@@ -17,9 +17,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from grader.accounts.models import Role, User
+from grader.accounts.models import User
 from grader.assignments.models import Assignment
-from grader.courses.models import Enrollment
+from grader.courses.access import is_enrolled
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 
@@ -55,14 +55,7 @@ def store_file(content: bytes) -> tuple[str, bool]:
 
 
 def can_submit(user: User, assignment: Assignment) -> bool:
-    if user.role is Role.ADMIN:
-        return True
-    enrolled = db.session.scalar(
-        select(Enrollment.id).where(
-            Enrollment.user_id == user.id, Enrollment.course_id == assignment.course_id
-        )
-    )
-    return enrolled is not None
+    return is_enrolled(user, assignment.course_id)
 
 
 def submissions_today(user: User, assignment: Assignment, now: datetime) -> int:

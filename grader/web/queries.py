@@ -12,6 +12,7 @@ from sqlalchemy import select
 from grader.accounts.models import Role, User
 from grader.assignments import spec as specs
 from grader.assignments.models import Assignment
+from grader.courses.access import STAFF_ROLES, is_enrolled, is_staff
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
@@ -26,26 +27,6 @@ STATE_LABELS = {
     State.FAILED: "Failed",
     State.ERROR: "Platform error (not charged)",
 }
-STAFF_ROLES = (Role.INSTRUCTOR, Role.ADMIN)
-
-
-def is_staff(user: User, course_id: int) -> bool:
-    """Admins, and instructors enrolled in the course as such."""
-    if user.role is Role.ADMIN:
-        return True
-    role = db.session.scalar(
-        select(Enrollment.role).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
-    )
-    return role in STAFF_ROLES
-
-
-def _enrolled(user: User, course_id: int) -> bool:
-    if user.role is Role.ADMIN:
-        return True
-    found = db.session.scalar(
-        select(Enrollment.id).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
-    )
-    return found is not None
 
 
 @dataclass
@@ -103,7 +84,7 @@ def latest_submission(user: User, assignment: Assignment) -> Submission | None:
 def assignment_for(user: User, assignment_id: int) -> Assignment | None:
     """The assignment if the user is enrolled in its course (or is an admin)."""
     assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or not _enrolled(user, assignment.course_id):
+    if assignment is None or not is_enrolled(user, assignment.course_id):
         return None
     return assignment
 

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.courses.access import is_staff
 from grader.extensions import utcnow
 from grader.submissions import services
 from grader.submissions.models import State
@@ -101,7 +102,7 @@ def _assignment_page(assignment: Assignment, error: str | None = None, status: i
         spec=queries.spec_of(assignment),
         used=services.submissions_today(user, assignment, utcnow()),
         submissions=queries.user_submissions(user, assignment),
-        staff=queries.is_staff(user, assignment.course_id),
+        staff=is_staff(user, assignment.course_id),
         max_bytes=current_app.extensions["grader.config"].upload_max_bytes,
         now=utcnow(),
         error=error,
@@ -191,7 +192,7 @@ def result(submission_id: int) -> Any:
 @login_required
 def scoreboard(assignment_id: int) -> str:
     assignment = _assignment_or_404(assignment_id)
-    if not queries.is_staff(_user(), assignment.course_id):
+    if not is_staff(_user(), assignment.course_id):
         abort(403, "Only the course's instructors can see its scoreboard.")
     spec = queries.spec_of(assignment)
     return render_template(
