@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 
+from . import spec as spec_module
+
 
 class Assignment(db.Model):  # type: ignore[name-defined,misc]
     """An assignment placed in a course; what it asks is in its versions."""
@@ -49,3 +51,10 @@ class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions")
+
+    def spec(self) -> spec_module.Assignment:
+        """The spec as published in this version (raises SpecError if it no longer parses)."""
+        slug = self.assignment.slug
+        return spec_module.parse(
+            self.spec_text, spec_module.REPO_ASSIGNMENTS / slug, f"{slug} v{self.number}"
+        )

@@ -17,7 +17,6 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from grader.assignments import datasets
-from grader.assignments.spec import REPO_ASSIGNMENTS, parse
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import prepare_submission
@@ -162,11 +161,7 @@ def run(submission_id: int, worker: str) -> str:
     submission = db.session.get(Submission, submission_id)
     assert submission is not None
     version = submission.assignment_version
-    spec = parse(
-        version.spec_text,
-        REPO_ASSIGNMENTS / version.assignment.slug,
-        f"{version.assignment.slug} v{version.number}",
-    )
+    spec = version.spec()
     hidden = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
     content = storage_path(submission.file_sha256).read_bytes()
     prepared = prepare_submission(submission.filename, content)

@@ -91,13 +91,8 @@ def assignment_for(user: User, assignment_id: int) -> Assignment | None:
 
 def spec_of(assignment: Assignment) -> specs.Assignment | None:
     """The current version's spec (description, metric, budget), or None if it no longer parses."""
-    version = assignment.current
     try:
-        return specs.parse(
-            version.spec_text,
-            specs.REPO_ASSIGNMENTS / assignment.slug,
-            f"{assignment.slug} v{version.number}",
-        )
+        return assignment.current.spec()
     except specs.SpecError:
         return None
 
