@@ -3,6 +3,7 @@ rolled-back transaction, Redis as the broker (its own database number, flushed p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -28,19 +29,28 @@ PG_ADMIN = os.environ.get("GRADER_TEST_PG", "postgresql+psycopg://postgres@127.0
 REDIS_URL = os.environ.get("GRADER_TEST_REDIS", "redis://127.0.0.1:6379/13")
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    name = f"grader_test_{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def temporary_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is needed on 127.0.0.1:5432 for the service tests: {exc}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with temporary_database("grader_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

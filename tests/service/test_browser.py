@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-import sqlalchemy as sa
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -25,8 +22,8 @@ from grader.accounts.services import create_user
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 
-from .conftest import FIXED_SCRIPT, PG_ADMIN
-from .test_end_to_end import Stack
+from .conftest import FIXED_SCRIPT
+from .test_end_to_end import Stack, postgres_stack
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -37,36 +34,14 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-BROKER = "redis://127.0.0.1:6379/12"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"grader_web_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    redis.Redis.from_url(BROKER).flushdb()
-    workdir = tmp_path_factory.mktemp("web")
-    stack = Stack(
-        {
-            "GRADER_ENV": "test",
-            "GRADER_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + name,
-            "GRADER_REDIS_URL": BROKER,
-            "GRADER_STORAGE_DIR": str(workdir / "storage"),
-            "GRADER_LEASE_SECONDS": "10",
-        },
-        workdir,
-    )
-    try:
+    with postgres_stack(tmp_path_factory.mktemp("web"), redis_db=12, lease_seconds=10) as stack:
         yield stack
-    finally:
-        stack.stop()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ worker is another process), so each configuration gets its own database.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -16,10 +17,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
-import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import func, select
@@ -33,7 +34,7 @@ from grader.extensions import db
 from grader.submissions import services
 from grader.submissions.models import Attempt, Curve, Result, State, Submission
 
-from .conftest import FIXED_SCRIPT, PG_ADMIN
+from .conftest import FIXED_SCRIPT, temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +47,7 @@ class Stack:
         self.workdir = workdir
         self.app: Flask = create_app(settings)
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
         with self.app.app_context():
             upgrade()
             course = Course(code="E2E-1", title="End to end")
@@ -60,6 +62,7 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.settings, "GRADER_WARM_POOL": "0"}
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")
+        self.logs.append(log)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "grader.worker_main:celery", "worker", "-Q", "cpu", "--pool", "solo",
              "--concurrency", "1", "--without-mingle", "--without-gossip", "-n", f"w{uuid.uuid4().hex[:6]}@%h",
@@ -108,33 +111,38 @@ class Stack:
                     worker.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+        for log in self.logs:
+            log.close()
         with self.app.app_context():
             db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def postgres_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"grader_e2e_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    broker = "redis://127.0.0.1:6379/14"
+@contextlib.contextmanager
+def postgres_stack(workdir: Path, redis_db: int, lease_seconds: int) -> Iterator[Stack]:
+    """A Stack on its own PostgreSQL database and Redis database number, torn down afterwards."""
+    broker = f"redis://127.0.0.1:6379/{redis_db}"
     redis.Redis.from_url(broker).flushdb()
-    workdir = tmp_path_factory.mktemp("e2e-pg")
-    stack = Stack(
-        {
-            "GRADER_ENV": "test",
-            "GRADER_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + name,
-            "GRADER_REDIS_URL": broker,
-            "GRADER_STORAGE_DIR": str(workdir / "storage"),
-            "GRADER_LEASE_SECONDS": "6",
-        },
-        workdir,
-    )
-    yield stack
-    stack.stop()
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with temporary_database("grader_e2e") as url:
+        stack = Stack(
+            {
+                "GRADER_ENV": "test",
+                "GRADER_DATABASE_URL": url,
+                "GRADER_REDIS_URL": broker,
+                "GRADER_STORAGE_DIR": str(workdir / "storage"),
+                "GRADER_LEASE_SECONDS": str(lease_seconds),
+            },
+            workdir,
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@pytest.fixture(scope="module", name="postgres_stack")
+def postgres_stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with postgres_stack(tmp_path_factory.mktemp("e2e-pg"), redis_db=14, lease_seconds=6) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

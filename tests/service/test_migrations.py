@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,7 +11,7 @@ from flask_migrate import downgrade, upgrade
 from grader.app import MIGRATIONS, create_app
 from grader.extensions import db
 
-from .conftest import PG_ADMIN
+from .conftest import temporary_database
 
 
 def test_single_head(app):
@@ -32,12 +30,8 @@ def test_models_match_migrations_on_postgresql(app):
 
 
 def test_empty_databases_upgrade_to_head_and_back(service_settings, tmp_path):
-    name = f"grader_mig_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        for url in (PG_ADMIN.rsplit("/", 1)[0] + "/" + name, f"sqlite:///{tmp_path / 'fresh.sqlite3'}"):
+    with temporary_database("grader_mig") as postgres:
+        for url in (postgres, f"sqlite:///{tmp_path / 'fresh.sqlite3'}"):
             app = create_app({**service_settings, "GRADER_DATABASE_URL": url})
             with app.app_context():
                 upgrade()
@@ -45,6 +39,3 @@ def test_empty_databases_upgrade_to_head_and_back(service_settings, tmp_path):
                 downgrade(revision="base")
                 assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
                 db.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
