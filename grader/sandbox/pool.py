@@ -97,6 +97,7 @@ class WarmPool:
         while not self._stop.is_set():
             if not self._wanted.acquire(timeout=0.5):
                 continue
+            ready: ReadySandbox | None = None
             try:
                 ready = start_cold(self.limits, self.uid, self.jobs_root)
                 ready.hello = wait_for_hello(ready.proc, HELLO_SECONDS)
@@ -107,7 +108,7 @@ class WarmPool:
                 self._ready.put(ready)
             except Exception:  # noqa: BLE001 - a failed warm start is retried; jobs fall back to cold
                 self.failures += 1
-                if "ready" in locals():
+                if ready is not None:  # this attempt's sandbox only, never one already handed out
                     ready.proc.close()
                 time.sleep(min(5.0, 0.5 * self.failures))
                 self._wanted.release()

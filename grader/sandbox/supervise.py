@@ -120,7 +120,7 @@ class Supervisor:
                 if self.proc.popen.poll() is not None:
                     self._drain(streams)
                     break
-                reason = self._check_limits(started, wall_deadline)
+                reason = self._check_limits(wall_deadline)
                 if reason:
                     self.outcome.killed_for = reason
                     break
@@ -188,7 +188,7 @@ class Supervisor:
                 if not self._read(fd, name):
                     break
 
-    def _check_limits(self, started: float, wall_deadline: float) -> str | None:
+    def _check_limits(self, wall_deadline: float) -> str | None:
         now = time.monotonic()
         if now >= wall_deadline:
             return "wall_time"
