@@ -2,6 +2,7 @@
 
 grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public validation split
 grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
+grader assignments list|check|publish             for instructors (see cli_assignments)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from grader.assignments import datasets
 from grader.assignments.spec import SpecError, find
+from grader.cli_assignments import add_commands as add_assignment_commands
 from grader.config import ConfigError, RunnerConfig
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import SubmissionRejected, prepare_submission
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("assignment")
     data.add_argument("folder")
     data.set_defaults(handler=cmd_data)
+    add_assignment_commands(commands)
     serve = commands.add_parser("serve", help="run web, worker and beat together")
     serve.add_argument("--demo", action="store_true", help="create demo users, course and graded examples")
     serve.add_argument("--port", type=int, default=5000)

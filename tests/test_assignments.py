@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.assignments import datasets
-from grader.assignments.spec import SpecError, find, load
+from grader.assignments.spec import SpecError, builtin_slugs, find, load
 
 
 def test_paraboloid_spec_and_public_data():
@@ -34,46 +34,174 @@ def test_hidden_set_depends_on_the_secret_and_not_on_public_seeds():
         datasets.hidden_set(assignment, b"short")
 
 
-def _write(tmp_path: Path, text: str) -> Path:
+def _write(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> Path:
     folder = tmp_path / "a"
     folder.mkdir(exist_ok=True)
     (folder / "assignment.toml").write_text(text)
+    for name, content in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(content)
     return folder
 
 
+# A valid spec with every section; each test below breaks one thing.
 BASE = """
 slug = "t"
 title = "T"
-task = "regression"
+constraints = ["x2 <= x1"]
+[task]
+type = "regression"
+output = "value"
 [inputs]
-x = { low = 0.0, high = 1.0 }
+x1 = { distribution = "uniform", low = 1.0, high = 10.0 }
+x2 = { distribution = "log-uniform", low = 1.0, high = 10.0 }
 [target]
-expression = "{expr}"
+expression = "x1 / x2"
 [data]
+train_size = 20
 validation_size = 10
 hidden_size = 10
 [metric]
-name = "{metric}"
-full_marks_at = 0.001
-zero_at = 0.1
+name = "relative_error"
+full_marks_at = 0.01
+zero_at = 0.5
+[budget]
+wall_seconds = 60
+train_seconds = 30
+[submissions]
+per_day = 5
+deadline = 2026-12-01T23:59:00Z
 """
 
 
+def test_the_base_spec_is_valid(tmp_path):
+    spec = load(_write(tmp_path, BASE))
+    sample = datasets.public_split(spec, "train")
+    assert np.all(sample.inputs[:, 1] <= sample.inputs[:, 0])
+    assert spec.submissions.deadline is not None and spec.submissions.deadline.tzinfo is None
+
+
 @pytest.mark.parametrize(
-    "expr, metric, extra, message",
+    "old, new, message",
     [
-        ("x**2 +", "mse", "", "does not parse"),
-        ("z * 2", "mse", "", "unknown name 'z'"),
-        ("__import__('os')", "mse", "", "only these functions"),
-        ("x", "accuracy", "", "metric.name 'accuracy'"),
-        ("x", "mse", "colour = 'red'\n", "unknown field 'colour'"),
+        # an unknown field, at the top and inside a table, names what is allowed there
+        (
+            'title = "T"',
+            'title = "T"\ncolour = "red"',
+            r"unknown field 'colour'; allowed here: budget, constraints",
+        ),
+        ("zero_at = 0.5", "zero_at = 0.5\nthreshold = 1", r"metric: unknown field 'threshold'; allowed here"),
+        # bad ranges and types
+        ("low = 1.0, high = 10.0 }\nx2", "low = 10.0, high = 1.0 }\nx2", r"inputs\.x1: need low < high"),
+        (
+            '"log-uniform", low = 1.0',
+            '"log-uniform", low = 0.0',
+            r"inputs\.x2\.low: a log-uniform range must",
+        ),
+        (
+            '"uniform", low = 1.0',
+            '"gaussian", low = 1.0',
+            r"inputs\.x1\.distribution: 'gaussian' is not allowed",
+        ),
+        ("hidden_size = 10", "hidden_size = 3", r"data\.hidden_size: 3 is outside the allowed 10"),
+        ("validation_size = 10", 'validation_size = "ten"', r"data\.validation_size: expected an integer"),
+        ("train_seconds = 30", "train_seconds = 59", r"budget: train_seconds \+ eval_seconds .* must fit"),
+        ("per_day = 5", "per_day = 0", r"submissions\.per_day: must be greater than 0"),
+        ("deadline = 2026-12-01T23:59:00Z", "deadline = 2026-12-01", r"submissions\.deadline: give a time"),
+        # constraints no input can satisfy (with these ranges), or that are not conditions
+        ('["x2 <= x1"]', '["x1 > 20"]', r"constraint 'x1 > 20' holds for none of 20,000 draws"),
+        ('["x2 <= x1"]', '["x2 <= x1", "x1 < x2"]', r"constraints together hold for none"),
+        ('["x2 <= x1"]', '["x1 + x2"]', r"constraints\[0\]: 'x1 \+ x2' is not a comparison"),
+        # expressions that do not parse or use what they may not
+        ('"x1 / x2"', '"x1 / "', r"target\.expression: 'x1 / ' does not parse"),
+        ('"x1 / x2"', '"x1 / z"', r"unknown name 'z'; the inputs are x1, x2"),
+        ('"x1 / x2"', "\"__import__('os')\"", r"only these functions may be called"),
+        ('"x1 / x2"', '"log(x1 - 5)"', r"target: the target is nan at x1 = "),
+        # a metric that does not fit the task type, or thresholds the wrong way round
+        ('name = "relative_error"', 'name = "accuracy"', r"'accuracy' does not fit a regression task"),
+        (
+            'type = "regression"\noutput = "value"',
+            'type = "binary"\noutput = "probability"',
+            r"'relative_error' does not fit a binary task",
+        ),
+        ("full_marks_at = 0.01", "full_marks_at = 0.9", r"full_marks_at must be below zero_at"),
+        ('output = "value"', 'output = "logit"', r"task\.output: 'logit' is not allowed; allowed: value"),
     ],
 )
-def test_spec_errors_name_the_file_and_field(tmp_path, expr, metric, extra, message):
-    folder = _write(tmp_path, extra + BASE.replace("{expr}", expr).replace("{metric}", metric))
+def test_each_mistake_gets_a_precise_error(tmp_path, old, new, message):
+    assert old in BASE
     with pytest.raises(SpecError, match=message) as info:
-        load(folder)
-    assert "assignment.toml" in str(info.value)
+        load(_write(tmp_path, BASE.replace(old, new, 1)))
+    assert str(info.value).startswith(str(tmp_path / "a" / "assignment.toml"))
+
+
+CLASSIFIER = BASE.replace(
+    'type = "regression"\noutput = "value"', 'type = "multiclass"\noutput = "scores"\nclasses = 3'
+)
+CLASSIFIER = CLASSIFIER.replace(
+    'name = "relative_error"\nfull_marks_at = 0.01\nzero_at = 0.5',
+    'name = "macro_f1"\nfull_marks_at = 0.9\nzero_at = 0.4',
+)
+
+
+def test_classification_targets_must_be_class_numbers(tmp_path):
+    with pytest.raises(SpecError, match=r"a multiclass target must be a class number 0\.\.2"):
+        load(_write(tmp_path, CLASSIFIER))
+    spec = load(_write(tmp_path, CLASSIFIER.replace('"x1 / x2"', '"pick(floor(x1 / 4), 0, 1, 2)"')))
+    files = datasets.public_files(spec)
+    assert files["y_train"].dtype == np.int64 and set(files["y_train"]) <= {0, 1, 2}
+
+
+def test_latent_variables_shape_inputs_and_targets_but_never_reach_the_model(tmp_path):
+    text = (
+        CLASSIFIER.replace('constraints = ["x2 <= x1"]\n', "")
+        .replace(
+            '[inputs]\nx1 = { distribution = "uniform", low = 1.0, high = 10.0 }\n'
+            'x2 = { distribution = "log-uniform", low = 1.0, high = 10.0 }',
+            '[latent]\nk = { distribution = "choice", values = [0, 1, 2], weights = [1, 1, 2] }\n'
+            'noise = { distribution = "normal", mean = 0.0, std = 0.1 }\n'
+            '[inputs]\nx1 = { expression = "pick(k, -3, 0, 3) + noise" }\nx2 = { expression = "1 <= k" }',
+        )
+        .replace('"x1 / x2"', '"k"')
+    )
+    spec = load(_write(tmp_path, text))
+    assert [v.name for v in spec.inputs] == ["x1", "x2"]
+    data = datasets.public_split(spec, "train")
+    assert data.inputs.shape == (20, 2)
+    assert np.allclose(data.inputs[:, 0], np.choose(data.targets.astype(int), [-3, 0, 3]), atol=0.6)
+
+
+def test_a_target_function_and_a_training_file_travel_with_the_spec(tmp_path):
+    text = BASE.replace('expression = "x1 / x2"', 'function = "target.py:ratio"').replace(
+        "train_size = 20", 'train_file = "train.csv"'
+    )
+    folder = _write(
+        tmp_path, text,
+        {"target.py": "def ratio(x2, x1):\n    return x1 / x2\n", "train.csv": "x1,x2,target\n4,2,2\n9,3,3\n"},
+    )  # fmt: skip
+    spec = load(folder)
+    assert set(spec.files) == {"target.py", "train.csv"}
+    assert datasets.public_split(spec, "train").targets.tolist() == [2.0, 3.0]
+    hidden = datasets.hidden_set(spec, b"s" * 32)
+    assert np.allclose(
+        hidden.targets, hidden.inputs[:, 0].astype(np.float64) / hidden.inputs[:, 1], rtol=1e-6
+    )
+    digest = spec.digest
+    (folder / "target.py").write_text("def ratio(x2, x1):\n    return 2 * x1 / x2\n")
+    assert load(folder).digest != digest  # a changed function is a new version when published
+    with pytest.raises(SpecError, match=r"target\.function: 'target\.py' must be|cannot read 'nope\.py'"):
+        load(_write(tmp_path, text.replace("target.py:ratio", "nope.py:ratio")))
+    with pytest.raises(SpecError, match=r"must be a path inside the assignment folder"):
+        load(_write(tmp_path, text.replace("target.py:ratio", "../target.py:ratio")))
+
+
+def test_every_built_in_spec_parses_and_declares_a_passing_reference():
+    slugs = builtin_slugs()
+    assert len(slugs) >= 1
+    for slug in slugs:
+        spec = find(slug)
+        assert any(s.expect == "pass" for s in spec.solutions), slug
+        assert spec.data.hidden_size >= 1000, slug
 
 
 def test_unknown_assignment_lists_the_built_in_ones():

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from grader.assignments.rules import Grading, Task
 from grader.harness import protocol
 from grader.runner.conversation import GradingConversation
 from grader.runner.scoring import BadPredictions, check_predictions, metric, points
@@ -96,9 +97,32 @@ def test_metrics():
     assert metric("r2", y, y) == 1.0
 
 
-def test_points_are_log_linear_between_the_thresholds():
-    assert points(5e-4, 1e-3, 1e-1) == 100
-    assert points(1e-3, 1e-3, 1e-1) == 100
-    assert points(1e-2, 1e-3, 1e-1) == 50
-    assert points(0.2, 1e-3, 1e-1) == 0
-    assert points(0.95, 0.99, 0.5) == pytest.approx(100 * (0.45 / 0.49), abs=0.01)
+def test_points_follow_the_grading_rule_between_the_thresholds():
+    mse = Grading("mse", 1e-3, 1e-1)
+    assert points(5e-4, mse) == 100
+    assert points(1e-3, mse) == 100
+    assert points(1e-2, mse) == 50
+    assert points(0.2, mse) == 0
+    assert points(1e-2, Grading("mse", 1e-3, 1e-1, rule="linear")) == pytest.approx(
+        100 * 0.09 / 0.099, abs=0.01
+    )
+    assert points(2e-3, Grading("mse", 1e-3, 1e-1, rule="all-or-nothing")) == 0
+    accuracy = Grading("accuracy", 0.99, 0.5, rule="linear", points=10)
+    assert points(0.95, accuracy) == pytest.approx(10 * (0.45 / 0.49), abs=0.01)
+    assert points(0.4, accuracy) == 0 and points(1.0, accuracy) == 10
+
+
+def test_classification_predictions_follow_the_output_convention():
+    probability, logit = Task("binary", "probability"), Task("binary", "logit")
+    assert check_predictions(np.array([[0.2], [0.7], [0.5]]), 3, probability).tolist() == [0, 1, 1]
+    assert check_predictions(np.array([-3.0, 0.1, 0.0]), 3, logit).tolist() == [0, 1, 1]
+    with pytest.raises(BadPredictions, match=r"probability in \[0, 1\].*sigmoid"):
+        check_predictions(np.array([-3.0, 0.1, 2.0]), 3, probability)
+    scores = Task("multiclass", "scores", classes=3)
+    assert check_predictions(np.array([[0.1, 2, 0], [5, 0, 0]]), 2, scores).tolist() == [1, 0]
+    with pytest.raises(BadPredictions, match=r"expected \[2, 3\]: one score"):
+        check_predictions(np.array([1.0, 0.0]), 2, scores)
+    labels, guess = np.array([0, 0, 1, 1, 2, 2.0]), np.array([0, 0, 1, 2, 2, 2.0])
+    assert metric("accuracy", guess, labels) == pytest.approx(5 / 6)
+    f1 = (1.0 + 2 / 3 + 0.8) / 3  # per class: 2/2, 2*1/(2+0+1), 2*2/(4+1+0)
+    assert metric("macro_f1", guess, labels) == pytest.approx(f1)

@@ -22,6 +22,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "minimum": np.minimum,
     "maximum": np.maximum,
     "where": np.where,
+    "floor": np.floor,
+    "pick": lambda index, *choices: _pick(index, choices),
 }
 CONSTANTS = {"pi": np.pi, "e": np.e}
 BINARY = {
@@ -32,7 +34,20 @@ BINARY = {
     ast.Pow: operator.pow,
     ast.Mod: operator.mod,
 }
-COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
+COMPARE = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}  # fmt: skip
+
+
+def _pick(index: Any, choices: tuple[Any, ...]) -> Any:
+    """``pick(k, a, b, c)``: a where k == 0, b where k == 1, ... (k is rounded to an integer)."""
+    if not choices:
+        raise ExpressionError("pick(k, v0, v1, ...) needs at least one value to pick from")
+    k = np.rint(np.asarray(index)).astype(np.int64)
+    if k.size and (k.min() < 0 or k.max() >= len(choices)):
+        raise ExpressionError(f"pick() got an index outside 0..{len(choices) - 1}")
+    return np.choose(k, np.broadcast_arrays(*[np.asarray(c, dtype=np.float64) for c in choices]))
 
 
 class ExpressionError(ValueError):
@@ -53,13 +68,17 @@ def parse(text: str, names: set[str]) -> ast.Expression:
             raise ExpressionError(f"only these functions may be called: {', '.join(FUNCTIONS)}")
         allowed_nodes = (
             ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Call, ast.Load,
-            ast.USub, ast.UAdd, ast.Compare, *BINARY, *COMPARE,
+            ast.USub, ast.UAdd, ast.Compare, ast.BoolOp, ast.And, ast.Or, *BINARY, *COMPARE,
         )  # fmt: skip
         if not isinstance(node, allowed_nodes):
             raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
             raise ExpressionError("only numeric constants are allowed")
     return tree
+
+
+def is_condition(tree: ast.Expression) -> bool:
+    return isinstance(tree.body, (ast.Compare, ast.BoolOp))
 
 
 def evaluate(tree: ast.Expression, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -75,8 +94,20 @@ def evaluate(tree: ast.Expression, values: dict[str, np.ndarray]) -> np.ndarray:
         if isinstance(node, ast.UnaryOp):
             operand = walk(node.operand)
             return -operand if isinstance(node.op, ast.USub) else operand
-        if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            return COMPARE[type(node.ops[0])](walk(node.left), walk(node.comparators[0]))
+        if isinstance(node, ast.Compare):  # chained, as in 1 <= x2 <= x1
+            left, result = walk(node.left), True
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = walk(right_node)
+                result = np.logical_and(result, COMPARE[type(op)](left, right))
+                left = right
+            return result
+        if isinstance(node, ast.BoolOp):
+            parts = [walk(v) for v in node.values]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            out = parts[0]
+            for part in parts[1:]:
+                out = combine(out, part)
+            return out
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return FUNCTIONS[node.func.id](*[walk(a) for a in node.args])
         raise ExpressionError(f"cannot evaluate {type(node).__name__}")

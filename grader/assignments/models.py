@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import base64
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grader.courses.models import Course
@@ -48,13 +50,21 @@ class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     spec_text: Mapped[str] = mapped_column(Text)
     # The hidden set is drawn from this secret: stored here, never in the repository.
     hidden_secret: Mapped[str] = mapped_column(String(64))
+    # The files the spec refers to (a target function, data files), base64 by relative path, so a
+    # version stays gradable whatever later happens to the assignment folder.
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions")
 
     def spec(self) -> spec_module.Assignment:
         """The spec as published in this version (raises SpecError if it no longer parses)."""
-        slug = self.assignment.slug
+        where = f"{self.assignment.slug} v{self.number}"
+        files = {name: base64.b64decode(text) for name, text in (self.files or {}).items()}
         return spec_module.parse(
-            self.spec_text, spec_module.REPO_ASSIGNMENTS / slug, f"{slug} v{self.number}"
+            self.spec_text, where, spec_module.bundle_reader(files, where), validate=False
         )
+
+    @staticmethod
+    def encode_files(files: dict[str, bytes]) -> dict[str, str]:
+        return {name: base64.b64encode(content).decode() for name, content in files.items()}

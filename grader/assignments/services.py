@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -15,31 +14,35 @@ from .models import Assignment, AssignmentVersion
 from .spec import find
 
 
-def publish(course: Course, slug: str, deadline: datetime | None = None, daily_limit: int = 10) -> Assignment:
-    """Sync a built-in assignment's spec into the course; a changed spec makes a new version.
+def publish(
+    course: Course, slug: str, deadline: datetime | None = None, daily_limit: int | None = None
+) -> Assignment:
+    """Sync an assignment's spec into the course; a changed spec (or a file it uses) makes a new version.
 
-    Each version gets its own secret, from which its hidden set is drawn.
+    ``slug`` is a built-in assignment or an assignment folder; the spec is validated first
+    (raises SpecError, leaving the database as it was). Each version gets its own secret,
+    from which its hidden set is drawn. The deadline and the daily limit default to the
+    spec's; the ones given here are this course's own.
     """
     spec = find(slug)
-    text = (spec.folder / "assignment.toml").read_text()
-    digest = hashlib.sha256(text.encode()).hexdigest()
     assignment = db.session.scalar(
-        select(Assignment).where(Assignment.course_id == course.id, Assignment.slug == slug)
+        select(Assignment).where(Assignment.course_id == course.id, Assignment.slug == spec.slug)
     )
+    policy = spec.submissions
     if assignment is None:
-        assignment = Assignment(
-            course_id=course.id, slug=slug, title=spec.title, deadline=deadline, daily_limit=daily_limit
-        )
+        assignment = Assignment(course_id=course.id, slug=spec.slug, title=spec.title)
         db.session.add(assignment)
-        db.session.flush()
-    if not assignment.versions or assignment.current.spec_sha256 != digest:
-        number = len(assignment.versions) + 1
+    assignment.deadline = deadline or (assignment.deadline if assignment.id else policy.deadline)
+    assignment.daily_limit = daily_limit or policy.per_day
+    db.session.flush()
+    if not assignment.versions or assignment.current.spec_sha256 != spec.digest:
         version = AssignmentVersion(
             assignment_id=assignment.id,
-            number=number,
-            spec_sha256=digest,
-            spec_text=text,
+            number=len(assignment.versions) + 1,
+            spec_sha256=spec.digest,
+            spec_text=spec.text,
             hidden_secret=secrets.token_hex(32),
+            files=AssignmentVersion.encode_files(spec.files),
         )
         assignment.versions.append(version)
         assignment.title = spec.title

@@ -1,44 +1,33 @@
 """Assignment specs: one ``assignment.toml`` per folder under ``assignments/``.
 
-This is the subset the runner needs (inputs, target expression, data sizes,
-metric and grading rule, budgets); every error names the file, the field and
-what is allowed.
+A spec is self-contained once parsed: the files it refers to (a target
+function, a training-data file) are read into ``files``, so a published
+version can be stored and re-parsed without the folder. Every error names the
+file, the field and what is allowed (``docs/authoring.md`` is the reference).
 """
 
 from __future__ import annotations
 
-import ast
+import hashlib
 import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
-from . import expression
+from . import rules
+from .fields import SpecError, Table
+from .rules import Budget, Data, Grading, Solution, SubmissionPolicy, Target, Task
+from .variables import Variable, parse_constraint, parse_variable
+
+__all__ = ["Assignment", "SpecError", "find", "load", "parse"]
 
 REPO_ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
-METRICS = {"mse": "lower", "mae": "lower", "max_error": "lower", "relative_error": "lower", "r2": "higher"}
-TASKS = {"regression"}
-
-
-class SpecError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    name: str
-    low: float
-    high: float
-    distribution: str = "uniform"  # or "log-uniform"
-
-
-@dataclass(frozen=True)
-class Budget:
-    wall_seconds: float = 180.0
-    train_seconds: float = 120.0
-    max_steps: int | None = None
-    eval_seconds: float = 30.0
-    memory_mb: int = 2048
+SPEC_FILE = "assignment.toml"
+TOP_LEVEL = {
+    "slug", "title", "description", "task", "inputs", "latent", "constraints", "target", "data",
+    "metric", "budget", "submissions", "grading", "solutions",
+}  # fmt: skip
+Reader = Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
@@ -46,142 +35,150 @@ class Assignment:
     slug: str
     title: str
     description: str
-    task: str
-    inputs: tuple[InputSpec, ...]
-    target: str
-    target_public: bool
-    train_size: int
-    validation_size: int
-    hidden_size: int
-    metric: str
-    full_marks_at: float
-    zero_at: float
-    points: float
+    task: Task
+    variables: tuple[Variable, ...]
+    constraints: tuple[str, ...]
+    target: Target
+    data: Data
+    grading: Grading
     budget: Budget
-    folder: Path
+    submissions: SubmissionPolicy
+    solutions: tuple[Solution, ...]
+    text: str
+    files: dict[str, bytes] = field(default_factory=dict)  # referenced files, by relative path
+    folder: Path | None = None
 
     @property
-    def target_tree(self) -> ast.Expression:
-        return expression.parse(self.target, {i.name for i in self.inputs})
+    def inputs(self) -> tuple[Variable, ...]:
+        return tuple(v for v in self.variables if not v.latent)
 
     @property
-    def reference(self) -> Path:
-        return self.folder / "reference.py"
+    def points(self) -> float:
+        return self.grading.points
 
     @property
-    def wrong_solutions(self) -> list[Path]:
-        return sorted((self.folder / "wrong").glob("*.py"))
+    def metric(self) -> str:
+        return self.grading.metric
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever the spec or a file it uses changes (a new version when published)."""
+        h = hashlib.sha256(self.text.encode())
+        for name in sorted(self.files):
+            h.update(f"\0{name}\0".encode() + hashlib.sha256(self.files[name]).digest())
+        return h.hexdigest()
 
 
-def _get(
-    table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = ...
-) -> Any:
-    if key not in table:
-        if default is ...:
-            raise SpecError(f"{where}: missing field {key!r}")
-        return default
-    value = table[key]
-    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise SpecError(f"{where}.{key}: expected {names}, got {value!r}")
-    return value
-
-
-def _no_extra(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise SpecError(f"{where}: unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
-
-
-def load(folder: Path) -> Assignment:
-    path = folder / "assignment.toml"
+def load(folder: Path, validate: bool = True) -> Assignment:
+    folder = Path(folder)
+    path = folder / SPEC_FILE
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"{path}: no assignment.toml in {folder}") from None
-    return parse(text, folder, str(path))
+        raise SpecError(f"{path}: no {SPEC_FILE} in {folder}") from None
+    return parse(text, str(path), folder_reader(folder, str(path)), folder, validate)
 
 
-def parse(text: str, folder: Path, where: str) -> Assignment:
-    """A spec from its text (the service stores each published version's text)."""
+def folder_reader(folder: Path, where: str) -> Reader:
+    def read(name: str) -> bytes:
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise SpecError(f"{where}: {name!r} must be a path inside the assignment folder")
+        try:
+            return (folder / relative).read_bytes()
+        except OSError as exc:
+            raise SpecError(f"{where}: cannot read {name!r} in {folder}: {exc.strerror}") from None
+
+    return read
+
+
+def bundle_reader(files: dict[str, bytes], where: str) -> Reader:
+    def read(name: str) -> bytes:
+        if name not in files:
+            raise SpecError(f"{where}: {name!r} is not among the files published with this version")
+        return files[name]
+
+    return read
+
+
+def parse(
+    text: str, where: str, read: Reader, folder: Path | None = None, validate: bool = True
+) -> Assignment:
+    """A spec from its text; ``read`` gives the files it refers to.
+
+    ``validate`` also draws a sample to check the constraints and the target (done when an
+    assignment is checked or published; a stored version was checked then).
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{where}: not valid TOML: {exc}") from None
-    w = where
-    _no_extra(
-        raw, {"slug", "title", "description", "task", "inputs", "target", "data", "metric", "budget"}, w
+    top = Table(raw, where, TOP_LEVEL)
+    slug = top.get("slug", str)
+    if not slug or not all(c.isalnum() or c in "-_" for c in slug) or slug != slug.lower():
+        raise SpecError(f"{top.field('slug')}: {slug!r}; use lower-case letters, digits, '-' and '_'")
+    if folder is not None and folder.name != slug and folder.parent == REPO_ASSIGNMENTS:
+        raise SpecError(f"{top.field('slug')}: {slug!r} differs from its folder name {folder.name!r}")
+    task = rules.parse_task(top)
+    variables = _variables(top)
+    names = {v.name for v in variables}
+    inputs = [v.name for v in variables if not v.latent]
+    if not inputs:
+        raise SpecError(f"{where}: [inputs] declares no input; the model needs at least one")
+    constraints = tuple(
+        parse_constraint(c, f"{top.field('constraints')}[{i}]", names)
+        for i, c in enumerate(top.get("constraints", list, []))
     )
-    slug = _get(raw, "slug", str, w)
-    task = _get(raw, "task", str, w)
-    if task not in TASKS:
-        raise SpecError(f"{w}: task {task!r} is not supported yet; allowed: {', '.join(sorted(TASKS))}")
-    inputs = []
-    for name, table in _get(raw, "inputs", dict, w).items():
-        where = f"{w}: inputs.{name}"
-        _no_extra(table, {"distribution", "low", "high"}, where)
-        low, high = (
-            float(_get(table, "low", (int, float), where)),
-            float(_get(table, "high", (int, float), where)),
-        )
-        dist = _get(table, "distribution", str, where, "uniform")
-        if dist not in ("uniform", "log-uniform"):
-            raise SpecError(f"{where}.distribution: {dist!r}; allowed: uniform, log-uniform")
-        if not low < high or (dist == "log-uniform" and low <= 0):
-            raise SpecError(f"{where}: need low < high (and low > 0 for log-uniform), got [{low}, {high}]")
-        inputs.append(InputSpec(name, low, high, dist))
-    target = _get(raw, "target", dict, w)
-    _no_extra(target, {"expression", "public"}, f"{w}: target")
-    text = _get(target, "expression", str, f"{w}: target")
-    try:
-        expression.parse(text, {i.name for i in inputs})
-    except expression.ExpressionError as exc:
-        raise SpecError(f"{w}: target.expression {text!r} {exc}") from None
-    data = _get(raw, "data", dict, w)
-    _no_extra(data, {"train_size", "validation_size", "hidden_size"}, f"{w}: data")
-    metric = _get(raw, "metric", dict, w)
-    _no_extra(metric, {"name", "full_marks_at", "zero_at", "points"}, f"{w}: metric")
-    name = _get(metric, "name", str, f"{w}: metric")
-    if name not in METRICS:
-        raise SpecError(f"{w}: metric.name {name!r}; allowed: {', '.join(METRICS)}")
-    full, zero = (
-        float(_get(metric, "full_marks_at", (int, float), f"{w}: metric")),
-        float(_get(metric, "zero_at", (int, float), f"{w}: metric")),
-    )
-    if (METRICS[name] == "lower") != (full < zero):
-        raise SpecError(
-            f"{w}: metric: full_marks_at must be {'below' if METRICS[name] == 'lower' else 'above'} zero_at for {name}"
-        )
-    budget_table = _get(raw, "budget", dict, w, {})
-    _no_extra(budget_table, set(Budget.__dataclass_fields__), f"{w}: budget")
-    budget = Budget(**budget_table)
-    return Assignment(
+    files: dict[str, bytes] = {}
+    target = rules.parse_target(top, names, read, files)
+    data = rules.parse_data(top, inputs, read, files)
+    grading = rules.parse_grading(top, task)
+    spec = Assignment(
         slug=slug,
-        title=_get(raw, "title", str, w),
-        description=_get(raw, "description", str, w, ""),
+        title=top.get("title", str),
+        description=top.get("description", str, ""),
         task=task,
-        inputs=tuple(inputs),
-        target=text,
-        target_public=_get(target, "public", bool, f"{w}: target", False),
-        train_size=_get(data, "train_size", int, f"{w}: data", 0),
-        validation_size=_get(data, "validation_size", int, f"{w}: data"),
-        hidden_size=_get(data, "hidden_size", int, f"{w}: data"),
-        metric=name,
-        full_marks_at=full,
-        zero_at=zero,
-        points=float(_get(metric, "points", (int, float), f"{w}: metric", 100)),
-        budget=budget,
+        variables=variables,
+        constraints=constraints,
+        target=target,
+        data=data,
+        grading=grading,
+        budget=rules.parse_budget(top),
+        submissions=rules.parse_submissions(top),
+        solutions=rules.parse_solutions(top, folder),
+        text=text,
+        files=files,
         folder=folder,
     )
+    if validate:
+        from .sampling import check_drawable  # sampling needs the parsed spec
+
+        check_drawable(spec, where)
+    return spec
 
 
-def find(slug_or_path: str) -> Assignment:
+def _variables(top: Table) -> tuple[Variable, ...]:
+    variables: list[Variable] = []
+    from_file = isinstance(top.raw.get("data"), dict) and "file" in top.raw["data"]
+    for section, latent in (("latent", True), ("inputs", False)):
+        for name, raw in top.get(section, dict, {}).items():
+            where = f"{top.field(section)}.{name}"
+            if any(v.name == name for v in variables):
+                raise SpecError(f"{where}: {name!r} is declared twice")
+            variables.append(parse_variable(name, raw, where, latent, {v.name for v in variables}, from_file))
+    return tuple(variables)
+
+
+def find(slug_or_path: str, validate: bool = True) -> Assignment:
     """A built-in assignment by slug, or an assignment folder by path."""
     path = Path(slug_or_path)
-    if (path / "assignment.toml").exists():
-        return load(path)
+    if (path / SPEC_FILE).exists():
+        return load(path, validate)
     folder = REPO_ASSIGNMENTS / slug_or_path
-    if not (folder / "assignment.toml").exists():
-        known = sorted(p.parent.name for p in REPO_ASSIGNMENTS.glob("*/assignment.toml"))
-        raise SpecError(f"no assignment {slug_or_path!r}; built-in ones: {', '.join(known)}")
-    return load(folder)
+    if not (folder / SPEC_FILE).exists():
+        raise SpecError(f"no assignment {slug_or_path!r}; built-in ones: {', '.join(builtin_slugs())}")
+    return load(folder, validate)
+
+
+def builtin_slugs() -> list[str]:
+    return sorted(p.parent.name for p in REPO_ASSIGNMENTS.glob(f"*/{SPEC_FILE}"))

@@ -18,7 +18,7 @@ from grader.assignments.spec import Assignment
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
-from .scoring import BadPredictions, check_predictions, metric, points
+from .scoring import BadPredictions, check_predictions, metric, metric_label, points
 from .session import RunRequest, RunResult, run_submission
 from .submission import PreparedSubmission
 from .verdicts import Verdict
@@ -126,14 +126,25 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
     result = run.result
     if result.verdict is not Verdict.SCORED or result.predictions is None:
         return
+    model = result.training.model or {}
+    allowed = assignment.budget.max_parameters
+    if allowed is not None and int(model.get("params", 0)) > allowed:
+        result.verdict = Verdict.OVER_BUDGET
+        result.message = (
+            f"Your model has {int(model['params']):,} parameters; this assignment allows at most "
+            f"{allowed:,}. Use fewer or narrower layers."
+        )
+        result.predictions = None
+        return
     try:
-        values = check_predictions(result.predictions, len(evaluation.targets))
+        values = check_predictions(result.predictions, len(evaluation.targets), assignment.task)
     except BadPredictions as exc:
         result.verdict, result.message = Verdict.BAD_PREDICTIONS, f"Bad predictions: {exc}."
         result.predictions = None
         return
-    run.metric_value = metric(assignment.metric, values, evaluation.targets)
-    run.score = points(run.metric_value, assignment.full_marks_at, assignment.zero_at, assignment.points)
+    grading = assignment.grading
+    run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor)
+    run.score = points(run.metric_value, grading)
 
 
 def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[SeedRun]) -> GradeReport:
@@ -151,7 +162,8 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         value, score = chosen.metric_value, statistics.median(r.score or 0.0 for r in scored)
         verdict = Verdict.SCORED
         message = (
-            f"{assignment.metric.upper()} {value:.3g} on the evaluation set: {score:g}/{assignment.points:g}."
+            f"{metric_label(assignment.metric)} {value:.3g} on the evaluation set: "
+            f"{score:g}/{assignment.points:g}."
         )
     trained = runs[0].result.training.trained if runs else None
     if trained and trained.get("reason") == "step_budget":

@@ -6,32 +6,61 @@ import math
 
 import numpy as np
 
+from grader.assignments.rules import Grading, Task
+
 
 class BadPredictions(ValueError):
     pass
 
 
-def check_predictions(predictions: np.ndarray, count: int) -> np.ndarray:
-    """A regression model's predictions as a float64 vector, or a message saying what is wrong."""
+def check_predictions(predictions: np.ndarray, count: int, task: Task | None = None) -> np.ndarray:
+    """What the model predicts, checked against the task's output convention.
+
+    Regression: a float64 vector of values. Classification: the predicted class of each
+    input (0/1 for binary, 0..K-1 for multi-class). Anything else raises a message saying
+    what is wrong and what was expected.
+    """
+    task = task or Task("regression", "value")
     if predictions.dtype.kind not in "fiu":
         raise BadPredictions(f"your model returned {predictions.dtype} values; it must return numbers")
     shape = tuple(predictions.shape)
-    if shape not in ((count,), (count, 1)):
+    if task.type == "multiclass":
+        if shape != (count, task.classes):
+            raise BadPredictions(
+                f"your model returned shape {list(shape)} for {count} inputs; expected [{count}, "
+                f"{task.classes}]: one score (a logit or a probability) per class"
+            )
+        values = predictions.astype(np.float64)
+    elif shape not in ((count,), (count, 1)):
         raise BadPredictions(
             f"your model returned shape {list(shape)} for {count} inputs; expected [{count}, 1] or [{count}]"
         )
-    values = predictions.reshape(count).astype(np.float64)
+    else:
+        values = predictions.reshape(count).astype(np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
         raise BadPredictions(
-            f"{nan} NaN and {inf} infinite values among {count} predictions; the training probably "
+            f"{nan} NaN and {inf} infinite values among {values.size} predictions; the training probably "
             "diverged (try a smaller learning rate)"
         )
+    if task.type == "multiclass":
+        return np.asarray(np.argmax(values, axis=1), dtype=np.float64)
+    if task.output == "probability":
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=1.0))
+        if low < -1e-6 or high > 1 + 1e-6:
+            raise BadPredictions(
+                f"your model returned values from {low:.3g} to {high:.3g}, but this assignment asks for a "
+                "probability in [0, 1]: end forward() with torch.sigmoid(...) (and train with BCELoss), "
+                "or keep the logits for BCEWithLogitsLoss and apply the sigmoid only in forward()"
+            )
+        return (values >= 0.5).astype(np.float64)
+    if task.output == "logit":
+        return (values >= 0.0).astype(np.float64)
     return values
 
 
-def metric(name: str, predictions: np.ndarray, targets: np.ndarray) -> float:
+def metric(name: str, predictions: np.ndarray, targets: np.ndarray, floor: float = 0.0) -> float:
     error = predictions - targets
     if name == "mse":
         return float(np.mean(error**2))
@@ -40,26 +69,45 @@ def metric(name: str, predictions: np.ndarray, targets: np.ndarray) -> float:
     if name == "max_error":
         return float(np.max(np.abs(error)))
     if name == "relative_error":
-        return float(np.mean(np.abs(error) / np.maximum(np.abs(targets), 1e-12)))
+        return float(np.mean(np.abs(error) / np.maximum(np.abs(targets), max(floor, 1e-12))))
     if name == "r2":
         total = float(np.sum((targets - targets.mean()) ** 2))
         return 1.0 - float(np.sum(error**2)) / total if total > 0 else 0.0
+    if name == "accuracy":
+        return float(np.mean(predictions == targets))
+    if name == "macro_f1":
+        scores = []
+        for label in np.unique(targets):
+            tp = float(np.sum((predictions == label) & (targets == label)))
+            fp = float(np.sum((predictions == label) & (targets != label)))
+            fn = float(np.sum((predictions != label) & (targets == label)))
+            scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0)
+        return float(np.mean(scores))
     raise ValueError(f"unknown metric {name!r}")
 
 
-def points(value: float, full_marks_at: float, zero_at: float, maximum: float = 100.0) -> float:
-    """Full marks at or beyond ``full_marks_at``, zero at or beyond ``zero_at``, log-linear between.
+def points(value: float, grading: Grading) -> float:
+    """Full marks at or beyond ``full_marks_at``, zero at or beyond ``zero_at``, the rule between.
 
-    Log-linear because errors span decades: 1e-2 is halfway between 1e-3 and 1e-1.
-    For metrics where higher is better (R²) the interpolation is linear.
+    Log-linear by default for errors, because errors span decades: 1e-2 is halfway
+    between 1e-3 and 1e-1. Linear for accuracy, F1 and R².
     """
-    lower_is_better = full_marks_at < zero_at
-    if (value <= full_marks_at) if lower_is_better else (value >= full_marks_at):
+    full, zero, maximum = grading.full_marks_at, grading.zero_at, grading.points
+    lower_is_better = full < zero
+    if (value <= full) if lower_is_better else (value >= full):
         return maximum
-    if (value >= zero_at) if lower_is_better else (value <= zero_at):
+    if grading.rule == "all-or-nothing" or ((value >= zero) if lower_is_better else (value <= zero)):
         return 0.0
-    if lower_is_better and full_marks_at > 0:
-        fraction = (math.log(zero_at) - math.log(value)) / (math.log(zero_at) - math.log(full_marks_at))
+    if grading.rule == "log-linear" and value > 0:
+        fraction = (math.log(zero) - math.log(value)) / (math.log(zero) - math.log(full))
     else:
-        fraction = (value - zero_at) / (full_marks_at - zero_at)
+        fraction = (value - zero) / (full - zero)
     return round(maximum * fraction, 2)
+
+
+LABELS = {"relative_error": "Relative error", "max_error": "Max error", "macro_f1": "Macro-F1", "r2": "R²"}
+
+
+def metric_label(name: str) -> str:
+    """How a metric is named to people: MSE, MAE, Accuracy, Relative error..."""
+    return LABELS.get(name, name.upper() if len(name) <= 3 else name.capitalize())

@@ -18,6 +18,7 @@ class Verdict(StrEnum):
     BAD_SUBMISSION = "bad_submission"
     BAD_PREDICTIONS = "bad_predictions"
     EVALUATION_TIMEOUT = "evaluation_timeout"
+    OVER_BUDGET = "over_budget"
     INTERNAL_ERROR = "internal_error"
 
     @property
@@ -43,6 +44,7 @@ TITLES = {
     Verdict.BAD_SUBMISSION: "Submission does not follow the contract",
     Verdict.BAD_PREDICTIONS: "Bad predictions",
     Verdict.EVALUATION_TIMEOUT: "Evaluation timed out",
+    Verdict.OVER_BUDGET: "Model over the parameter budget",
     Verdict.INTERNAL_ERROR: "Internal error (not your fault)",
 }
 

@@ -24,6 +24,7 @@ from grader.runner.verdicts import Verdict
 
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, State, Submission
+from .policy import late_penalty
 from .services import publish, storage_path, store_file
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
@@ -77,7 +78,7 @@ def heartbeat(submission_id: int, attempt: int, progress: dict[str, Any] | None 
     return held is not None
 
 
-def finish(submission_id: int, attempt: int, report: GradeReport) -> bool:
+def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[int, float] = (0, 0.0)) -> bool:
     """Write the result if this attempt still holds the submission; False if the lease was lost."""
     config = current_app.extensions["grader.config"]
     now = utcnow()
@@ -105,25 +106,30 @@ def finish(submission_id: int, attempt: int, report: GradeReport) -> bool:
         record.finished_at = now
         record.detail = report.message[:2000] if report.verdict is Verdict.INTERNAL_ERROR else None
     if state in (State.SCORED, State.FAILED) or state is State.ERROR:
-        db.session.add(_result(submission_id, attempt, report))
+        db.session.add(_result(submission_id, attempt, report, late))
     db.session.commit()
     if state is State.QUEUED:
         publish(submission_id)
     return True
 
 
-def _result(submission_id: int, attempt: int, report: GradeReport) -> Result:
+def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[int, float]) -> Result:
     run = report.chosen
     summary = report.summary()
+    days, percent = late
+    score, message = report.score, report.message
+    if percent and score is not None:
+        score = round(score * (1 - percent / 100), 2)
+        message += f" Submitted {days} day(s) late: {percent:g}% off, {score:g}/{report.max_score:g}."
     usage = run.result.usage if run else None
     result = Result(
         submission_id=submission_id,
         attempt_number=attempt,
         verdict=report.verdict.value,
-        message=report.message,
+        message=message,
         metric_name=report.metric_name,
         metric_value=report.metric_value,
-        score=report.score,
+        score=score,
         max_score=report.max_score,
         passed=report.passed,
         seed=run.result.seed if run else 0,
@@ -134,6 +140,7 @@ def _result(submission_id: int, attempt: int, report: GradeReport) -> Result:
         stderr=run.result.stderr if run else "",
         details=json_safe(
             {k: summary[k] for k in ("details", "notes", "warnings", "counters", "model", "trained")}
+            | {"late": {"days": days, "penalty_percent": percent, "score_before_penalty": report.score}}
         ),
     )
     for series, (steps, values) in run.result.training.curves.items() if run else []:
@@ -153,6 +160,11 @@ def _result(submission_id: int, attempt: int, report: GradeReport) -> Result:
     return result
 
 
+def seeds_for(submission_id: int, count: int) -> list[int]:
+    """The training seeds of a submission: fixed by its id, so a regrade trains the same way."""
+    return [(submission_id * 7919 + 104_729 * i) % 2**31 for i in range(count)]
+
+
 def run(submission_id: int, worker: str) -> str:
     """Grade one submission end to end (the Celery task calls this). Returns what happened."""
     attempt = claim(submission_id, worker)
@@ -165,6 +177,7 @@ def run(submission_id: int, worker: str) -> str:
     hidden = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
     content = storage_path(submission.file_sha256).read_bytes()
     prepared = prepare_submission(submission.filename, content)
+    late = late_penalty(spec.submissions, version.assignment.deadline, submission.created_at)
     db.session.commit()  # end the read transaction before minutes of training
 
     from . import worker_slot  # the slot's warm pool and settings
@@ -193,10 +206,10 @@ def run(submission_id: int, worker: str) -> str:
     beat.start()
     try:
         report = grade(
-            spec, prepared, hidden, [submission_id % 1000], threads=slot.threads, pool=slot.pool,
+            spec, prepared, hidden, seeds_for(submission_id, spec.grading.seeds), threads=slot.threads, pool=slot.pool,
             uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update, gpu_index=slot.gpu_index,
         )  # fmt: skip
     finally:
         stop.set()
         beat.join()
-    return "finished" if finish(submission_id, attempt, report) else "lease lost"
+    return "finished" if finish(submission_id, attempt, report, late) else "lease lost"

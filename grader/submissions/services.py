@@ -10,30 +10,24 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
-from grader.courses.access import is_enrolled
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 
 from .models import Attempt, State, StoredFile, Submission
+from .policy import UploadRefused, check_upload_allowed, submissions_today
+
+__all__ = ["UploadRefused", "create_submission", "publish", "submissions_today"]
 
 REQUEUE_AFTER = timedelta(minutes=5)  # a queued message this old may have been lost with the broker
 RECEIVED_GRACE = timedelta(seconds=10)  # time for the request that committed it to publish
-
-
-@dataclass
-class UploadRefused(Exception):
-    status: int
-    message: str
-    field: str = "file"
 
 
 def storage_path(sha256: str) -> Path:
@@ -54,42 +48,11 @@ def store_file(content: bytes) -> tuple[str, bool]:
     return digest, True
 
 
-def can_submit(user: User, assignment: Assignment) -> bool:
-    return is_enrolled(user, assignment.course_id)
-
-
-def submissions_today(user: User, assignment: Assignment, now: datetime) -> int:
-    """Charged submissions in the last 24 hours (platform failures are not counted)."""
-    version_ids = [v.id for v in assignment.versions]
-    return int(
-        db.session.scalar(
-            select(func.count(Submission.id)).where(
-                Submission.user_id == user.id,
-                Submission.assignment_version_id.in_(version_ids),
-                Submission.created_at >= now - timedelta(days=1),
-                Submission.state != State.ERROR,
-            )
-        )
-        or 0
-    )
-
-
 def create_submission(user: User, assignment: Assignment, filename: str, content: bytes) -> Submission:
     """Check, store and commit an upload, then publish it. Raises UploadRefused with a 4xx."""
     config = current_app.extensions["grader.config"]
     now = utcnow()
-    if not can_submit(user, assignment):
-        raise UploadRefused(403, f"You are not enrolled in the course of {assignment.title!r}.", "assignment")
-    if assignment.deadline is not None and now > assignment.deadline:
-        raise UploadRefused(
-            403, f"The deadline of {assignment.title!r} was {assignment.deadline:%Y-%m-%d %H:%M} UTC."
-        )
-    used = submissions_today(user, assignment, now)
-    if used >= assignment.daily_limit:
-        raise UploadRefused(
-            429,
-            f"You have used all {assignment.daily_limit} submissions of the last 24 hours; try again later.",
-        )
+    late = check_upload_allowed(user, assignment, assignment.current.spec().submissions, now)
     try:
         prepared = prepare_submission(
             filename, content, UploadLimits(max_upload_bytes=config.upload_max_bytes)
@@ -108,6 +71,7 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
             file_sha256=digest,
             kind=prepared.kind,
             state=State.RECEIVED,
+            late=late,
         )
         db.session.add(submission)
         db.session.commit()

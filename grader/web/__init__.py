@@ -12,7 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages' blueprints (create_app calls this)."""
-    from . import auth, views
+    from . import auth, publishing, views
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -21,3 +21,4 @@ def init_app(app: Flask) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(views.blueprint)
+    app.register_blueprint(publishing.blueprint)

@@ -68,6 +68,16 @@ def visible_assignments(user: User) -> list[AssignmentRow]:
     ]
 
 
+def taught_courses(user: User) -> list[Course]:
+    """The courses the user may publish assignments in (every course for an admin)."""
+    query = select(Course).order_by(Course.code)
+    if user.role is not Role.ADMIN:
+        query = query.join(Enrollment, Enrollment.course_id == Course.id).where(
+            Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES)
+        )
+    return list(db.session.scalars(query))
+
+
 def _version_ids(assignment: Assignment) -> list[int]:
     return [version.id for version in assignment.versions]
 

@@ -26,6 +26,7 @@ from grader.accounts.models import User
 from grader.assignments.models import Assignment
 from grader.courses.access import is_staff
 from grader.extensions import utcnow
+from grader.runner.scoring import metric_label
 from grader.submissions import services
 from grader.submissions.models import State
 
@@ -63,6 +64,24 @@ def num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+@blueprint.app_template_filter("metric_label")
+def metric_name(value: str) -> str:
+    return metric_label(value)
+
+
+OUTPUT_TEXT = {
+    "value": "one value per input: a tensor of shape [N, 1] or [N]",
+    "probability": "the probability of class 1 for each input, in [0, 1]: shape [N, 1] or [N]",
+    "logit": "a logit for each input (class 1 when it is at least 0): shape [N, 1] or [N]",
+    "scores": "{K} class scores (logits or probabilities) per input: shape [N, {K}]; the largest wins",
+}
+
+
+@blueprint.app_context_processor
+def output_conventions() -> dict[str, Any]:
+    return {"OUTPUT_TEXT": OUTPUT_TEXT}
+
+
 @blueprint.app_template_filter("size")
 def size(value: int) -> str:
     """Bytes in the largest binary unit that divides them evenly (5 MiB, 256 KiB, 1000 bytes)."""
@@ -84,7 +103,13 @@ def error_page(error: HTTPException) -> tuple[str, int]:
 @blueprint.get("/")
 @login_required
 def home() -> str:
-    return render_template("web/home.html", rows=queries.visible_assignments(_user()), now=utcnow())
+    user = _user()
+    return render_template(
+        "web/home.html",
+        rows=queries.visible_assignments(user),
+        taught=queries.taught_courses(user),
+        now=utcnow(),
+    )
 
 
 def _assignment_or_404(assignment_id: int) -> Assignment:
@@ -199,7 +224,7 @@ def scoreboard(assignment_id: int) -> str:
         "web/scoreboard.html",
         assignment=assignment,
         rows=queries.scoreboard(assignment),
-        metric=(spec.metric if spec else "metric").upper(),
+        metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,
     )
 

@@ -180,7 +180,7 @@ def test_a_refused_upload_shows_why_and_changes_nothing(
 ):
     token = login(client, student)
     if filename == "late.py":
-        paraboloid.deadline = utcnow() - timedelta(minutes=1)
+        paraboloid.deadline = utcnow() - timedelta(days=4)  # past its 3-day late window
         db.session.commit()
     before = _counts(storage)
     response = upload(client, paraboloid.id, token, filename, content)

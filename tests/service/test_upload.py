@@ -74,12 +74,20 @@ def test_refused_uploads_change_nothing(
     assert _counts(storage) == before
 
 
-def test_after_the_deadline(client, course, student_token, storage):
-    assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(hours=1))
+def test_after_the_deadline_and_its_late_window(client, course, student_token, storage):
+    # paraboloid's spec: late work loses 10% per started day, for up to 3 days.
+    assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=3, hours=1))
     before = _counts(storage)
     response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
-    assert response.status_code == 403 and "deadline" in response.get_json()["detail"]
+    assert response.status_code == 403, response.get_json()
+    detail = response.get_json()["detail"]
+    assert "deadline" in detail and "accepted for 3 day(s)" in detail
     assert _counts(storage) == before
+    assignment.deadline = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    assert response.status_code == 202
+    assert db.session.get(Submission, response.get_json()["id"]).late is True
 
 
 def test_over_the_daily_limit(client, paraboloid, student_token, storage):

@@ -1,0 +1,89 @@
+"""Instructors publish built-in assignments into their courses (the page behind `grader assignments publish`).
+
+Publishing here validates the spec; running the reference and known-wrong
+solutions is `grader assignments check`, which the test suite runs on every
+built-in assignment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from grader.assignments import services
+from grader.assignments.models import Assignment
+from grader.assignments.spec import SpecError, builtin_slugs, find
+from grader.courses.access import is_staff
+from grader.courses.models import Course
+from grader.extensions import db
+
+from .auth import check_csrf, current_user, login_required, security_headers
+
+blueprint = Blueprint("publishing", __name__, template_folder="templates")
+blueprint.before_request(check_csrf)
+blueprint.after_request(security_headers)
+
+
+def _course_for_staff(course_id: int) -> Course:
+    user = current_user()
+    course = db.session.get(Course, course_id)
+    if course is None or user is None or not is_staff(user, course.id):
+        abort(404, f"There is no course {course_id} that you teach.")
+    return course
+
+
+def _rows(course: Course) -> list[dict[str, Any]]:
+    placed = {
+        a.slug: a for a in db.session.scalars(select(Assignment).where(Assignment.course_id == course.id))
+    }
+    rows = []
+    for slug in builtin_slugs():
+        row: dict[str, Any] = {"slug": slug, "assignment": placed.get(slug), "spec": None, "error": None}
+        try:
+            row["spec"] = find(slug, validate=False)
+        except SpecError as exc:
+            row["error"] = str(exc)
+        if row["spec"] is not None and row["assignment"] is not None:
+            row["changed"] = row["assignment"].current.spec_sha256 != row["spec"].digest
+        rows.append(row)
+    return rows
+
+
+def _page(course: Course, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    return render_template("web/publish.html", course=course, rows=_rows(course), error=error), status
+
+
+@blueprint.get("/courses/<int:course_id>/publish")
+@login_required
+def publish_page(course_id: int) -> tuple[str, int]:
+    return _page(_course_for_staff(course_id))
+
+
+@blueprint.post("/courses/<int:course_id>/publish")
+@login_required
+def publish(course_id: int) -> Any:
+    course = _course_for_staff(course_id)
+    slug = request.form.get("slug", "")
+    if slug not in builtin_slugs():
+        return _page(course, f"There is no built-in assignment {slug!r}.", 400)
+    deadline = None
+    if request.form.get("deadline"):
+        try:
+            deadline = datetime.fromisoformat(request.form["deadline"])
+        except ValueError:
+            return _page(course, "The deadline must be a date and time, e.g. 2026-12-15T23:59 (UTC).", 400)
+    daily = request.form.get("daily_limit", "").strip()
+    if daily and (not daily.isdigit() or int(daily) < 1):
+        return _page(course, "Submissions per day must be a whole number of at least 1.", 400)
+    try:
+        assignment = services.publish(
+            course, slug, deadline=deadline, daily_limit=int(daily) if daily else None
+        )
+    except SpecError as exc:
+        db.session.rollback()
+        return _page(course, f"Nothing was published: {exc}", 422)
+    flash(f"Published {assignment.title!r} as version {assignment.current.number}.")
+    return redirect(url_for("publishing.publish_page", course_id=course.id), code=303)

@@ -1,0 +1,142 @@
+"""Publishing specs into courses (service, page, CLI) and the limits a spec sets on submissions."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user
+from grader.assignments.models import Assignment, AssignmentVersion
+from grader.assignments.services import publish
+from grader.assignments.spec import SpecError
+from grader.cli import main
+from grader.extensions import db, utcnow
+from grader.runner.grade import GradeReport
+from grader.runner.verdicts import Verdict
+from grader.submissions import grading
+from grader.submissions.models import Result, Submission
+
+from .conftest import PARABOLOID, enroll
+from .test_pages import login, text
+from .test_upload import _post
+
+
+def _copy_paraboloid(tmp_path: Path, change: tuple[str, str] | None = None) -> Path:
+    folder = tmp_path / "paraboloid"
+    shutil.copytree(PARABOLOID, folder)
+    if change:
+        spec = folder / "assignment.toml"
+        assert change[0] in spec.read_text()
+        spec.write_text(spec.read_text().replace(*change, 1))
+    return folder
+
+
+def _assignment_rows() -> int:
+    return db.session.scalar(select(func.count(Assignment.id))) or 0
+
+
+def test_a_changed_spec_is_a_new_version_and_an_unchanged_one_is_not(course, tmp_path):
+    folder = _copy_paraboloid(tmp_path)
+    first = publish(course, str(folder))
+    assert [v.number for v in first.versions] == [1]
+    assert publish(course, str(folder)).current.number == 1
+    (folder / "assignment.toml").write_text((folder / "assignment.toml").read_text() + "\n# a comment\n")
+    again = publish(course, str(folder))
+    assert [v.number for v in again.versions] == [1, 2]
+    assert again.versions[0].hidden_secret != again.versions[1].hidden_secret
+    assert again.current.spec().grading.seeds == 3  # the stored text parses without the folder
+
+
+def test_a_broken_spec_publishes_nothing(course, tmp_path):
+    folder = _copy_paraboloid(tmp_path, ('name = "mse"', 'name = "accuracy"'))
+    before = _assignment_rows()
+    with pytest.raises(SpecError, match=r"metric\.name: 'accuracy' does not fit a regression task"):
+        publish(course, str(folder))
+    db.session.rollback()
+    assert _assignment_rows() == before
+
+
+def test_publishing_refuses_a_spec_whose_reference_fails(course, tmp_path, capsys):
+    # The "reference" here is the instructor's broken script: the check must catch it.
+    folder = _copy_paraboloid(tmp_path)
+    shutil.copy(folder / "wrong" / "sgd_tiny_lr_no_zero_grad.py", folder / "reference.py")
+    before = _assignment_rows()
+    code = main(["assignments", "publish", str(folder), "--course", course.code, "--seeds", "1"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "DIFF paraboloid" in out.out and "reference.py" in out.out and "expect pass  got fail" in out.out
+    assert "nothing was published" in out.err
+    assert _assignment_rows() == before
+
+
+def test_the_total_limit_of_a_spec(client, course, student_token, tmp_path):
+    folder = _copy_paraboloid(tmp_path, ("per_day = 10", "per_day = 10\ntotal = 2"))
+    assignment = publish(course, str(folder))
+    for index in range(2):
+        assert (
+            _post(client, assignment.id, student_token, "s.py", f"x = {index}\n".encode()).status_code == 202
+        )
+    response = _post(client, assignment.id, student_token, "s.py", b"x = 9\n")
+    assert response.status_code == 429 and "all 2 submissions allowed" in response.get_json()["detail"]
+
+
+def test_a_late_result_loses_the_declared_penalty(client, course, student_token):
+    assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=1, hours=2))
+    submission_id = _post(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    submission = db.session.get(Submission, submission_id)
+    late = grading.late_penalty(
+        assignment.current.spec().submissions, assignment.deadline, submission.created_at
+    )
+    assert late == (2, 20.0)  # two started days, 10% each
+    attempt = grading.claim(submission_id, "test-worker")
+    assert attempt == 1
+    report = GradeReport("paraboloid", Verdict.SCORED, "MSE 0.0005", "mse", 5e-4, 100.0, 100.0, True)
+    assert grading.finish(submission_id, attempt, report, late)
+    result = db.session.scalar(select(Result).where(Result.submission_id == submission_id))
+    assert result.score == 80.0 and "2 day(s) late: 20% off" in result.message
+    assert result.details["late"] == {"days": 2, "penalty_percent": 20.0, "score_before_penalty": 100.0}
+
+
+def test_instructors_publish_from_their_course_page(client, course):
+    instructor = create_user("prof-publish@example.edu", "Grace Instructor", Role.INSTRUCTOR, "pw")
+    enroll(course, instructor, Role.INSTRUCTOR)
+    token = login(client, instructor)
+    home = text(client.get("/"))
+    assert f"/courses/{course.id}/publish" in home
+    page = text(client.get(f"/courses/{course.id}/publish"))
+    assert "paraboloid" in page and "not published" in page
+    bad = client.post(
+        f"/courses/{course.id}/publish", data={"csrf_token": token, "slug": "paraboloid", "daily_limit": "0"}
+    )
+    assert bad.status_code == 400 and "at least 1" in text(bad)
+    assert _assignment_rows() == 0 or not db.session.scalar(
+        select(Assignment).where(Assignment.course_id == course.id)
+    )
+    done = client.post(
+        f"/courses/{course.id}/publish",
+        data={"csrf_token": token, "slug": "paraboloid", "daily_limit": "4", "deadline": "2030-01-31T23:59"},
+    )
+    assert done.status_code == 303
+    placed = db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
+    assert placed.daily_limit == 4 and placed.deadline.year == 2030
+    assert (
+        db.session.scalar(
+            select(func.count(AssignmentVersion.id)).where(AssignmentVersion.assignment_id == placed.id)
+        )
+        == 1
+    )
+    after = text(client.get(done.headers["Location"]))
+    assert "Published 'Learn the paraboloid" in after and "version 1" in after
+
+
+def test_students_cannot_publish(client, course, student):
+    token = login(client, student)
+    assert client.get(f"/courses/{course.id}/publish").status_code == 404
+    response = client.post(f"/courses/{course.id}/publish", data={"csrf_token": token, "slug": "paraboloid"})
+    assert response.status_code == 404
+    assert not db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
