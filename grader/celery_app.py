@@ -17,6 +17,7 @@ from flask import Flask
 from kombu import Queue
 
 RECONCILE_SECONDS = 30.0
+MAINTENANCE_QUEUE = "maintenance"
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -42,9 +43,11 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue("cpu"), Queue("gpu")],
+        task_queues=[Queue("cpu"), Queue("gpu"), Queue(MAINTENANCE_QUEUE)],
         task_default_queue="cpu",
-        task_routes={"grader.reconcile": {"queue": "cpu"}},
+        # The reconciler has its own queue, consumed by the beat process (a worker with beat embedded,
+        # one per stack), so it runs on time even while every grading slot is busy for minutes.
+        task_routes={"grader.reconcile": {"queue": MAINTENANCE_QUEUE}},
         beat_schedule={"reconcile": {"task": "grader.reconcile", "schedule": RECONCILE_SECONDS}},
         worker_hijack_root_logger=False,
     )

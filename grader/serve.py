@@ -36,7 +36,9 @@ def serve(port: int, demo: bool) -> int:
     commands = [
         [*celery, "worker", "-Q", "cpu,gpu", "--pool", "solo", "-c", "1", "--loglevel", "INFO",
          "--without-mingle", "--without-gossip"],
-        [*celery, "beat", "--schedule", schedule, "--loglevel", "INFO"],
+        # Beat, embedded in the one worker of the maintenance queue (the reconciler's).
+        [*celery, "worker", "--beat", "--schedule", schedule, "-Q", "maintenance", "--pool", "solo", "-c", "1",
+         "--hostname", "maintenance@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
         [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
          "--worker-class", "gthread", "grader.app:create_app()"],
     ]  # fmt: skip

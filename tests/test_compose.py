@@ -251,7 +251,9 @@ def test_commands(services: dict[str, dict[str, Any]]) -> None:
     cpu, gpu, beat = (services[name]["command"] for name in ("worker-cpu", "worker-gpu", "beat"))
     assert cpu[:4] == [*celery, "worker"] and "--queues=cpu" in cpu
     assert gpu[:4] == [*celery, "worker"] and "--queues=gpu" in gpu and "--concurrency=1" in gpu
-    assert beat[:4] == [*celery, "beat"]
+    # beat runs inside the only worker of the reconciler's queue (never behind a grading)
+    assert beat[:5] == [*celery, "worker", "--beat"] and "--queues=maintenance" in beat
+    assert "--concurrency=1" in beat and not {"--queues=cpu", "--queues=gpu"} & set(beat)
     # beat keeps its schedule file somewhere the non-root user can write (not the code's folder).
     assert any(arg.startswith("--schedule=/tmp/") for arg in beat)
     redis = services["redis"]["command"]
@@ -427,9 +429,10 @@ def test_entry_points_load_with_the_compose_environment(
     done = run([sys.executable, "-c", probe], subprocess_env(environment(services["worker-gpu"]), tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     queues = set(done.stdout.split())
-    for name in WORKERS:
+    for name in [*WORKERS, "beat"]:
         consumed = {a.split("=", 1)[1] for a in services[name]["command"] if a.startswith("--queues=")}
         assert consumed and consumed <= queues, name
+    assert "maintenance" in queues
 
     web = services["web"]["command"]
     command = [str(BIN / "gunicorn"), *web[1:], "--check-config"]
