@@ -24,6 +24,7 @@ from grader.runner.verdicts import Verdict
 
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, State, Submission
+from .notify import notify
 from .policy import late_penalty
 from .services import publish, storage_path, store_file
 
@@ -57,6 +58,7 @@ def claim(submission_id: int, worker: str) -> int | None:
         return None
     db.session.add(Attempt(submission_id=submission_id, number=row[0], worker=worker))
     db.session.commit()
+    notify(submission_id)
     return int(row[0])
 
 
@@ -75,6 +77,8 @@ def heartbeat(submission_id: int, attempt: int, progress: dict[str, Any] | None 
         .returning(Submission.id)
     ).first()
     db.session.commit()
+    if held is not None and progress is not None:
+        notify(submission_id)
     return held is not None
 
 
@@ -108,6 +112,7 @@ def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[in
     if state in (State.SCORED, State.FAILED) or state is State.ERROR:
         db.session.add(_result(submission_id, attempt, report, late))
     db.session.commit()
+    notify(submission_id)
     if state is State.QUEUED:
         publish(submission_id)
     return True

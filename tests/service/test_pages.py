@@ -6,6 +6,8 @@ import html
 import io
 import json
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
+from grader.submissions import notify
 from grader.submissions.models import Curve, Result, State, StoredFile, Submission
 from grader.web import events
 
@@ -301,6 +304,29 @@ def test_the_event_stream_sends_each_change(app, client, student, paraboloid):
         chunks = list(events.stream(submission_id, sleep=lambda _: next(steps)()))
     seen = [(e["state"], (e["progress"] or {}).get("step")) for e in _events(chunks)]
     assert seen == [("queued", None), ("running", 1), ("running", 2), ("scored", 2)]
+
+
+def test_a_redis_notification_wakes_the_event_stream_at_once(app, client, student, paraboloid):
+    # Without the notification the stream would read again only after FOLLOW_SECONDS.
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    with app.test_request_context():
+        stream = events.stream(submission_id)
+        assert next(stream).startswith("retry:")
+        assert _events([next(stream)])[0]["state"] == "queued"
+        _running(submission_id, {"step": 7, "elapsed": 1.0, "loss": 0.5, "budget_seconds": 120})
+
+        def later() -> None:
+            time.sleep(0.3)
+            with app.app_context():
+                notify.notify(submission_id)
+
+        threading.Thread(target=later).start()
+        started = time.monotonic()
+        update_event = _events([next(stream)])[0]
+        waited = time.monotonic() - started
+        stream.close()
+    assert update_event["state"] == "running" and update_event["progress"]["step"] == 7
+    assert waited < events.FOLLOW_SECONDS - 1, waited
 
 
 def _scored(submission_id: int, score: float, metric: float, **extra) -> Result:  # type: ignore[no-untyped-def]

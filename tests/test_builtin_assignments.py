@@ -1,0 +1,34 @@
+"""`grader assignments check` on every built-in assignment: each reference passes, each known-wrong
+solution fails, in the real sandbox with the real budgets (one training seed each, to keep the suite
+short; `grader assignments check --seeds 5` is the thorough run, its figures are in the closing notes).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.assignments.check import RunnerSettings, format_line, load_all, run_checks
+from grader.assignments.spec import builtin_slugs
+
+EXPECTED = {
+    "linear", "paraboloid", "engineering-formula", "threshold-classifier", "xor", "gaussian-mixture",
+    "concentric-circles", "heat-transfer", "pipe-friction",
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_built_in_assignment_behaves_as_declared(runner_config, capsys):
+    checks = load_all([])
+    assert {c.name for c in checks} == EXPECTED == set(builtin_slugs())
+    assert not [c.error for c in checks if c.error]
+    settings = RunnerSettings(
+        seeds=1, jobs=2, threads=1, uid=runner_config.sandbox_uid, jobs_root=runner_config.jobs_dir
+    )
+    run_checks(checks, settings)
+    lines = [format_line(c, s) for c in checks for s in c.solutions]
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    assert all(c.ok for c in checks), "\n".join(line for line in lines if line.startswith("DIFF"))
+    for check in checks:
+        kinds = [s.solution.expect for s in check.solutions]
+        assert kinds.count("pass") >= 1 and len(kinds) >= 2, check.name  # a reference and a wrong one
