@@ -22,6 +22,7 @@ from grader.assignments.spec import SpecError, find
 from grader.cli_assignments import add_commands as add_assignment_commands
 from grader.config import ConfigError, RunnerConfig
 from grader.runner.grade import GradeReport, grade
+from grader.runner.scoring import metric_label
 from grader.runner.submission import SubmissionRejected, prepare_submission
 
 
@@ -53,7 +54,7 @@ def print_report(report: GradeReport, out: Any) -> None:
     out.write(f"\n{summary['title']}")
     if report.score is not None:
         out.write(
-            f": {report.score:g}/{report.max_score:g}  ({report.metric_name.upper()} {report.metric_value:.4g})"
+            f": {report.score:g}/{report.max_score:g}  ({metric_label(report.metric_name)} {report.metric_value:.4g})"
         )
     out.write("  PASSED\n" if report.passed else "\n")
     if report.message and report.score is None:

@@ -1,4 +1,4 @@
-"""Demo data: a course, an instructor and a student, the paraboloid assignment, graded examples."""
+"""Demo data: a course, an instructor and a student, the built-in assignments, graded paraboloid examples."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from werkzeug.security import generate_password_hash
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.services import publish
+from grader.assignments.spec import builtin_slugs
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 from grader.submissions.models import Submission
@@ -57,6 +58,9 @@ def seed() -> DemoLogins:
     _, instructor_password = _user("instructor@example.edu", "Grace Instructor", Role.INSTRUCTOR, course)
     student, student_password = _user("student@example.edu", "Ada Student", Role.STUDENT, course)
     assignment = publish(course, "paraboloid", daily_limit=20)
+    for slug in builtin_slugs():  # the others too, ungraded, so the instructor has them all to look at
+        if slug != "paraboloid":
+            publish(course, slug)
     token = issue_token(student, "demo", ["read", "submit"])
     already = db.session.scalar(select(Submission.id).where(Submission.user_id == student.id))
     if already is None:
