@@ -207,3 +207,17 @@ def test_every_built_in_spec_parses_and_declares_a_passing_reference():
 def test_unknown_assignment_lists_the_built_in_ones():
     with pytest.raises(SpecError, match="paraboloid"):
         find("no-such-thing")
+
+
+@pytest.mark.parametrize("slug", builtin_slugs())
+def test_built_in_hidden_sets_come_from_the_secret_alone(slug):
+    spec = find(slug)
+    one, two = datasets.hidden_set(spec, b"1" * 32), datasets.hidden_set(spec, b"2" * 32)
+    assert one.inputs.shape == (spec.data.hidden_size, len(spec.inputs))
+    assert not np.array_equal(one.inputs[:50], two.inputs[:50])
+    for split in ("train", "validation"):
+        public = datasets.public_split(spec, split)
+        assert not np.array_equal(one.inputs[: len(public.inputs)], public.inputs[: len(one.inputs)])
+    files = datasets.public_files(spec)
+    assert files["x_val"].dtype == np.float32
+    assert files["y_val"].dtype == (np.int64 if spec.task.type == "multiclass" else np.float32)

@@ -50,6 +50,9 @@ class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     spec_text: Mapped[str] = mapped_column(Text)
     # The hidden set is drawn from this secret: stored here, never in the repository.
     hidden_secret: Mapped[str] = mapped_column(String(64))
+    # The hidden set drawn at publication, stored (content-addressed .npz), so a regrade months later
+    # uses the very same points whatever happened to the sampling code or NumPy meanwhile.
+    hidden_sha256: Mapped[str | None] = mapped_column(String(64))
     # The files the spec refers to (a target function, data files), base64 by relative path, so a
     # version stays gradable whatever later happens to the assignment folder.
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")

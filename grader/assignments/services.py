@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import select
 
 from grader.courses.models import Course
 from grader.extensions import db
+from grader.storage import read_file, store_file
 
+from . import datasets
 from .models import Assignment, AssignmentVersion
+from .spec import Assignment as Spec
 from .spec import find
 
 
@@ -44,7 +49,23 @@ def publish(
             hidden_secret=secrets.token_hex(32),
             files=AssignmentVersion.encode_files(spec.files),
         )
+        version.hidden_sha256, _ = store_file(_hidden_file(spec, version))
         assignment.versions.append(version)
         assignment.title = spec.title
     db.session.commit()
     return assignment
+
+
+def _hidden_file(spec: Spec, version: AssignmentVersion) -> bytes:
+    hidden = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
+    buffer = io.BytesIO()
+    np.savez(buffer, inputs=hidden.inputs, targets=hidden.targets)
+    return buffer.getvalue()
+
+
+def hidden_set_of(version: AssignmentVersion, spec: Spec) -> datasets.DataSet:
+    """The version's hidden set: the one stored at publication, or (older versions) drawn again."""
+    if version.hidden_sha256 is None:
+        return datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
+    with np.load(io.BytesIO(read_file(version.hidden_sha256)), allow_pickle=False) as stored:
+        return datasets.DataSet(stored["inputs"], stored["targets"])

@@ -16,17 +16,18 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from grader.assignments import datasets
+from grader.assignments.services import hidden_set_of
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import prepare_submission
 from grader.runner.verdicts import Verdict
+from grader.storage import storage_path, store_file
 
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, State, Submission
 from .notify import notify
 from .policy import late_penalty
-from .services import publish, storage_path, store_file
+from .services import publish
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
 
@@ -179,7 +180,7 @@ def run(submission_id: int, worker: str) -> str:
     assert submission is not None
     version = submission.assignment_version
     spec = version.spec()
-    hidden = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
+    hidden = hidden_set_of(version, spec)
     content = storage_path(submission.file_sha256).read_bytes()
     prepared = prepare_submission(submission.filename, content)
     late = late_penalty(spec.submissions, version.assignment.deadline, submission.created_at)

@@ -7,11 +7,7 @@ anything the broker never got or lost. A refused upload leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -20,32 +16,15 @@ from grader.accounts.models import User
 from grader.assignments.models import Assignment
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+from grader.storage import storage_path, store_file
 
 from .models import Attempt, State, StoredFile, Submission
 from .policy import UploadRefused, check_upload_allowed, submissions_today
 
-__all__ = ["UploadRefused", "create_submission", "publish", "submissions_today"]
+__all__ = ["UploadRefused", "create_submission", "publish", "storage_path", "store_file", "submissions_today"]
 
 REQUEUE_AFTER = timedelta(minutes=5)  # a queued message this old may have been lost with the broker
 RECEIVED_GRACE = timedelta(seconds=10)  # time for the request that committed it to publish
-
-
-def storage_path(sha256: str) -> Path:
-    root: Path = current_app.extensions["grader.config"].storage_dir
-    return root / "files" / sha256[:2] / sha256[2:4] / sha256
-
-
-def store_file(content: bytes) -> tuple[str, bool]:
-    """Write content-addressed, atomically; returns the hash and whether the file is new."""
-    digest = hashlib.sha256(content).hexdigest()
-    path = storage_path(digest)
-    if path.exists():
-        return digest, False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-        handle.write(content)
-    os.replace(handle.name, path)
-    return digest, True
 
 
 def create_submission(user: User, assignment: Assignment, filename: str, content: bytes) -> Submission:

@@ -6,15 +6,18 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
+from grader.assignments import datasets
 from grader.assignments.models import Assignment, AssignmentVersion
-from grader.assignments.services import publish
+from grader.assignments.services import hidden_set_of, publish
 from grader.assignments.spec import SpecError
 from grader.cli import main
+from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
@@ -50,6 +53,24 @@ def test_a_changed_spec_is_a_new_version_and_an_unchanged_one_is_not(course, tmp
     assert [v.number for v in again.versions] == [1, 2]
     assert again.versions[0].hidden_secret != again.versions[1].hidden_secret
     assert again.current.spec().grading.seeds == 3  # the stored text parses without the folder
+
+
+def test_the_hidden_set_is_drawn_once_from_the_version_secret_and_stored(course):
+    version = publish(course, "paraboloid").current
+    spec = version.spec()
+    stored = hidden_set_of(version, spec)
+    drawn = datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
+    assert stored.inputs.shape == (5000, 2) and np.array_equal(stored.inputs, drawn.inputs)
+    assert np.array_equal(stored.targets, drawn.targets)
+    # Not derivable from the repository: another publication draws other points from its own secret.
+    other = Course(code=f"{course.code}-B", title="Another section")
+    db.session.add(other)
+    db.session.commit()
+    second = publish(other, "paraboloid").current
+    assert second.hidden_secret != version.hidden_secret
+    assert not np.array_equal(hidden_set_of(second, spec).inputs[:20], stored.inputs[:20])
+    public = datasets.public_split(spec, "validation").inputs
+    assert not (set(map(tuple, public.tolist())) & set(map(tuple, stored.inputs.tolist())))
 
 
 def test_a_broken_spec_publishes_nothing(course, tmp_path):
