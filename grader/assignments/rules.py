@@ -73,6 +73,7 @@ class Budget:
     eval_seconds: float = 30.0
     memory_mb: int = 2048
     max_parameters: int | None = None
+    device: str = "cpu"  # "gpu": graded by the gpu queue's workers (one GPU per worker slot)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,15 @@ def parse_grading(top: Table, task: Task) -> Grading:
 def parse_budget(top: Table) -> Budget:
     b = top.table(
         "budget",
-        {"wall_seconds", "train_seconds", "max_steps", "eval_seconds", "memory_mb", "max_parameters"},
+        {
+            "wall_seconds",
+            "train_seconds",
+            "max_steps",
+            "eval_seconds",
+            "memory_mb",
+            "max_parameters",
+            "device",
+        },
         {},
     )
     budget = Budget(
@@ -209,6 +218,7 @@ def parse_budget(top: Table) -> Budget:
         eval_seconds=b.positive("eval_seconds", default=Budget.eval_seconds),
         memory_mb=b.positive("memory_mb", int, Budget.memory_mb),
         max_parameters=b.positive("max_parameters", int, None),
+        device=b.choice("device", ("cpu", "gpu"), "cpu"),
     )
     if budget.train_seconds + budget.eval_seconds > budget.wall_seconds:
         raise SpecError(

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import storage_path, store_file
@@ -63,11 +64,24 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
     return submission
 
 
+def queue_for(submission_id: int) -> str:
+    """The gpu queue for assignments whose spec asks for a GPU; the deployment's queue otherwise."""
+    default: str = current_app.extensions["grader.config"].grading_queue
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        return default
+    try:
+        device = submission.assignment_version.spec().budget.device
+    except SpecError:
+        return default
+    return "gpu" if device == "gpu" else default
+
+
 def publish(submission_id: int) -> bool:
     """Send the grading message (after commit), then mark the row queued. False if the broker is down."""
     celery = current_app.extensions["celery"]
     try:
-        queue = current_app.extensions["grader.config"].grading_queue
+        queue = queue_for(submission_id)
         celery.send_task("grader.grade", args=[submission_id], queue=queue)
     except Exception:  # noqa: BLE001 - the reconciler publishes it later; the row is the truth
         current_app.logger.warning(

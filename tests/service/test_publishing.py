@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from grader.accounts.models import Role
@@ -23,6 +24,7 @@ from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import grading
 from grader.submissions.models import Result, Submission
+from grader.submissions.services import queue_for
 
 from .conftest import PARABOLOID, enroll
 from .test_pages import login, text
@@ -161,3 +163,20 @@ def test_students_cannot_publish(client, course, student):
     response = client.post(f"/courses/{course.id}/publish", data={"csrf_token": token, "slug": "paraboloid"})
     assert response.status_code == 404
     assert not db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
+
+
+def test_an_assignment_that_asks_for_a_gpu_is_queued_for_the_gpu_workers(
+    client, course, student_token, tmp_path
+):
+    # Messages go to Redis (the test broker): read the queue lists themselves.
+    broker = redis.Redis.from_url(client.application.extensions["grader.config"].broker_url)
+    folder = _copy_paraboloid(
+        tmp_path, ("max_parameters = 100000", 'max_parameters = 100000\ndevice = "gpu"')
+    )
+    gpu_assignment = publish(course, str(folder))
+    cpu_assignment = publish(course, "linear")
+    before = broker.llen("gpu"), broker.llen("cpu")
+    gpu_id = _post(client, gpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    cpu_id = _post(client, cpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    assert (queue_for(gpu_id), queue_for(cpu_id)) == ("gpu", "cpu")
+    assert (broker.llen("gpu"), broker.llen("cpu")) == (before[0] + 1, before[1] + 1)
