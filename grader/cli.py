@@ -72,6 +72,9 @@ def print_report(report: GradeReport, out: Any) -> None:
         )
     for note in report.notes:
         out.write(f"note: {note}\n")
+    for d in report.diagnoses:
+        place = f" ({d.where})" if d.where else ""
+        out.write(f"\n{d.severity}: {d.title}{place}\n  seen: {d.seen}\n  why:  {d.why}\n  fix:  {d.fix}\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
-"""`grader assignments check` on every built-in assignment: each reference passes, each known-wrong
-solution fails, in the real sandbox with the real budgets (one training seed each, to keep the suite
-short; `grader assignments check --seeds 5` is the thorough run, its figures are in the closing notes).
+"""`grader assignments check` on every built-in assignment: each reference passes with no error or warning
+diagnosis, each known-wrong solution fails and gets the diagnoses its spec declares (its bug, named),
+in the real sandbox with the real budgets (one training seed each, to keep the suite short; `grader assignments check --seeds 5` is the thorough run, its figures are in the closing notes).
 """
 
 from __future__ import annotations

@@ -41,8 +41,21 @@ class SolutionCheck:
         return self.report.verdict.value
 
     @property
+    def found(self) -> set[str]:
+        return {d.code for d in self.report.diagnoses} if self.report else set()
+
+    @property
+    def false_alarms(self) -> list[str]:
+        """Error- and warning-level diagnoses of a solution that must pass: each one costs trust."""
+        if self.report is None or self.solution.expect != "pass":
+            return []
+        return [d.code for d in self.report.diagnoses if d.severity in ("error", "warning")]
+
+    @property
     def ok(self) -> bool:
         if self.report is None or self.report.verdict is Verdict.INTERNAL_ERROR:
+            return False
+        if set(self.solution.diagnoses) - self.found or self.false_alarms:
             return False
         expect = self.solution.expect
         if expect == "fail":
@@ -141,7 +154,9 @@ def run_checks(
 
 def format_line(check: AssignmentCheck, item: SolutionCheck) -> str:
     mark = "ok  " if item.ok else "DIFF"
+    found = ", ".join(f"{d.severity}:{d.code}" for d in item.report.diagnoses) if item.report else ""
     return (
         f"{mark} {check.name:<22} {item.solution.file:<40} expect {item.solution.expect:<5} "
         f"got {item.got:<14} {item.describe()}  [{item.seconds:.1f} s]"
+        + (f"\n       diagnosed: {found}" if found else "")
     )

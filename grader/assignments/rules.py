@@ -91,6 +91,7 @@ class Solution:
     file: str
     expect: str  # pass | fail | a verdict such as runtime_error
     why: str = ""
+    diagnoses: tuple[str, ...] = ()  # the diagnoses this solution must get (its bug, named)
 
 
 def parse_task(top: Table) -> Task:
@@ -266,13 +267,16 @@ def parse_solutions(top: Table, folder: Path | None) -> tuple[Solution, ...]:
         )
     solutions = []
     for i, entry in enumerate(raw):
-        t = Table(entry, f"{top.field('solutions')}[{i}]", {"file", "expect", "why"})
+        t = Table(entry, f"{top.field('solutions')}[{i}]", {"file", "expect", "why", "diagnoses"})
         file = t.get("file", str)
         allowed = (*OUTCOMES, *(v.value for v in Verdict if v is not Verdict.SCORED))
         expect = t.choice("expect", allowed)
         if folder is not None and not (folder / file).is_file():
             raise SpecError(f"{t.field('file')}: {file!r} does not exist in {folder}")
-        solutions.append(Solution(file, expect, t.get("why", str, "")))
+        codes = t.get("diagnoses", list, [])
+        if not all(isinstance(c, str) and c.isidentifier() for c in codes):
+            raise SpecError(f'{t.field("diagnoses")}: a list of diagnosis codes, e.g. ["linear_stack"]')
+        solutions.append(Solution(file, expect, t.get("why", str, ""), tuple(codes)))
     if not any(s.expect == "pass" for s in solutions):
         raise SpecError(
             f"{top.field('solutions')}: declare at least one solution that must pass (the reference)"

@@ -86,6 +86,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def probe_inputs(data_dir: str, model: torch.nn.Module) -> torch.Tensor | None:
+    """Public validation inputs for the final model's probes (never the hidden set's)."""
+    path = os.path.join(data_dir, "x_val.npy")
+    if not os.path.exists(path):
+        return None
+    try:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        return torch.from_numpy(np.load(path, allow_pickle=False)[:256]).to(device)
+    except Exception:  # noqa: BLE001 - probes are a courtesy; the run goes on without them
+        return None
+
+
 def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     source = os.path.join(JOBDIR, "submission")
     for folder, _, files in os.walk(source):
@@ -101,7 +113,9 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     gradekit._configure(data_dir if os.path.isdir(data_dir) else None, str(device))
     seed = int(job["seed"])
     seed_everything(seed)
-    recorder = Recorder(channels.send, job.get("max_steps"), job.get("train_seconds"))
+    recorder = Recorder(
+        channels.send, job.get("max_steps"), job.get("train_seconds"), WORKDIR, bool(job.get("probes", True))
+    )
     outcome: dict[str, Any] = {"reason": "finished"}
     entry = os.path.join(WORKDIR, job["entry"])
     channels.send("start", seed=seed, mode=job["mode"], device=str(device))
@@ -129,7 +143,7 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
         channels.send("failed", **describe(exc, WORKDIR))
         return None
     recorder.uninstall()
-    recorder.finish(model)
+    recorder.finish(model, probe_inputs(data_dir, model))
     params = sum(p.numel() for p in model.parameters())
     modules = [f"{n}: {type(m).__name__}" for n, m in model.named_modules() if n][:200]
     channels.send(

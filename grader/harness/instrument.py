@@ -9,6 +9,7 @@ step (no ``.item()`` in the hot path).
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from typing import Any
 
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from .probes import Probes
 
 Send = Callable[..., None]
 
@@ -42,8 +45,18 @@ def _restorer(owner: Any, name: str, original: Any) -> Callable[[], None]:
 
 
 class Recorder:
-    def __init__(self, send: Send, max_steps: int | None, train_seconds: float | None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        max_steps: int | None,
+        train_seconds: float | None,
+        workdir: str | None = None,
+        probes: bool = True,
+    ) -> None:
         self.send = send
+        self.workdir = workdir
+        self.probes = Probes(send, enabled=probes)
+        self.missing_zero_grad_at: dict[str, Any] | None = None
         self.max_steps = max_steps
         self.train_seconds = train_seconds
         self.t0 = time.perf_counter()
@@ -66,6 +79,8 @@ class Recorder:
 
     # -- installation ---------------------------------------------------------
     def install(self) -> None:
+        self.probes.arm()  # the first forward pass shows the set-up
+        self._undo.append(self.probes.disarm)
         original_backward: Any = torch.Tensor.backward
         recorder = self
 
@@ -121,7 +136,10 @@ class Recorder:
         self._last_step_at = now
         if not self._zeroed_since_step and self.steps > 1:
             self.steps_without_zero_grad += 1
+            if self.missing_zero_grad_at is None:
+                self.missing_zero_grad_at = self._student_line()
         self._zeroed_since_step = False
+        self.probes.after_step(self.steps)
         lr = optimizer.param_groups[0].get("lr")
         if isinstance(lr, torch.Tensor):
             lr = float(lr)
@@ -140,6 +158,16 @@ class Recorder:
             raise StopTraining("step_budget")
         if self.train_seconds is not None and now - self.t0 >= self.train_seconds:
             raise StopTraining("time_budget")
+
+    def _student_line(self) -> dict[str, Any]:
+        """Where the student's code called ``optimizer.step()`` (the innermost frame in the work dir)."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if self.workdir and name.startswith(self.workdir + "/"):
+                return {"file": name, "line": frame.f_lineno, "step": self.steps}
+            frame = frame.f_back  # type: ignore[assignment]
+        return {"step": self.steps}
 
     def _sample_grad_norms(self, optimizer: torch.optim.Optimizer) -> None:
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
@@ -173,9 +201,13 @@ class Recorder:
         for i in range(0, len(xs), FLUSH_POINTS):
             self.send("points", series=series, x=xs[i : i + FLUSH_POINTS], y=ys[i : i + FLUSH_POINTS])
 
-    def finish(self, model: torch.nn.Module | None) -> None:
+    def finish(self, model: torch.nn.Module | None, probe_inputs: torch.Tensor | None = None) -> None:
         """Send everything still buffered; gradient norms are named by the final model's layers."""
         self.flush(progress=True)
+        if model is not None:
+            self.probes.final(model, probe_inputs)
+        if self.missing_zero_grad_at is not None:
+            self.send("probe", name="missing_zero_grad", data=self.missing_zero_grad_at)
         names: dict[int, str] = {}
         if model is not None:
             for name, param in model.named_parameters():

@@ -21,6 +21,7 @@ from grader.harness import protocol
 
 MAX_METRICS_BYTES = 32 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+MAX_PROBES = 32
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Training:
     curves: dict[str, tuple[list[int], list[float | None]]] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: dict[str, Any] | None = None
     trained: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
@@ -134,6 +136,8 @@ class GradingConversation:
                 t.warnings.append(record)
         elif kind == "counters":
             t.counters = record
+        elif kind == "probe" and len(t.probes) < MAX_PROBES:
+            t.probes[record["name"]] = record["data"]
         elif kind == "model":
             t.model = record
         elif kind == "failed" and t.failure is None and t.trained is None:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from grader.assignments.datasets import DataSet, public_files
 from grader.assignments.spec import Assignment
+from grader.diagnosis import Diagnosis, diagnose, gather
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
@@ -29,6 +32,7 @@ class SeedRun:
     result: RunResult
     metric_value: float | None = None
     score: float | None = None
+    values: np.ndarray | None = None  # the checked predictions (regression values or classes)
 
 
 @dataclass
@@ -43,6 +47,7 @@ class GradeReport:
     passed: bool
     runs: list[SeedRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
 
     @property
     def chosen(self) -> SeedRun | None:
@@ -63,11 +68,13 @@ class GradeReport:
             "passed": self.passed,
             "charged": self.verdict.charged,
             "notes": self.notes,
+            "diagnoses": [d.as_dict() for d in self.diagnoses],
             "details": run.result.details if run else {},
             "seeds": [r.result.seed for r in self.runs],
             "seed_scores": [r.score for r in self.runs],
             "trained": training.trained if training else None,
             "counters": training.counters if training else {},
+            "probes": training.probes if training else {},
             "model": training.model if training else None,
             "warnings": training.warnings if training else [],
             "usage": vars(run.result.usage) if run else {},
@@ -119,7 +126,15 @@ def grade(
         runs.append(run)
         if run.result.verdict is not Verdict.SCORED:
             break  # a submission that fails once is not retried with other seeds
-    return _report(assignment, submission, runs)
+    report = _report(assignment, submission, runs)
+    chosen = report.chosen
+    if chosen is not None:
+        evidence = gather(
+            assignment, chosen.result.training, chosen.metric_value, report.passed,
+            chosen.values if not assignment.task.classification else None, evaluation.targets,
+        )  # fmt: skip
+        report.diagnoses = diagnose(evidence)
+    return report
 
 
 def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
@@ -143,6 +158,7 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
         result.predictions = None
         return
     grading = assignment.grading
+    run.values = values
     run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor)
     run.score = points(run.metric_value, grading)
 

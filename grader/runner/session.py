@@ -40,6 +40,7 @@ class RunRequest:
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
     instrument: bool = True  # off only in the benchmark that measures the recording's cost
+    probes: bool = True  # off only in the benchmark that measures the diagnoses' cost
 
 
 @dataclass
@@ -103,6 +104,7 @@ def run_submission(
             "max_steps": request.max_steps,
             "train_seconds": request.train_seconds,
             "instrument": request.instrument,
+            "probes": request.probes,
         }
         talk = GradingConversation(job, request.eval_inputs, request.eval_seconds, on_progress, ready.hello)
         outcome = Supervisor(proc, request.limits, talk).run(started)

@@ -145,7 +145,10 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         stdout=run.result.stdout if run else "",
         stderr=run.result.stderr if run else "",
         details=json_safe(
-            {k: summary[k] for k in ("details", "notes", "warnings", "counters", "model", "trained")}
+            {
+                k: summary[k]
+                for k in ("details", "notes", "warnings", "counters", "model", "trained", "diagnoses")
+            }
             | {"late": {"days": days, "penalty_percent": percent, "score_before_penalty": report.score}}
         ),
     )

@@ -14,6 +14,7 @@ from grader.assignments import spec as specs
 from grader.assignments.models import Assignment
 from grader.courses.access import STAFF_ROLES, is_enrolled, is_staff
 from grader.courses.models import Course, Enrollment
+from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
 from grader.submissions.models import Result, State, Submission
@@ -164,6 +165,7 @@ class ResultView:
     notes: list[str]
     warnings: list[dict[str, Any]]
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    diagnoses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def result_view(result: Result) -> ResultView:
@@ -180,6 +182,14 @@ def result_view(result: Result) -> ResultView:
         traceback=traceback if isinstance(traceback, str) and traceback.strip() else None,
         notes=[str(note) for note in details.get("notes") or []],
         warnings=[w for w in details.get("warnings") or [] if isinstance(w, dict)],
+        diagnoses=sorted(
+            (
+                d
+                for d in details.get("diagnoses") or []
+                if isinstance(d, dict) and d.get("severity") in SEVERITIES
+            ),
+            key=lambda d: SEVERITIES.index(d["severity"]),
+        ),
         curves={
             curve.series: {
                 "steps": curve.steps,
@@ -227,6 +237,32 @@ def scoreboard(assignment: Assignment) -> list[ScoreRow]:
             if row.best_result is None or (row.best_result.score or 0) < result.score:
                 row.best, row.best_result = submission, result
     return list(rows.values())
+
+
+@dataclass
+class DiagnosisCount:
+    code: str
+    title: str
+    severity: str
+    students: int
+
+
+def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
+    """How many students got each diagnosis on at least one of their results, most common first."""
+    rows = db.session.execute(
+        select(Submission.user_id, Result.details)
+        .join(Result, Result.submission_id == Submission.id)
+        .where(Submission.assignment_version_id.in_(_version_ids(assignment)))
+    ).all()
+    students: dict[str, set[int]] = {}
+    about: dict[str, tuple[str, str]] = {}
+    for user_id, details in rows:
+        for d in (details or {}).get("diagnoses") or [] if isinstance(details, dict) else []:
+            if isinstance(d, dict) and isinstance(d.get("code"), str) and d.get("severity") in SEVERITIES:
+                students.setdefault(d["code"], set()).add(user_id)
+                about.setdefault(d["code"], (str(d.get("title", d["code"])), d["severity"]))
+    counts = [DiagnosisCount(code, *about[code], len(users)) for code, users in students.items()]
+    return sorted(counts, key=lambda c: (-c.students, SEVERITIES.index(c.severity), c.code))
 
 
 def curve_summary(series: str, steps: list[int], values: list[float | None], total: int) -> str:

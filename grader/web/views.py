@@ -224,6 +224,7 @@ def scoreboard(assignment_id: int) -> str:
         "web/scoreboard.html",
         assignment=assignment,
         rows=queries.scoreboard(assignment),
+        diagnoses=queries.diagnosis_counts(assignment),
         metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,
     )

@@ -329,6 +329,14 @@ def test_a_redis_notification_wakes_the_event_stream_at_once(app, client, studen
     assert waited < events.FOLLOW_SECONDS - 1, waited
 
 
+DIAGNOSIS = {
+    "code": "gradients_not_zeroed", "severity": "error", "title": "Gradients are never zeroed",
+    "seen": "2,999 of 3,000 optimizer steps ran with no zero_grad() since the step before.",
+    "why": "PyTorch adds each backward() to the gradients already stored.",
+    "fix": "Call optimizer.zero_grad() once per step, before loss.backward().", "where": "main.py:49",
+}  # fmt: skip
+
+
 def _scored(submission_id: int, score: float, metric: float, **extra) -> Result:  # type: ignore[no-untyped-def]
     db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.SCORED))
     result = Result(
@@ -336,7 +344,8 @@ def _scored(submission_id: int, score: float, metric: float, **extra) -> Result:
         metric_name="mse", metric_value=metric, score=score, max_score=100.0, passed=score >= 100, seed=7,
         details={"details": {}, "notes": ["Training was stopped at the time budget (120 s)."],
                  "warnings": [{"category": "UserWarning", "message": "careful\nmore", "file": "/job/main.py",
-                               "line": 12, "count": 3}]},
+                               "line": 12, "count": 3}],
+                 "diagnoses": [DIAGNOSIS, {"code": "forged", "severity": "<script>", "title": "x"}]},
         **extra,
     )  # fmt: skip
     result.curves.append(
@@ -358,6 +367,9 @@ def test_the_result_page(client, student, paraboloid):
     assert body.index("Scored") < body.index("97.5") < body.index("Training curve")
     assert "MSE 0.00083" in body and "Training was stopped at the time budget" in body
     assert "main.py:12" in body and "careful" in body and "(×3)" in body
+    card = body[body.index('id="diagnosis-gradients_not_zeroed"') :]
+    assert "Gradients are never zeroed" in card and "main.py:49" in card and "2,999 of 3,000" in card
+    assert "Call optimizer.zero_grad() once per step" in card and "forged" not in body
     data = re.search(r'<script type="application/json" id="curve-data">(.*?)</script>', body, re.S)
     assert data is not None
     curves = json.loads(data.group(1))
@@ -435,6 +447,8 @@ def test_the_scoreboard(client, student, paraboloid, course):
     assert f"/submissions/{second}/result" in row and "97.5" in row and "0.00083" in row
     assert '<td data-sort="2">2</td>' in row and "on time" in row
     assert 'aria-sort="ascending"' in body and "scoreboard.js" in body
+    counts = body[body.index('id="diagnosis-counts"') :]
+    assert "Gradients are never zeroed" in counts and "<td>1</td>" in counts  # one student, two results
     # Staff may open the student's result.
     assert client.get(f"/submissions/{second}/result").status_code == 200
     client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})

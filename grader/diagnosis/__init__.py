@@ -1,0 +1,27 @@
+"""Why a training run went wrong, in words a student can act on (issue 5).
+
+Each rule is a small function of the run's evidence (``evidence.py``) that
+returns a ``Diagnosis`` only with its evidence: the numbers or the line of code
+it rests on. Rules never affect the score. No Flask, database or Celery here.
+"""
+
+from __future__ import annotations
+
+from . import model_rules, training_rules  # noqa: F401 - registers the rules
+from .base import RULES, SEVERITIES, Diagnosis
+from .evidence import Evidence, gather
+
+__all__ = ["Diagnosis", "Evidence", "diagnose", "gather"]
+
+
+def diagnose(evidence: Evidence) -> list[Diagnosis]:
+    """Every rule's finding for this run, errors first."""
+    found = []
+    for rule in RULES:
+        try:
+            diagnosis = rule(evidence)
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError):
+            continue  # malformed claims from the sandbox: no diagnosis rather than a wrong one
+        if diagnosis is not None:
+            found.append(diagnosis)
+    return sorted(found, key=lambda d: SEVERITIES.index(d.severity))

@@ -1,0 +1,213 @@
+"""Each diagnosis with a small submission that triggers it and a clean one that must not.
+
+Every submission is trained for real in the sandbox (a few hundred steps) and
+scored on a hidden set; they run two at a time, once per module.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from grader.assignments import datasets
+from grader.assignments.spec import find
+from grader.runner.grade import GradeReport, grade
+from grader.runner.submission import prepare_submission
+
+SECRET = b"diagnosis-tests-secret-0123456789"
+
+REGRESSION = """
+import torch
+import torch.nn as nn
+from gradekit import load_training_data, submit
+
+x, y = load_training_data()
+{data}
+model = {model}
+optimizer = torch.optim.{optimizer}(model.parameters(), lr={lr})
+criterion = {criterion}
+for step in range({steps}):
+    {zero}
+    prediction = model(x){squeeze}
+    loss = criterion(prediction, y)
+    loss.backward()
+    optimizer.step()
+submit(model)
+"""
+GOOD = {
+    "data": "",
+    "model": "nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))",
+    "optimizer": "Adam",
+    "lr": "1e-2",
+    "criterion": "nn.MSELoss()",
+    "steps": 800,
+    "zero": "optimizer.zero_grad()",
+    "squeeze": ".squeeze(-1)",
+}
+
+
+def regression(**changes: object) -> tuple[str, str]:
+    return "paraboloid", REGRESSION.format(**{**GOOD, **changes})
+
+
+THRESHOLD = """
+import torch
+import torch.nn as nn
+from gradekit import load_training_data, submit
+
+x, y = load_training_data()
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", x.mean(0))
+        self.register_buffer("std", x.std(0))
+        self.linear = nn.Linear(1, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear({scaled})).squeeze(-1)
+
+model = Net()
+optimizer = torch.optim.{optimizer}(model.parameters(), lr={lr})
+criterion = nn.BCELoss()
+for step in range(500):
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+submit(model)
+"""
+
+RINGS = """
+import torch
+import torch.nn as nn
+from gradekit import load_training_data, submit
+
+x, y = load_training_data()
+model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3){tail})
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+criterion = nn.CrossEntropyLoss()
+for step in range(400):
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+submit(model)
+"""
+
+DEAD = """
+with torch.no_grad():
+    for layer in model:
+        if isinstance(layer, nn.Linear) and layer.out_features == 32:
+            layer.bias.fill_(-50.0)
+"""
+
+SUBMISSIONS: dict[str, tuple[str, str]] = {
+    "clean": regression(),
+    "no_zero_grad": regression(zero="pass"),
+    "tiny_lr": regression(optimizer="SGD", lr="1e-6"),
+    "huge_lr": regression(optimizer="SGD", lr="50.0", model="nn.Linear(2, 1)"),
+    "broadcast": regression(squeeze=""),
+    "linear_stack": regression(model="nn.Sequential(nn.Linear(2, 32), nn.Linear(32, 32), nn.Linear(32, 1))"),
+    "sigmoid_output": regression(
+        model="nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1), nn.Sigmoid())"
+    ),
+    "dead_relu": regression(
+        model="nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))",
+        zero="optimizer.zero_grad()" + DEAD.replace("\n", "\n    "),
+    ),
+    "vanishing": regression(
+        model="nn.Sequential(nn.Linear(2, 16), " + "nn.Sigmoid(), nn.Linear(16, 16), " * 9 + "nn.Sigmoid(), nn.Linear(16, 1))",
+        optimizer="SGD", lr="1e-2",
+    ),
+    "plateau": regression(model="nn.Sequential(nn.Linear(2, 1))", steps=3000),
+    "still_falling": regression(optimizer="SGD", lr="1e-2", steps=300),
+    "overfit": regression(data="x, y = x[:4], y[:4]", steps=1500),
+    "over_budget": regression(steps=60000, model="nn.Linear(2, 1)"),
+    "threshold_raw": ("threshold-classifier", THRESHOLD.format(scaled="x", optimizer="SGD", lr="1e-2")),
+    "threshold_scaled": (
+        "threshold-classifier",
+        THRESHOLD.format(scaled="(x - self.mean) / self.std", optimizer="Adam", lr="5e-2"),
+    ),
+    "rings_logits": ("concentric-circles", RINGS.format(tail="")),
+    "rings_softmax": ("concentric-circles", RINGS.format(tail=", nn.Softmax(dim=1)")),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reports(runner_config) -> dict[str, GradeReport]:
+    def run(name: str) -> tuple[str, GradeReport]:
+        slug, source = SUBMISSIONS[name]
+        spec = find(slug)
+        if name == "over_budget":
+            spec = _with_steps(spec, 2000)
+        hidden = datasets.hidden_set(spec, SECRET)
+        submission = prepare_submission(f"{name}.py", source.encode())
+        report = grade(
+            spec, submission, hidden, [0], uid=runner_config.sandbox_uid, jobs_root=runner_config.jobs_dir
+        )
+        return name, report
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(run, SUBMISSIONS))
+
+
+def _with_steps(spec, steps: int):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(spec, budget=replace(spec.budget, max_steps=steps))
+
+
+def codes(report: GradeReport, *severities: str) -> set[str]:
+    return {d.code for d in report.diagnoses if not severities or d.severity in severities}
+
+
+def test_a_clean_run_gets_no_diagnosis(reports):
+    report = reports["clean"]
+    assert report.passed, report.message
+    assert codes(report) == set(), [d.seen for d in report.diagnoses]
+
+
+@pytest.mark.parametrize(
+    "name, code, severity",
+    [
+        ("no_zero_grad", "gradients_not_zeroed", "error"),
+        ("tiny_lr", "learning_rate_too_small", "warning"),
+        ("huge_lr", "learning_rate_too_large", "error"),
+        ("broadcast", "broadcast_shapes", "error"),
+        ("linear_stack", "linear_stack", "warning"),
+        ("sigmoid_output", "output_range", "error"),
+        ("dead_relu", "constant_output", "error"),
+        ("vanishing", "vanishing_gradients", "warning"),
+        ("plateau", "plateau", "hint"),
+        ("still_falling", "underfitting", "hint"),
+        ("overfit", "overfitting", "warning"),
+        ("over_budget", "stopped_by_budget", "hint"),
+        ("threshold_raw", "unnormalised_inputs", "warning"),
+        ("threshold_scaled", "sigmoid_then_bce", "hint"),
+        ("rings_softmax", "softmax_then_cross_entropy", "warning"),
+    ],
+)
+def test_each_mistake_is_named_with_its_evidence(reports, name, code, severity):
+    found = {d.code: d for d in reports[name].diagnoses}
+    assert code in found, (name, sorted(found), reports[name].message)
+    diagnosis = found[code]
+    assert diagnosis.severity == severity
+    assert any(ch.isdigit() for ch in diagnosis.seen), diagnosis.seen  # evidence carries numbers
+    assert diagnosis.why and diagnosis.fix
+    assert code not in codes(reports["clean"])
+
+
+def test_clean_counterparts_are_not_flagged(reports):
+    assert "unnormalised_inputs" not in codes(reports["threshold_scaled"])
+    assert "softmax_then_cross_entropy" not in codes(reports["rings_logits"])
+    assert codes(reports["rings_logits"], "error", "warning") == set()
+    assert codes(reports["threshold_scaled"], "error", "warning") == set()
+
+
+def test_the_evidence_points_at_the_students_line(reports):
+    no_zero = {d.code: d for d in reports["no_zero_grad"].diagnoses}["gradients_not_zeroed"]
+    assert no_zero.where == "no_zero_grad.py:16"  # the optimizer.step() line of the script
+    broadcast = {d.code: d for d in reports["broadcast"].diagnoses}["broadcast_shapes"]
+    assert "[1000, 1]" in broadcast.seen and "[1000]" in broadcast.seen and "[1000, 1000]" in broadcast.seen
