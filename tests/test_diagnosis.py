@@ -103,6 +103,11 @@ with torch.no_grad():
             layer.bias.fill_(-50.0)
 """
 
+HALF_DEAD = """
+with torch.no_grad():
+    model[0].bias[:20].fill_(-50.0)
+"""
+
 SUBMISSIONS: dict[str, tuple[str, str]] = {
     "clean": regression(),
     "no_zero_grad": regression(zero="pass"),
@@ -117,6 +122,11 @@ SUBMISSIONS: dict[str, tuple[str, str]] = {
         model="nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))",
         zero="optimizer.zero_grad()" + DEAD.replace("\n", "\n    "),
     ),
+    "half_dead": regression(
+        model="nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 1))", steps=100,
+        zero="optimizer.zero_grad()" + HALF_DEAD.replace("\n", "\n    "),
+    ),
+    "exploding": regression(data="x = x * 1e4", optimizer="SGD", lr="1e-12", model="nn.Linear(2, 1)"),
     "vanishing": regression(
         model="nn.Sequential(nn.Linear(2, 16), " + "nn.Sigmoid(), nn.Linear(16, 16), " * 9 + "nn.Sigmoid(), nn.Linear(16, 1))",
         optimizer="SGD", lr="1e-2",
@@ -179,6 +189,8 @@ def test_a_clean_run_gets_no_diagnosis(reports):
         ("linear_stack", "linear_stack", "warning"),
         ("sigmoid_output", "output_range", "error"),
         ("dead_relu", "constant_output", "error"),
+        ("half_dead", "dead_relu", "warning"),
+        ("exploding", "exploding_gradients", "warning"),
         ("vanishing", "vanishing_gradients", "warning"),
         ("plateau", "plateau", "hint"),
         ("still_falling", "underfitting", "hint"),
@@ -211,3 +223,44 @@ def test_the_evidence_points_at_the_students_line(reports):
     assert no_zero.where == "no_zero_grad.py:16"  # the optimizer.step() line of the script
     broadcast = {d.code: d for d in reports["broadcast"].diagnoses}["broadcast_shapes"]
     assert "[1000, 1]" in broadcast.seen and "[1000]" in broadcast.seen and "[1000, 1000]" in broadcast.seen
+
+
+def test_a_model_left_on_the_cpu_beside_a_gpu():
+    # No GPU on the test machines: the rule is checked on the evidence such a run would give.
+    from grader.diagnosis import diagnose
+    from grader.diagnosis.evidence import Evidence
+
+    spec = find("paraboloid")
+    left = Evidence(spec=spec, device="cuda", probes={"final_model": {"device": "cpu"}})
+    moved = Evidence(spec=spec, device="cuda", probes={"final_model": {"device": "cuda"}})
+    assert "ignores_device" in {d.code for d in diagnose(left)}
+    assert "ignores_device" not in {d.code for d in diagnose(moved)}
+    assert diagnose(Evidence(spec=spec, probes={"final_model": {"device": 7, "silent_relu": "x"}})) == []
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [None, 7, "x", [], {"a": "b"}, [[1, 2, 3]], {"mean": "x", "std": [None]}, float("nan"), [float("inf")]],
+)
+def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
+    # Probes come out of the sandbox: a student's code can forge them. They may mislead only
+    # the student's own diagnoses, and must never break grading.
+    from grader.diagnosis import diagnose
+    from grader.diagnosis.evidence import Evidence
+
+    spec = find("paraboloid")
+    names = ["final_model", "first_layer_input", "loss/MSELoss", "missing_zero_grad"]
+    probes = {name: junk if isinstance(junk, dict) else {"value": junk} for name in names}
+    probes["final_model"] = {
+        key: junk
+        for key in (
+            "linear_layers",
+            "affine_deviation",
+            "silent_relu",
+            "chained_linear",
+            "activations",
+            "output_spread",
+        )
+    }
+    probes["loss/MSELoss"] = {key: junk for key in ("cls", "prediction_shape", "target_shape", "reduction")}
+    diagnose(Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}]))

@@ -20,7 +20,7 @@ def diagnose(evidence: Evidence) -> list[Diagnosis]:
     for rule in RULES:
         try:
             diagnosis = rule(evidence)
-        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError):
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError, AttributeError):
             continue  # malformed claims from the sandbox: no diagnosis rather than a wrong one
         if diagnosis is not None:
             found.append(diagnosis)

@@ -107,7 +107,12 @@ def linear_stack(e: Evidence) -> Diagnosis | None:
 def constant_output(e: Evidence) -> Diagnosis | None:
     final = e.final_model
     spread = number(final, "output_spread")
-    silent = {k: v for k, v in (final.get("silent_relu") or {}).items() if isinstance(v, (int, float))}
+    raw = final.get("silent_relu")
+    silent = (
+        {str(k)[:60]: float(v) for k, v in raw.items() if isinstance(v, (int, float))}
+        if isinstance(raw, dict)
+        else {}
+    )
     dead = {k: v for k, v in silent.items() if v >= 0.5}
     if spread is not None and spread <= 1e-6:
         return Diagnosis(
