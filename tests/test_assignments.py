@@ -221,3 +221,29 @@ def test_built_in_hidden_sets_come_from_the_secret_alone(slug):
     files = datasets.public_files(spec)
     assert files["x_val"].dtype == np.float32
     assert files["y_val"].dtype == (np.int64 if spec.task.type == "multiclass" else np.float32)
+
+
+def test_all_splits_can_come_from_the_rows_of_a_data_file(tmp_path):
+    rows = "\n".join(f"{i},{i * 0.5},{2 * i + 0.5 * i}" for i in range(400))
+    text = (
+        BASE.replace('constraints = ["x2 <= x1"]\n', "")
+        .replace(
+            '[inputs]\nx1 = { distribution = "uniform", low = 1.0, high = 10.0 }\n'
+            'x2 = { distribution = "log-uniform", low = 1.0, high = 10.0 }',
+            '[inputs]\nx1 = { description = "first column" }\nx2 = {}',
+        )
+        .replace('expression = "x1 / x2"', 'column = "y"')
+        .replace("train_size = 20", 'train_size = 200\nfile = "rows.csv"')
+        .replace("hidden_size = 10", "hidden_size = 100")
+    )
+    spec = load(_write(tmp_path, text, {"rows.csv": "x1,x2,y\n" + rows + "\n"}))
+    train, validation = datasets.public_split(spec, "train"), datasets.public_split(spec, "validation")
+    hidden = datasets.hidden_set(spec, b"k" * 32)
+    assert (len(train.targets), len(validation.targets), len(hidden.targets)) == (200, 10, 100)
+    seen = [set(part.inputs[:, 0].tolist()) for part in (train, validation, hidden)]
+    assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])  # disjoint splits
+    assert np.allclose(hidden.targets, 2.5 * hidden.inputs[:, 0])
+    with pytest.raises(SpecError, match=r"data\.file has 400 rows, fewer than the three splits ask"):
+        load(_write(tmp_path, text.replace("hidden_size = 100", "hidden_size = 300")))
+    with pytest.raises(SpecError, match=r"rows\.csv: no column 'y'"):
+        load(_write(tmp_path, text, {"rows.csv": "x1,x2,z\n1,2,3\n"}))
