@@ -177,6 +177,10 @@ def test_a_clean_run_gets_no_diagnosis(reports):
     report = reports["clean"]
     assert report.passed, report.message
     assert codes(report) == set(), [d.seen for d in report.diagnoses]
+    # The held-out curve: the model's predictions on public validation points at sampled steps,
+    # scored on the host; it falls as the model learns.
+    steps, values = report.chosen.result.training.curves["heldout/mse"]
+    assert steps[:4] == [1, 2, 3, 251] and steps[-1] == 800 and values[-1] < values[0] / 10
 
 
 @pytest.mark.parametrize(
@@ -216,6 +220,12 @@ def test_clean_counterparts_are_not_flagged(reports):
     assert "softmax_then_cross_entropy" not in codes(reports["rings_logits"])
     assert codes(reports["rings_logits"], "error", "warning") == set()
     assert codes(reports["threshold_scaled"], "error", "warning") == set()
+
+
+def test_overfitting_rests_on_the_held_out_curve(reports):
+    overfit = {d.code: d for d in reports["overfit"].diagnoses}["overfitting"]
+    assert "On public held-out points the MSE was best at step" in overfit.seen
+    assert overfit.numbers["final"] > overfit.numbers["best"]
 
 
 def test_the_evidence_points_at_the_students_line(reports):

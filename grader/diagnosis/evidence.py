@@ -60,6 +60,8 @@ class Evidence:
     loss: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN where the loss was not finite
     lr: float | None = None
     grad_norms: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> sampled norms, model order
+    heldout_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    heldout: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the metric on public held-out points
     warnings: list[dict[str, Any]] = field(default_factory=list)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     trained_reason: str = ""
@@ -105,6 +107,7 @@ def gather(
     grad_norms = {
         name.split("/", 1)[1]: _series(curves, name)[1] for name in curves if name.startswith("grad_norm/")
     }
+    heldout_steps, heldout = _series(curves, f"heldout/{spec.metric}")
     counters = {k: int(v) for k, v in (training.counters or {}).items() if isinstance(v, int)}
     probes = {k: v for k, v in (training.probes or {}).items() if isinstance(k, str) and isinstance(v, dict)}
     trained = training.trained or {}
@@ -116,6 +119,8 @@ def gather(
         loss=loss,
         lr=float(lr_values[-1]) if len(lr_values) and np.isfinite(lr_values[-1]) else None,
         grad_norms=grad_norms,
+        heldout_steps=heldout_steps,
+        heldout=heldout,
         warnings=[w for w in training.warnings or [] if isinstance(w, dict)],
         probes=probes,
         trained_reason=str(trained.get("reason", "")),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader.runner.scoring import metric_label
+
 from .base import Diagnosis, g, rule
 from .evidence import Evidence, shape, text, where
 
@@ -207,10 +209,44 @@ def budget_and_device(e: Evidence) -> Diagnosis | None:
     return None
 
 
+def _heldout_turn(e: Evidence) -> Diagnosis | None:
+    """The held-out metric got worse after its best while the training loss kept falling."""
+    ok = np.isfinite(e.heldout)
+    steps, values = e.heldout_steps[ok], e.heldout[ok]
+    if len(values) < 4 or not np.isfinite(e.loss).all() or len(e.loss) < 20:
+        return None
+    lower = e.spec.grading.lower_is_better
+    best = int(np.argmin(values) if lower else np.argmax(values))
+    final = float(values[-1])
+    worse = final > 1.3 * values[best] + 1e-12 if lower else final < values[best] - 0.03
+    if not worse or best >= len(values) - 1:
+        return None
+    at_best = e.loss[e.loss_steps <= steps[best]]
+    if not len(at_best) or not _window(e.loss, False) < 0.9 * _window(at_best, False):
+        return None
+    label = metric_label(e.spec.grading.metric)
+    return Diagnosis(
+        "overfitting", "warning", "The model fits its training points, not the function",
+        f"On public held-out points the {label} was best at step {int(steps[best]):,} ({g(float(values[best]))}) "
+        f"and ended at {g(final)}, while the training loss kept falling "
+        f"({g(_window(at_best, False))} → {g(_window(e.loss, False))}).",
+        "After that step the network learned the training examples themselves, not the function "
+        "between them.",
+        "Stop at the best held-out step (early stopping), train on more data, use a smaller network "
+        "or weight decay.",
+        numbers={"best_step": int(steps[best]), "best": float(values[best]), "final": final},
+    )  # fmt: skip
+
+
 @rule
 def overfitting(e: Evidence) -> Diagnosis | None:
-    """Training loss far below the error on unseen points (both mean squared errors)."""
-    if e.passed or e.metric_value is None or e.spec.grading.metric != "mse" or not np.isfinite(e.loss).all():
+    """Held-out error rising while the training loss falls; else training loss far below the unseen error."""
+    if e.passed:
+        return None
+    turned = _heldout_turn(e)
+    if turned is not None:
+        return turned
+    if e.metric_value is None or e.spec.grading.metric != "mse" or not np.isfinite(e.loss).all():
         return None
     if not any(text(x, "cls") == "MSELoss" and text(x, "reduction") == "mean" for x in e.losses_probed):
         return None

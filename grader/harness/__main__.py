@@ -86,16 +86,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def probe_inputs(data_dir: str, model: torch.nn.Module) -> torch.Tensor | None:
-    """Public validation inputs for the final model's probes (never the hidden set's)."""
-    path = os.path.join(data_dir, "x_val.npy")
+def public_inputs(data_dir: str, name: str) -> torch.Tensor | None:
+    """The first public validation inputs, for the probes and the held-out curve (never hidden ones)."""
+    path = os.path.join(data_dir, f"{name}.npy")
     if not os.path.exists(path):
         return None
     try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        return torch.from_numpy(np.load(path, allow_pickle=False)[:256]).to(device)
+        return torch.from_numpy(np.load(path, allow_pickle=False)[:256])
     except Exception:  # noqa: BLE001 - probes are a courtesy; the run goes on without them
         return None
+
+
+def probe_inputs(data_dir: str, model: torch.nn.Module) -> torch.Tensor | None:
+    inputs = public_inputs(data_dir, "x_val")
+    if inputs is None:
+        return None
+    return inputs.to(next((p.device for p in model.parameters()), torch.device("cpu")))
 
 
 def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
@@ -114,8 +120,9 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     seed = int(job["seed"])
     seed_everything(seed)
     recorder = Recorder(
-        channels.send, job.get("max_steps"), job.get("train_seconds"), WORKDIR, bool(job.get("probes", True))
-    )
+        channels.send, job.get("max_steps"), job.get("train_seconds"), WORKDIR, bool(job.get("probes", True)),
+        heldout=public_inputs(data_dir, "x_val"),
+    )  # fmt: skip
     outcome: dict[str, Any] = {"reason": "finished"}
     entry = os.path.join(WORKDIR, job["entry"])
     channels.send("start", seed=seed, mode=job["mode"], device=str(device))

@@ -52,10 +52,11 @@ class Recorder:
         train_seconds: float | None,
         workdir: str | None = None,
         probes: bool = True,
+        heldout: torch.Tensor | None = None,
     ) -> None:
         self.send = send
         self.workdir = workdir
-        self.probes = Probes(send, enabled=probes)
+        self.probes = Probes(send, enabled=probes, heldout=heldout)
         self.missing_zero_grad_at: dict[str, Any] | None = None
         self.max_steps = max_steps
         self.train_seconds = train_seconds

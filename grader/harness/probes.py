@@ -23,6 +23,8 @@ Send = Callable[..., None]
 SAMPLE_FIRST = 3
 SAMPLE_EVERY = 250
 MAX_FEATURES = 16
+HELDOUT_POINTS = 256  # public validation inputs predicted at each sampled step (the held-out curve)
+MAX_HELDOUT_VALUES = 4096
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Bilinear)
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish)
 
@@ -44,11 +46,15 @@ def _stats(x: torch.Tensor) -> dict[str, Any]:
 
 
 class Probes:
-    def __init__(self, send: Send, enabled: bool = True) -> None:
+    def __init__(self, send: Send, enabled: bool = True, heldout: torch.Tensor | None = None) -> None:
         self.send = send
         self.enabled = enabled  # off only in the benchmark that measures what the probes cost
+        self.heldout = heldout[:HELDOUT_POINTS] if heldout is not None else None
         self.step = 0
         self._handle: Any = None
+        self._pre_handle: Any = None
+        self._depth = 0
+        self._root: nn.Module | None = None  # the outermost module of the sampled forward pass
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
@@ -61,22 +67,56 @@ class Probes:
     def arm(self) -> None:
         if self._handle is None and self.enabled:
             self._first_layer_seen = False
+            self._depth = 0
+            self._pre_handle = nn.modules.module.register_module_forward_pre_hook(self._enter)
             self._handle = nn.modules.module.register_module_forward_hook(self._hook)
 
     def disarm(self) -> None:
         self._previous_linear = None
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+        for handle in (self._handle, self._pre_handle):
+            if handle is not None:
+                handle.remove()
+        self._handle = self._pre_handle = None
 
     def after_step(self, step: int) -> None:
         """Called after each optimizer step: arm for the coming step when it is a sampled one."""
         self.step = step
+        was_armed = self._handle is not None
         self.disarm()
+        if was_armed and self._root is not None:
+            self.predict_heldout(self._root, step)
         if step < SAMPLE_FIRST or step % SAMPLE_EVERY == 0:
             self.arm()
 
+    def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._depth += 1
+
+    def predict_heldout(self, model: nn.Module, step: int) -> None:
+        """The model's predictions on public validation inputs; the host scores them (a held-out curve).
+
+        Eval mode and no_grad, every module's mode restored after: the student's training goes on
+        exactly as it would have (no RNG is drawn, no BatchNorm statistic moves).
+        """
+        if self.heldout is None or not self.enabled:
+            return
+        modes = {m: m.training for m in model.modules()}
+        try:
+            model.eval()
+            with torch.no_grad():
+                device = next((p.device for p in model.parameters()), torch.device("cpu"))
+                out = model(self.heldout.to(device))
+            if isinstance(out, torch.Tensor) and 0 < out.numel() <= MAX_HELDOUT_VALUES:
+                self.send("heldout", step=int(step), values=out.detach().float().cpu().tolist())
+        except Exception:  # noqa: BLE001 - a curve is a courtesy; the training goes on regardless
+            pass
+        finally:
+            for module, mode in modes.items():
+                module.train(mode)
+
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        self._depth = max(0, self._depth - 1)
+        if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss):
+            self._root = module
         try:
             if isinstance(module, nn.modules.loss._Loss):
                 self._loss(module, args, output)
@@ -126,6 +166,7 @@ class Probes:
         self.disarm()
         if not self.enabled:
             return
+        self.predict_heldout(model, self.step)
         for name, data in self.losses.items():
             self.send("probe", name=f"loss/{name}"[:100], data=data)
         if self.first_layer is not None:

@@ -52,6 +52,8 @@ RECORD_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "warning": {"category": str, "message": str, "file": str, "line": int, "count": int},
     # Counters the diagnoses rest on.
     "counters": {"backward": int, "steps": int, "zero_grad": int, "steps_without_zero_grad": int},
+    # The model's outputs on public validation inputs at a sampled step (the host scores them).
+    "heldout": {"step": int, "values": list},
     # What a diagnosis rests on (see harness/probes.py): a name and a small object of claims.
     "probe": {"name": str, "data": dict},
     # The model that will be evaluated.

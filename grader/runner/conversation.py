@@ -22,6 +22,7 @@ from grader.harness import protocol
 MAX_METRICS_BYTES = 32 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 MAX_PROBES = 32
+MAX_HELDOUT = 400
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Training:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    heldout: list[tuple[int, list[Any]]] = field(default_factory=list)  # scored by grade.py
     model: dict[str, Any] | None = None
     trained: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
@@ -136,6 +138,8 @@ class GradingConversation:
                 t.warnings.append(record)
         elif kind == "counters":
             t.counters = record
+        elif kind == "heldout" and len(t.heldout) < MAX_HELDOUT:
+            t.heldout.append((record["step"], record["values"]))
         elif kind == "probe" and len(t.probes) < MAX_PROBES:
             t.probes[record["name"]] = record["data"]
         elif kind == "model":

@@ -123,6 +123,7 @@ def grade(
             run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress)
         )
         _score(assignment, evaluation, run)
+        _heldout_curve(assignment, run, public.get("y_val"))
         runs.append(run)
         if run.result.verdict is not Verdict.SCORED:
             break  # a submission that fails once is not retried with other seeds
@@ -161,6 +162,33 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
     run.values = values
     run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor)
     run.score = points(run.metric_value, grading)
+
+
+def _heldout_curve(assignment: Assignment, run: SeedRun, targets: np.ndarray | None) -> None:
+    """Score the predictions sent at sampled steps on public validation points: a held-out curve.
+
+    They are the student's claims about their own model, so a malformed one is skipped; the
+    curve describes, it never scores.
+    """
+    training = run.result.training
+    if targets is None or not training.heldout:
+        return
+    steps: list[int] = []
+    values: list[float | None] = []
+    for step, claimed in training.heldout:
+        try:
+            predictions = np.asarray(claimed, dtype=np.float64)
+            count = len(predictions)
+            checked = check_predictions(predictions, count, assignment.task)
+            value = metric(
+                assignment.metric, checked, targets[:count].astype(np.float64), assignment.grading.floor
+            )
+        except (ValueError, TypeError, IndexError, BadPredictions):
+            continue
+        steps.append(int(step))
+        values.append(value if np.isfinite(value) else None)
+    if steps:
+        training.curves[f"heldout/{assignment.metric}"] = (steps, values)
 
 
 def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[SeedRun]) -> GradeReport:
