@@ -125,6 +125,8 @@ def test_the_base_spec_is_valid(tmp_path):
             r"'relative_error' does not fit a binary task",
         ),
         ("full_marks_at = 0.01", "full_marks_at = 0.9", r"full_marks_at must be below zero_at"),
+        ("full_marks_at = 0.01", "full_marks_at = nan", r"metric\.full_marks_at: expected a finite number"),
+        ("train_size = 20", 'train_size = 20\nfile = "rows.csv"', r"target: with a data file .* column ="),
         ('output = "value"', 'output = "logit"', r"task\.output: 'logit' is not allowed; allowed: value"),
     ],
 )

@@ -88,7 +88,7 @@ x, y = load_training_data()
 model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3){tail})
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 criterion = nn.CrossEntropyLoss()
-for step in range(400):
+for step in range({steps}):
     optimizer.zero_grad()
     loss = criterion(model(x), y)
     loss.backward()
@@ -108,8 +108,56 @@ with torch.no_grad():
     model[0].bias[:20].fill_(-50.0)
 """
 
+TWO_OPTIMIZERS = """
+import torch
+import torch.nn as nn
+from gradekit import load_training_data, submit
+
+x, y = load_training_data()
+body, head = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh()), nn.Linear(32, 1)
+model = nn.Sequential(body, head)
+first, second = torch.optim.Adam(body.parameters(), lr=1e-2), torch.optim.Adam(head.parameters(), lr=1e-2)
+for step in range(800):
+    first.zero_grad()
+    for p in head.parameters():
+        p.grad = None  # zeroed by hand: just as good
+    loss = nn.MSELoss()(model(x).squeeze(-1), y)
+    loss.backward()
+    first.step()
+    second.step()
+submit(model)
+"""
+
+DECLARED_ORDER = """
+import torch
+import torch.nn as nn
+from gradekit import load_training_data, submit
+
+x, y = load_training_data()
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(2, 32), nn.Linear(32, 32), nn.Linear(32, 1)
+        self.act = nn.ReLU(inplace=True)  # declared last, used between the layers
+
+    def forward(self, x):
+        return self.fc3(self.act(self.fc2(self.act(self.fc1(x)))))
+
+model = Net()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+for step in range(800):
+    optimizer.zero_grad()
+    loss = nn.MSELoss()(model(x).squeeze(-1), y)
+    loss.backward()
+    optimizer.step()
+submit(model)
+"""
+
 SUBMISSIONS: dict[str, tuple[str, str]] = {
     "clean": regression(),
+    "two_optimizers": ("paraboloid", TWO_OPTIMIZERS),
+    "declared_order": ("paraboloid", DECLARED_ORDER),
     "no_zero_grad": regression(zero="pass"),
     "tiny_lr": regression(optimizer="SGD", lr="1e-6"),
     "huge_lr": regression(optimizer="SGD", lr="50.0", model="nn.Linear(2, 1)"),
@@ -140,8 +188,9 @@ SUBMISSIONS: dict[str, tuple[str, str]] = {
         "threshold-classifier",
         THRESHOLD.format(scaled="(x - self.mean) / self.std", optimizer="Adam", lr="5e-2"),
     ),
-    "rings_logits": ("concentric-circles", RINGS.format(tail="")),
-    "rings_softmax": ("concentric-circles", RINGS.format(tail=", nn.Softmax(dim=1)")),
+    "rings_logits": ("concentric-circles", RINGS.format(tail="", steps=400)),
+    # Short, so it fails: a passing run gets hints only.
+    "rings_softmax": ("concentric-circles", RINGS.format(tail=", nn.Softmax(dim=1)", steps=3)),
 }  # fmt: skip
 
 
@@ -215,6 +264,19 @@ def test_each_mistake_is_named_with_its_evidence(reports, name, code, severity):
     assert code not in codes(reports["clean"])
 
 
+def test_a_passing_run_gets_hints_only(reports):
+    # The same mistake as rings_softmax, trained long enough to pass anyway.
+    assert all(d.severity == "hint" for d in reports["threshold_scaled"].diagnoses)
+    assert all(d.severity == "hint" for r in reports.values() if r.passed for d in r.diagnoses)
+
+
+def test_uncommon_but_correct_code_is_not_flagged(reports):
+    # Two optimizers, gradients zeroed by hand, an in-place ReLU declared after the last layer.
+    for name in ("two_optimizers", "declared_order"):
+        assert reports[name].passed, (name, reports[name].message)
+        assert codes(reports[name]) == set(), (name, [d.seen for d in reports[name].diagnoses])
+
+
 def test_clean_counterparts_are_not_flagged(reports):
     assert "unnormalised_inputs" not in codes(reports["threshold_scaled"])
     assert "softmax_then_cross_entropy" not in codes(reports["rings_logits"])
@@ -230,7 +292,7 @@ def test_overfitting_rests_on_the_held_out_curve(reports):
 
 def test_the_evidence_points_at_the_students_line(reports):
     no_zero = {d.code: d for d in reports["no_zero_grad"].diagnoses}["gradients_not_zeroed"]
-    assert no_zero.where == "no_zero_grad.py:16"  # the optimizer.step() line of the script
+    assert no_zero.where == "no_zero_grad.py:15"  # the loss.backward() line that piled up gradients
     broadcast = {d.code: d for d in reports["broadcast"].diagnoses}["broadcast_shapes"]
     assert "[1000, 1]" in broadcast.seen and "[1000]" in broadcast.seen and "[1000, 1000]" in broadcast.seen
 

@@ -126,3 +126,12 @@ def test_classification_predictions_follow_the_output_convention():
     assert metric("accuracy", guess, labels) == pytest.approx(5 / 6)
     f1 = (1.0 + 2 / 3 + 0.8) / 3  # per class: 2/2, 2*1/(2+0+1), 2*2/(4+1+0)
     assert metric("macro_f1", guess, labels) == pytest.approx(f1)
+
+
+def test_records_that_would_overflow_or_recurse_on_the_host_are_refused():
+    huge = b'{"t":"points","series":"loss","x":[1],"y":[' + b"9" * 400 + b"]}"
+    enormous = b'{"t":"points","series":"loss","x":[1],"y":[' + b"9" * 5000 + b"]}"
+    far = b'{"t":"points","series":"loss","x":[' + str(2**70).encode() + b'],"y":[1.0]}'
+    for line in (huge, enormous, far, b"[" * 60000):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.decode_record(line)

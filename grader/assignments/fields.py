@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -64,6 +65,8 @@ class Table:
             raise SpecError(f"{self.field(key)}: give a time and time zone too, e.g. {value}T23:59:00Z")
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise SpecError(f"{self.field(key)}: expected {_kind_name(kind)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{self.field(key)}: expected a finite number, got {value!r}")
         return value
 
     def number(self, key: str, default: Any = ...) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,6 +122,12 @@ def parse_target(
         raise SpecError(f"{t.where}: give exactly one of 'expression', 'function' or 'column'")
     name = t.get("name", str, "target")
     public = t.get("public", bool, False)
+    data = top.raw.get("data")
+    has_file = isinstance(data, dict) and "file" in data
+    if has_file and "column" not in t:
+        raise SpecError(
+            f'{t.where}: with a data file ([data] file), the target is one of its columns: column = "..."'
+        )
     if "expression" in t:
         text = t.get("expression", str)
         try:
@@ -135,7 +142,7 @@ def parse_target(
             raise SpecError(f'{t.field("function")}: {ref!r}; write it as "file.py:function_name"')
         files[file] = read(file)
         return Target(name, function=ref, public=public)
-    if "file" not in top.raw.get("data", {}):
+    if not has_file:
         raise SpecError(f"{t.field('column')}: a target column needs a data file ([data] file = ...)")
     return Target(name, column=t.get("column", str), public=public)
 
@@ -176,6 +183,8 @@ def parse_grading(top: Table, task: Task) -> Grading:
         )
     lower = fits[name]
     full, zero = m.number("full_marks_at"), m.number("zero_at")
+    if not (math.isfinite(full) and math.isfinite(zero)):
+        raise SpecError(f"{m.where}: full_marks_at and zero_at must be finite numbers")
     if lower != (full < zero):
         side = "below" if lower else "above"
         raise SpecError(

@@ -38,7 +38,7 @@ def publish(
         assignment = Assignment(course_id=course.id, slug=spec.slug, title=spec.title)
         db.session.add(assignment)
     assignment.deadline = deadline or (assignment.deadline if assignment.id else policy.deadline)
-    assignment.daily_limit = daily_limit or policy.per_day
+    assignment.daily_limit = daily_limit or (assignment.daily_limit if assignment.id else policy.per_day)
     db.session.flush()
     if not assignment.versions or assignment.current.spec_sha256 != spec.digest:
         version = AssignmentVersion(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import expression
@@ -76,12 +77,18 @@ def parse_variable(
     if kind == "normal":
         std = t.positive("std")
         _check_range(t, low, high)
-        return Variable(name, latent, kind, low, high, mean=t.number("mean"), std=std, unit=unit)
+        return Variable(
+            name, latent, kind, low, high, mean=t.number("mean"), std=std, unit=unit, description=description
+        )
     values = t.get("values", list)
-    if not values or not all(isinstance(v, NUMBER) and not isinstance(v, bool) for v in values):
+    if not values or not all(
+        isinstance(v, NUMBER) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
         raise SpecError(f"{t.field('values')}: give a non-empty list of numbers, got {values!r}")
     weights = t.get("weights", list, [1.0] * len(values))
-    if len(weights) != len(values) or not all(isinstance(w, NUMBER) and w >= 0 for w in weights):
+    if len(weights) != len(values) or not all(
+        isinstance(w, NUMBER) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in weights
+    ):
         raise SpecError(f"{t.field('weights')}: give {len(values)} non-negative numbers, one per value")
     if sum(weights) <= 0:
         raise SpecError(f"{t.field('weights')}: at least one weight must be above 0")

@@ -7,6 +7,8 @@ it rests on. Rules never affect the score. No Flask, database or Celery here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import model_rules, training_rules  # noqa: F401 - registers the rules
 from .base import RULES, SEVERITIES, Diagnosis
 from .evidence import Evidence, gather
@@ -15,7 +17,11 @@ __all__ = ["Diagnosis", "Evidence", "diagnose", "gather"]
 
 
 def diagnose(evidence: Evidence) -> list[Diagnosis]:
-    """Every rule's finding for this run, errors first."""
+    """Every rule's finding for this run, errors first.
+
+    A run that passed gets hints only: whatever a rule saw did not stop it, and a false alarm on a
+    good solution costs more trust than a missed remark.
+    """
     found = []
     for rule in RULES:
         try:
@@ -23,5 +29,5 @@ def diagnose(evidence: Evidence) -> list[Diagnosis]:
         except (ValueError, TypeError, ArithmeticError, KeyError, IndexError, AttributeError):
             continue  # malformed claims from the sandbox: no diagnosis rather than a wrong one
         if diagnosis is not None:
-            found.append(diagnosis)
+            found.append(replace(diagnosis, severity="hint") if evidence.passed else diagnosis)
     return sorted(found, key=lambda d: SEVERITIES.index(d.severity))

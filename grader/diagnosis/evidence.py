@@ -69,7 +69,7 @@ class Evidence:
     metric_value: float | None = None
     passed: bool = False
     predictions: np.ndarray | None = None  # checked regression values on the hidden set
-    targets: np.ndarray | None = None
+    targets: np.ndarray | None = None  # public validation targets (never the hidden set's)
 
     @property
     def losses_probed(self) -> list[dict[str, Any]]:
@@ -84,11 +84,20 @@ class Evidence:
         return [v.name for v in self.spec.inputs]
 
 
+def _finite(y: Any) -> float:
+    if isinstance(y, bool) or not isinstance(y, (int, float)):
+        return math.nan
+    try:
+        value = float(y)  # an int of 400 digits overflows here
+    except OverflowError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
 def _series(curves: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = curves.get(name, ([], []))
-    steps = np.asarray([x if isinstance(x, int) else -1 for x in xs], dtype=np.int64)
-    values = np.asarray([y if isinstance(y, (int, float)) else np.nan for y in ys], dtype=np.float64)
-    values[~np.isfinite(values)] = np.nan
+    steps = np.asarray([x if isinstance(x, int) and 0 <= x < 2**62 else -1 for x in xs], dtype=np.int64)
+    values = np.asarray([_finite(y) for y in ys], dtype=np.float64)
     return steps, values
 
 

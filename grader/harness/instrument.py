@@ -65,7 +65,9 @@ class Recorder:
         self.backward = 0
         self.zero_grad = 0
         self.steps_without_zero_grad = 0
-        self._zeroed_since_step = True
+        # Gradients as the last optimizer step left them: (parameter, id of its .grad, its version).
+        # The first backward after the step finds them untouched only if nothing zeroed them.
+        self._left_by_step: list[tuple[torch.Tensor, int, int]] = []
         self._losses: list[torch.Tensor] = []
         self._loss_steps: list[int] = []
         self._step_times: list[float] = []
@@ -95,6 +97,8 @@ class Recorder:
                 recorder._losses.append(loss)
                 recorder._loss_steps.append(recorder.steps)
             recorder.backward += 1
+            recorder._check_zeroed()
+            recorder.probes.seen_backward()
             return original_backward(tensor, *args, **kwargs)
 
         torch.Tensor.backward = backward  # type: ignore[method-assign,assignment]
@@ -105,7 +109,6 @@ class Recorder:
 
             def zero_grad(obj: Any, *args: Any, _orig: Any = original_zero, **kwargs: Any) -> Any:
                 recorder.zero_grad += 1
-                recorder._zeroed_since_step = True
                 return _orig(obj, *args, **kwargs)
 
             owner.zero_grad = zero_grad  # type: ignore[method-assign,assignment]
@@ -135,11 +138,7 @@ class Recorder:
             self._step_times.append(now - self._last_step_at)
             self._step_x.append(self.steps)
         self._last_step_at = now
-        if not self._zeroed_since_step and self.steps > 1:
-            self.steps_without_zero_grad += 1
-            if self.missing_zero_grad_at is None:
-                self.missing_zero_grad_at = self._student_line()
-        self._zeroed_since_step = False
+        self._remember_gradients(optimizer)
         self.probes.after_step(self.steps)
         lr = optimizer.param_groups[0].get("lr")
         if isinstance(lr, torch.Tensor):
@@ -160,8 +159,31 @@ class Recorder:
         if self.train_seconds is not None and now - self.t0 >= self.train_seconds:
             raise StopTraining("time_budget")
 
+    def _remember_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """A few of this optimizer's gradients as the step leaves them (several optimizers add up)."""
+        kept = 0
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                if param.grad is not None and kept < 4:
+                    self._left_by_step.append((param, id(param.grad), param.grad._version))
+                    kept += 1
+
+    def _check_zeroed(self) -> None:
+        """At the first backward after a step: were the step's gradients zeroed (by any means) since?"""
+        if not self._left_by_step:
+            return
+        untouched = all(
+            p.grad is not None and id(p.grad) == grad_id and p.grad._version == version
+            for p, grad_id, version in self._left_by_step
+        )
+        self._left_by_step = []
+        if untouched:
+            self.steps_without_zero_grad += 1
+            if self.missing_zero_grad_at is None:
+                self.missing_zero_grad_at = self._student_line()
+
     def _student_line(self) -> dict[str, Any]:
-        """Where the student's code called ``optimizer.step()`` (the innermost frame in the work dir)."""
+        """Where the student's code called ``backward()`` (the innermost frame in the work dir)."""
         frame = sys._getframe(1)
         while frame is not None:
             name = frame.f_code.co_filename

@@ -55,17 +55,19 @@ class Probes:
         self._pre_handle: Any = None
         self._depth = 0
         self._root: nn.Module | None = None  # the outermost module of the sampled forward pass
+        self._sampled = False
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
         self.first_layer: dict[str, Any] | None = None
         self.silent: dict[int, float] = {}
         self.chained: set[tuple[int, int]] = set()  # Linear layers fed straight from another's output
-        self._previous_linear: tuple[int, Any] | None = None
+        self._previous_linear: tuple[int, Any, int] | None = None
 
     # -- sampled steps --------------------------------------------------------
     def arm(self) -> None:
         if self._handle is None and self.enabled:
+            self._sampled = True
             self._first_layer_seen = False
             self._depth = 0
             self._pre_handle = nn.modules.module.register_module_forward_pre_hook(self._enter)
@@ -78,12 +80,17 @@ class Probes:
                 handle.remove()
         self._handle = self._pre_handle = None
 
+    def seen_backward(self) -> None:
+        """The sampled step's forward pass is over: stop looking (a loop with no optimizer step too)."""
+        if self._handle is not None:
+            self.disarm()
+
     def after_step(self, step: int) -> None:
         """Called after each optimizer step: arm for the coming step when it is a sampled one."""
         self.step = step
-        was_armed = self._handle is not None
+        sampled, self._sampled = self._sampled, False
         self.disarm()
-        if was_armed and self._root is not None:
+        if sampled and self._root is not None:
             self.predict_heldout(self._root, step)
         if step < SAMPLE_FIRST or step % SAMPLE_EVERY == 0:
             self.arm()
@@ -102,7 +109,7 @@ class Probes:
         modes = {m: m.training for m in model.modules()}
         try:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 device = next((p.device for p in model.parameters()), torch.device("cpu"))
                 out = model(self.heldout.to(device))
             if isinstance(out, torch.Tensor) and 0 < out.numel() <= MAX_HELDOUT_VALUES:
@@ -122,7 +129,14 @@ class Probes:
                 self._loss(module, args, output)
             elif isinstance(module, WEIGHTED) and args:
                 self._weighted(module, args[0], output)
-            elif isinstance(module, nn.ReLU) and isinstance(output, torch.Tensor) and output.dim() >= 2:
+            elif not list(module.children()):
+                self._previous_linear = None  # something ran between two Linear layers
+            if (
+                isinstance(module, nn.ReLU)
+                and isinstance(output, torch.Tensor)
+                and output.dim() >= 2
+                and len(output) >= 16
+            ):
                 silent = (output.detach().reshape(output.shape[0], -1) <= 0).all(0).float().mean()
                 self.silent[id(module)] = float(silent)
             if not list(module.children()) and not isinstance(module, nn.modules.loss._Loss):
@@ -136,10 +150,16 @@ class Probes:
             if isinstance(given, torch.Tensor) and given.dim() >= 1 and given.shape[0] > 0:
                 self.first_layer = {"layer": type(module).__name__, "step": self.step, **_stats(given)}
         if isinstance(module, nn.Linear):
-            # The very tensor another Linear returned: nothing (no activation) happened in between.
-            if self._previous_linear is not None and given is self._previous_linear[1]:
-                self.chained.add((self._previous_linear[0], id(module)))
-            self._previous_linear = (id(module), output)
+            # The very tensor another Linear returned, unchanged since (an in-place activation would have
+            # bumped its version): nothing happened in between.
+            previous = self._previous_linear
+            if (
+                previous is not None
+                and given is previous[1]
+                and getattr(given, "_version", -1) == previous[2]
+            ):
+                self.chained.add((previous[0], id(module)))
+            self._previous_linear = (id(module), output, getattr(output, "_version", -2))
 
     def _loss(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if len(args) < 2 or not all(isinstance(a, torch.Tensor) for a in args[:2]):
@@ -176,7 +196,7 @@ class Probes:
         final: dict[str, Any] = {
             "linear_layers": sum(isinstance(m, nn.Linear) for m in leaves),
             "activations": sorted({type(m).__name__ for m in leaves if isinstance(m, ACTIVATIONS)}),
-            "last_module": type(leaves[-1]).__name__ if leaves else "",
+            "last_module": "",  # the last layer that runs (not the last declared): set by _affine
             "silent_relu": {names[i]: round(v, 4) for i, v in self.silent.items() if i in names},
             "chained_linear": sorted(
                 [names[a], names[b]] for a, b in self.chained if a in names and b in names
@@ -191,12 +211,22 @@ class Probes:
     def _affine(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
         """Whether the trained model is an affine map: f(a·u + (1−a)·v) = a·f(u) + (1−a)·f(v)."""
         modes = {m: m.training for m in model.modules()}
+        ran: list[str] = []
+
+        def leaf(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            if not list(module.children()):
+                ran.append(type(module).__name__)
+
         try:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 u, v = inputs[:64], inputs.flip(0)[:64]
                 a = 0.3
-                mixed = model(a * u + (1 - a) * v)
+                handle = nn.modules.module.register_module_forward_hook(leaf)
+                try:
+                    mixed = model(a * u + (1 - a) * v)
+                finally:
+                    handle.remove()
                 expected = a * model(u) + (1 - a) * model(v)
                 if not isinstance(mixed, torch.Tensor) or not isinstance(expected, torch.Tensor):
                     return {}
@@ -204,7 +234,11 @@ class Probes:
                 scale = float(outputs.abs().max()) + 1e-12
                 deviation = float((mixed - expected).float().abs().max()) / scale
                 spread = float(outputs.std(0).max()) / scale if len(outputs) > 1 else 0.0
-            return {"affine_deviation": deviation, "output_spread": spread}
+            return {
+                "affine_deviation": deviation,
+                "output_spread": spread,
+                "last_module": ran[-1] if ran else "",
+            }
         except Exception:  # noqa: BLE001 - the model may not take these inputs; then no claim is made
             return {}
         finally:

@@ -98,7 +98,9 @@ def encode_record(record_type: str, /, **fields: Any) -> bytes:
 
 def _number_or_none(value: Any) -> bool:
     # NaN and infinities are legitimate losses (a diverging run) and are kept.
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) < 2**1023  # any larger int overflows a float on the host
+    return value is None or isinstance(value, float)
 
 
 def decode_record(line: bytes) -> dict[str, Any]:
@@ -107,8 +109,8 @@ def decode_record(line: bytes) -> dict[str, Any]:
         raise ProtocolError("record too long")
     try:
         record = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit int, deep nesting
+        raise ProtocolError(f"not JSON: {type(exc).__name__}") from None
     if not isinstance(record, dict):
         raise ProtocolError("not an object")
     kind = record.get("t")
@@ -148,7 +150,7 @@ def _check_points(record: dict[str, Any]) -> None:
     if len(xs) != len(ys) or len(xs) > MAX_POINTS_PER_RECORD:
         raise ProtocolError("points: x and y differ in length or are too long")
     for x in xs:
-        if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+        if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < 2**62:
             raise ProtocolError("points.x: steps are non-negative integers")
     for y in ys:
         if not _number_or_none(y):
@@ -168,7 +170,7 @@ def parse_frame_header(line: bytes, max_payload: int) -> dict[str, Any]:
         raise ProtocolError("frame header too long")
     try:
         header = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         raise ProtocolError("frame header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("t"), str):
         raise ProtocolError("frame header has no type")

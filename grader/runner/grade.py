@@ -130,11 +130,14 @@ def grade(
     report = _report(assignment, submission, runs)
     chosen = report.chosen
     if chosen is not None:
-        evidence = gather(
-            assignment, chosen.result.training, chosen.metric_value, report.passed,
-            chosen.values if not assignment.task.classification else None, evaluation.targets,
-        )  # fmt: skip
-        report.diagnoses = diagnose(evidence)
+        try:
+            evidence = gather(
+                assignment, chosen.result.training, chosen.metric_value, report.passed,
+                chosen.values if not assignment.task.classification else None, public.get("y_val"),
+            )  # fmt: skip
+            report.diagnoses = diagnose(evidence)
+        except Exception:  # noqa: BLE001 - diagnoses rest on the sandbox's claims: never let them stop a grade
+            report.diagnoses = []
     return report
 
 
@@ -183,7 +186,7 @@ def _heldout_curve(assignment: Assignment, run: SeedRun, targets: np.ndarray | N
             value = metric(
                 assignment.metric, checked, targets[:count].astype(np.float64), assignment.grading.floor
             )
-        except (ValueError, TypeError, IndexError, BadPredictions):
+        except (ValueError, TypeError, IndexError, OverflowError, BadPredictions):
             continue
         steps.append(int(step))
         values.append(value if np.isfinite(value) else None)

@@ -17,9 +17,10 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from grader.assignments.services import hidden_set_of
+from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport, grade
-from grader.runner.submission import prepare_submission
+from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.runner.verdicts import Verdict
 from grader.storage import storage_path, store_file
 
@@ -182,10 +183,21 @@ def run(submission_id: int, worker: str) -> str:
     submission = db.session.get(Submission, submission_id)
     assert submission is not None
     version = submission.assignment_version
-    spec = version.spec()
-    hidden = hidden_set_of(version, spec)
-    content = storage_path(submission.file_sha256).read_bytes()
-    prepared = prepare_submission(submission.filename, content)
+    try:
+        spec = version.spec()
+        hidden = hidden_set_of(version, spec)
+        content = storage_path(submission.file_sha256).read_bytes()
+        prepared = prepare_submission(submission.filename, content)
+    except (SpecError, SubmissionRejected, OSError, ValueError) as exc:
+        # The platform's fault (a stored file gone or corrupt, a spec that no longer parses):
+        # retried up to the cap like any platform failure, never left running, never charged.
+        slug = version.assignment.slug
+        db.session.rollback()
+        failed = GradeReport(
+            slug, Verdict.INTERNAL_ERROR, f"The grader could not prepare this submission ({exc}).",
+            "", None, None, 0.0, False,
+        )  # fmt: skip
+        return "finished" if finish(submission_id, attempt, failed) else "lease lost"
     late = late_penalty(spec.submissions, version.assignment.deadline, submission.created_at)
     db.session.commit()  # end the read transaction before minutes of training
 

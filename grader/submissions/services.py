@@ -52,6 +52,7 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
             kind=prepared.kind,
             state=State.RECEIVED,
             late=late,
+            created_at=now,  # the instant the deadline and limits were checked against
         )
         db.session.add(submission)
         db.session.commit()

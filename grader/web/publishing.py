@@ -7,7 +7,7 @@ built-in assignment.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -73,6 +73,8 @@ def publish(course_id: int) -> Any:
     if request.form.get("deadline"):
         try:
             deadline = datetime.fromisoformat(request.form["deadline"])
+            if deadline.tzinfo is not None:  # stored as naive UTC, like every time in the database
+                deadline = deadline.astimezone(UTC).replace(tzinfo=None)
         except ValueError:
             return _page(course, "The deadline must be a date and time, e.g. 2026-12-15T23:59 (UTC).", 400)
     daily = request.form.get("daily_limit", "").strip()

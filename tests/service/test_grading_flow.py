@@ -101,3 +101,13 @@ def test_a_diverging_runs_nan_progress_is_stored(client, paraboloid, student_tok
     assert grading.heartbeat(submission.id, attempt, {"step": 5, "loss": float("nan"), "elapsed": 1.0})
     db.session.refresh(submission)
     assert submission.progress == {"step": 5, "loss": None, "elapsed": 1.0}
+
+
+def test_a_stored_file_gone_missing_is_a_platform_failure_not_a_stuck_run(client, paraboloid, student_token):
+    submission = _submit(client, paraboloid, student_token)
+    services.storage_path(submission.file_sha256).unlink()
+    assert grading.run(submission.id, "w1") == "finished"
+    db.session.refresh(submission)
+    assert submission.state is State.QUEUED and submission.lease_owner is None  # retried, not charged
+    attempt = db.session.scalar(select(Attempt).where(Attempt.submission_id == submission.id))
+    assert attempt.outcome == "error" and "could not prepare this submission" in attempt.detail
