@@ -336,3 +336,25 @@ def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
     }
     probes["loss/MSELoss"] = {key: junk for key in ("cls", "prediction_shape", "target_shape", "reduction")}
     diagnose(Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}]))
+
+
+def test_a_loss_that_oscillates_at_a_high_level_is_a_learning_rate_too_large():
+    import numpy as np
+
+    from grader.diagnosis import diagnose
+    from grader.diagnosis.evidence import Evidence
+
+    spec = find("paraboloid")
+    steps = np.arange(400)
+    bouncing = np.where(steps % 2 == 0, 0.9, 0.1)  # each step overshoots to the other side
+    loss_probe = {"loss/MSELoss": {"cls": "MSELoss", "prediction_shape": [256], "target_shape": [256]}}
+    seen = Evidence(spec=spec, steps=400, loss_steps=steps, loss=bouncing, lr=3.0, probes=loss_probe)
+    found = {d.code: d for d in diagnose(seen)}
+    assert "jumped by a factor of 9.0" in found["learning_rate_too_large"].seen
+    small_batches = {"loss/MSELoss": {**loss_probe["loss/MSELoss"], "prediction_shape": [1]}}
+    noisy = Evidence(spec=spec, steps=400, loss_steps=steps, loss=bouncing, lr=3.0, probes=small_batches)
+    assert "learning_rate_too_large" not in {d.code for d in diagnose(noisy)}  # batch noise, not the rate
+    settled = Evidence(
+        spec=spec, steps=400, loss_steps=steps, loss=np.linspace(1, 0.01, 400), lr=3.0, probes=loss_probe
+    )
+    assert "learning_rate_too_large" not in {d.code for d in diagnose(settled)}

@@ -63,9 +63,23 @@ def learning_rate_too_large(e: Evidence) -> Diagnosis | None:
         seen = f"The loss became NaN or infinite at step {step:,}{lr}."
     else:
         start, end = _window(e.loss, True), _window(e.loss, False)
-        if not (len(e.loss) >= MIN_STEPS and end > 10 * start and end > 1e-8):
+        jumps = _jumpiness(e)
+        if len(e.loss) >= MIN_STEPS and end > 10 * start and end > 1e-8:
+            seen = f"The loss rose from {g(start)} to {g(end)} over {e.steps:,} steps{lr}."
+        elif (
+            jumps is not None
+            and jumps > 2
+            and end > 0.5 * start
+            and not e.passed
+            and (e.lr is None or e.lr > TINY_LR)  # a tiny rate cannot overshoot
+            and e.counters.get("steps_without_zero_grad", 0) <= e.steps // 10  # piled-up gradients can
+        ):
+            seen = (
+                f"Over the second half of training the loss jumped by a factor of {jumps:.1f} from one "
+                f"recorded step to the next (median), and ended at {g(end)}, from {g(start)}{lr}."
+            )
+        else:
             return None
-        seen = f"The loss rose from {g(start)} to {g(end)} over {e.steps:,} steps{lr}."
     note, extra = _sum_note(e)
     return Diagnosis(
         "learning_rate_too_large", "error", "The learning rate is too large: training diverged",
@@ -76,6 +90,21 @@ def learning_rate_too_large(e: Evidence) -> Diagnosis | None:
         "(or scale the inputs, which also makes larger rates safe).",
         numbers={"lr": e.lr, **extra},
     )  # fmt: skip
+
+
+def _jumpiness(e: Evidence) -> float | None:
+    """Median factor between neighbouring losses in the second half, for batches large enough to judge.
+
+    With batches of a few examples the loss jumps from batch to batch by nature: no claim then.
+    """
+    batches = [shape(x, "prediction_shape") for x in e.losses_probed]
+    if not batches or not batches[0] or batches[0][0] < 16:
+        return None
+    late = e.loss[len(e.loss) // 2 :]
+    late = late[np.isfinite(late) & (late > 0)]
+    if len(late) < 20:
+        return None
+    return float(np.exp(np.median(np.abs(np.diff(np.log(late))))))
 
 
 @rule
