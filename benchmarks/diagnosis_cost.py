@@ -3,7 +3,8 @@
 Three parts, measured side by side in one run (the machine is shared and noisy):
 
 1. per training step: short blocks of the paraboloid reference's step with the recorder
-   installed, probes on and probes off, alternating; the median ratio of neighbouring blocks;
+   installed, probes on (with the held-out predictions of each sampled step) and off, alternating;
+   the median ratio of neighbouring blocks;
 2. once per run: the final-model probe (affine test, dead units) on 256 public inputs;
 3. once per run, on the host: the rules over the evidence of a real graded run.
 
@@ -59,7 +60,7 @@ def main() -> None:
         recorder.uninstall()
         return elapsed
 
-    with_probes = Recorder(lambda *a, **k: None, None, None, probes=True)
+    with_probes = Recorder(lambda *a, **k: None, None, None, probes=True, heldout=torch.rand(256, 2))
     without = Recorder(lambda *a, **k: None, None, None, probes=False)
     block(without)  # warm-up
     on: list[float] = []
