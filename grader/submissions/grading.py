@@ -25,7 +25,7 @@ from grader.runner.verdicts import Verdict
 from grader.storage import storage_path, store_file
 
 from .curves import downsample, json_safe
-from .models import Attempt, Curve, Result, State, Submission
+from .models import Attempt, Curve, Result, ResultDiagnosis, State, Submission
 from .notify import notify
 from .policy import late_penalty
 from .services import publish
@@ -152,6 +152,9 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
             }
             | {"late": {"days": days, "penalty_percent": percent, "score_before_penalty": report.score}}
         ),
+    )
+    result.diagnoses.extend(
+        ResultDiagnosis(code=d.code[:60], severity=d.severity, title=d.title[:200]) for d in report.diagnoses
     )
     for series, (steps, values) in run.result.training.curves.items() if run else []:
         clean = json_safe(values)

@@ -42,6 +42,7 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_submissions_state_updated", "state", "updated_at"),
         Index("ix_submissions_user_created", "user_id", "created_at"),
+        Index("ix_submissions_version_user", "assignment_version_id", "user_id"),  # scoreboards
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,6 +110,20 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
 
     submission: Mapped[Submission] = relationship(back_populates="result")
     curves: Mapped[list[Curve]] = relationship(back_populates="result", cascade="all, delete-orphan")
+    diagnoses: Mapped[list[ResultDiagnosis]] = relationship(cascade="all, delete-orphan")
+
+
+class ResultDiagnosis(db.Model):  # type: ignore[name-defined,misc]
+    """One diagnosis of a result, in its own row so a class's counts are one GROUP BY (details has the text)."""
+
+    __tablename__ = "result_diagnoses"
+    __table_args__ = (Index("ix_result_diagnoses_code", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    severity: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(200))
 
 
 class Curve(db.Model):  # type: ignore[name-defined,misc]

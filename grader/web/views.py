@@ -220,10 +220,18 @@ def scoreboard(assignment_id: int) -> str:
     if not is_staff(_user(), assignment.course_id):
         abort(403, "Only the course's instructors can see its scoreboard.")
     spec = queries.spec_of(assignment)
+    sort = request.args.get("sort", "student")
+    page = request.args.get("page", "1")
+    board = queries.scoreboard(
+        assignment,
+        sort=sort if sort in queries.SCORE_COLUMNS else "student",
+        descending=request.args.get("order") == "desc",
+        page=int(page) if page.isdigit() else 1,
+    )
     return render_template(
         "web/scoreboard.html",
         assignment=assignment,
-        rows=queries.scoreboard(assignment),
+        board=board,
         diagnoses=queries.diagnosis_counts(assignment),
         metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,

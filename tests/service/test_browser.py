@@ -202,14 +202,17 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
         page.get_by_role("link", name="Scoreboard").click()
         names = "() => [...document.querySelectorAll('#scoreboard tbody tr')].map(r => r.cells[0].innerText.split('\\n')[0])"
         assert page.evaluate(names) == ["E2E Student", "Idle Student"]
-        attempts = page.get_by_role("button", name="Attempts")
+        attempts = page.get_by_role("link", name="Attempts")
         attempts.focus()
-        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")  # sorting is a link: the keyboard follows it, no script needed
+        page.wait_for_url("**sort=attempts**")
         assert page.evaluate(names) == ["Idle Student", "E2E Student"]  # 0 attempts, then 1
-        assert page.get_attribute("th:has(button:text('Attempts'))", "aria-sort") == "ascending"
-        page.get_by_role("button", name="Student").click()
+        assert page.get_attribute("th:has(a:text('Attempts'))", "aria-sort") == "ascending"
+        page.get_by_role("link", name="Student").click()
+        page.wait_for_url("**sort=student&order=asc**")
         assert page.evaluate(names) == ["E2E Student", "Idle Student"]
-        page.get_by_role("button", name="Student").click()
+        page.get_by_role("link", name="Student").click()
+        page.wait_for_url("**sort=student&order=desc**")
         assert page.evaluate(names) == ["Idle Student", "E2E Student"]  # a second press reverses
         page.screenshot(path="/tmp/scoreboard.png", full_page=True)
     finally:

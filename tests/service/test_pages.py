@@ -18,7 +18,7 @@ from grader.accounts.services import create_user
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions import notify
-from grader.submissions.models import Curve, Result, State, StoredFile, Submission
+from grader.submissions.models import Curve, Result, ResultDiagnosis, State, StoredFile, Submission
 from grader.web import events
 
 from .conftest import FIXED_SCRIPT, enroll, make_zip
@@ -351,6 +351,9 @@ def _scored(submission_id: int, score: float, metric: float, **extra) -> Result:
     result.curves.append(
         Curve(series="loss", steps=[0, 10, 20, 30], values=[4.0, None, 0.25, 0.0009], points_total=4)
     )
+    result.diagnoses.append(
+        ResultDiagnosis(code=DIAGNOSIS["code"], severity="error", title=DIAGNOSIS["title"])
+    )
     db.session.add(result)
     db.session.commit()
     return result
@@ -445,8 +448,8 @@ def test_the_scoreboard(client, student, paraboloid, course):
     assert "Ada Student" in table and "Idle Student" in table and "Grace Teacher" not in table
     row = body[body.index("Ada Student") : body.index("</tr>", body.index("Ada Student"))]
     assert f"/submissions/{second}/result" in row and "97.5" in row and "0.00083" in row
-    assert '<td data-sort="2">2</td>' in row and "on time" in row
-    assert 'aria-sort="ascending"' in body and "scoreboard.js" in body
+    assert "<td>2</td>" in row and "on time" in row
+    assert 'aria-sort="ascending"' in body and "sort=score&amp;order=asc" in html.escape(body)
     counts = body[body.index('id="diagnosis-counts"') :]
     assert "Gradients are never zeroed" in counts and "<td>1</td>" in counts  # one student, two results
     # Staff may open the student's result.

@@ -1,0 +1,86 @@
+"""The scoreboard's SQL does not grow with the class (benchmarks/scoreboard.py times it at 1,000 students)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import event
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user
+from grader.extensions import db
+from grader.submissions.models import Result, ResultDiagnosis, State, StoredFile, Submission
+
+from .conftest import enroll
+from .test_pages import login
+
+
+@contextlib.contextmanager
+def counted() -> Iterator[list[str]]:
+    statements: list[str] = []
+    connection = db.engines[None]  # the test's connection (see conftest: each test in a transaction)
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+
+
+def _class_of(course, paraboloid, size: int, start: int) -> None:  # type: ignore[no-untyped-def]
+    if db.session.get(StoredFile, "0" * 64) is None:
+        db.session.add(StoredFile(sha256="0" * 64, size=1))
+    for index in range(start, start + size):
+        student = create_user(f"s{index}@scale.example.edu", f"Student {index:03}", Role.STUDENT, "pw")
+        enroll(course, student)
+        for attempt in range(3):
+            submission = Submission(
+                user_id=student.id, assignment_version_id=paraboloid.current.id, filename="s.py",
+                file_sha256="0" * 64, kind="script", state=State.SCORED, late=attempt == 2,
+            )  # fmt: skip
+            submission.result = Result(
+                attempt_number=1, verdict="scored", metric_name="mse", metric_value=0.01 / (attempt + 1),
+                score=40.0 + 20 * attempt, max_score=100.0, seed=attempt,
+                diagnoses=[ResultDiagnosis(code="plateau", severity="hint", title="Plateau")],
+            )  # fmt: skip
+            db.session.add(submission)
+    db.session.commit()
+
+
+def test_the_scoreboard_runs_the_same_queries_for_any_class_size(client, course, paraboloid):
+    teacher = create_user("scale-teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    login(client, teacher)
+    counts = []
+    for size, start in ((3, 0), (30, 3)):
+        _class_of(course, paraboloid, size, start)
+        with counted() as statements:
+            page = client.get(f"/assignments/{paraboloid.id}/scoreboard")
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert f"Student {start + size - 1:03}" in body and "80" in body  # the best of three, per student
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 12, counts
+
+
+def test_sorting_and_paging_happen_in_the_database(course, paraboloid):
+    from grader.web import queries
+
+    _class_of(course, paraboloid, 25, 100)
+    idle = create_user("idle-scale@example.edu", "Aaron Idle", Role.STUDENT, "pw")
+    enroll(course, idle)
+    first = queries.scoreboard(paraboloid, sort="student", page=1, per_page=10)
+    assert (first.students, first.submitted, first.pages) == (26, 25, 3)
+    assert first.rows[0].name == "Aaron Idle" and first.rows[0].best_submission_id is None
+    last = queries.scoreboard(paraboloid, sort="score", descending=True, page=3, per_page=10)
+    assert [r.name for r in last.rows][-1] == "Aaron Idle"  # no score sorts last, both ways
+    ascending = queries.scoreboard(paraboloid, sort="score", page=1, per_page=10)
+    assert (
+        ascending.rows[0].score == 80.0 and ascending.rows[0].attempts == 3 and ascending.rows[0].late is True
+    )
+    assert queries.scoreboard(paraboloid, page=99, per_page=10).page == 3  # clamped to the last page
