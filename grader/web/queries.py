@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from grader.accounts.models import Role, User
 from grader.assignments import spec as specs
@@ -17,7 +16,7 @@ from grader.courses.models import Course, Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
-from grader.submissions.models import Result, ResultDiagnosis, State, Submission
+from grader.submissions.models import Result, State, Submission
 from grader.submissions.services import submissions_today
 
 STATE_LABELS = {
@@ -200,154 +199,6 @@ def result_view(result: Result) -> ResultView:
             for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
         },
     )
-
-
-@dataclass
-class ScoreRow:
-    student_id: int
-    name: str
-    email: str
-    attempts: int  # charged submissions
-    last_at: datetime | None
-    best_submission_id: int | None  # the best-scored submission (ties: the earliest)
-    score: float | None
-    metric_value: float | None
-    late: bool | None
-
-
-@dataclass
-class ScoreboardPage:
-    rows: list[ScoreRow]
-    students: int  # in the whole class
-    submitted: int  # students with at least one charged submission
-    page: int
-    pages: int
-    sort: str
-    descending: bool
-
-
-SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
-
-
-def scoreboard(
-    assignment: Assignment,
-    sort: str = "student",
-    descending: bool = False,
-    page: int = 1,
-    per_page: int = 100,
-) -> ScoreboardPage:
-    """One page of the class: each student's best-scored submission, attempts and last upload.
-
-    Sorting and paging happen in the database, in two queries whatever the class size (the
-    page, and the class's counts); a student's best submission is a window function's first row.
-    """
-    versions = _version_ids(assignment)
-    ranked = (
-        select(
-            Submission.user_id,
-            Submission.id.label("submission_id"),
-            Submission.late,
-            Result.score,
-            Result.metric_value,
-            func.row_number()
-            .over(
-                partition_by=Submission.user_id,
-                order_by=(Result.score.desc(), Submission.created_at, Submission.id),
-            )
-            .label("rank"),
-        )
-        .join(Result, Result.submission_id == Submission.id)
-        .where(Submission.assignment_version_id.in_(versions), Result.score.is_not(None))
-        .subquery()
-    )
-    # Materialised: computed once per request, whatever the planner believes of the row counts.
-    best = (
-        select(ranked).where(ranked.c.rank == 1).cte("best").prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    totals = (
-        select(
-            Submission.user_id,
-            func.count(Submission.id).filter(Submission.state != State.ERROR).label("attempts"),
-            func.max(Submission.created_at).label("last_at"),
-        )
-        .where(Submission.assignment_version_id.in_(versions))
-        .group_by(Submission.user_id)
-        .cte("totals")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    attempts = func.coalesce(totals.c.attempts, 0)
-    in_class = (Enrollment.course_id == assignment.course_id) & (Enrollment.role == Role.STUDENT)
-    columns = {
-        "student": func.lower(User.name), "score": best.c.score, "metric": best.c.metric_value,
-        "attempts": attempts, "last": totals.c.last_at, "late": best.c.late,
-    }  # fmt: skip
-    column = columns.get(sort, columns["student"])
-    order = (column.desc() if descending else column.asc()).nulls_last()
-    students, submitted = db.session.execute(
-        select(func.count(User.id), func.count(totals.c.user_id).filter(totals.c.attempts > 0))
-        .join(Enrollment, Enrollment.user_id == User.id)
-        .outerjoin(totals, totals.c.user_id == User.id)
-        .where(in_class)
-    ).one()
-    pages = max(1, -(-int(students) // per_page))
-    page = min(max(1, page), pages)
-    found = db.session.execute(
-        select(
-            User.id,
-            User.name,
-            User.email,
-            attempts,
-            totals.c.last_at,
-            best.c.submission_id,
-            best.c.score,
-            best.c.metric_value,
-            best.c.late,
-        )
-        .join(Enrollment, Enrollment.user_id == User.id)
-        .outerjoin(best, best.c.user_id == User.id)
-        .outerjoin(totals, totals.c.user_id == User.id)
-        .where(in_class)
-        .order_by(order, func.lower(User.name), User.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    rows = [ScoreRow(*row) for row in found]
-    return ScoreboardPage(
-        rows, int(students), int(submitted), page, pages, sort if sort in columns else "student", descending
-    )
-
-
-@dataclass
-class DiagnosisCount:
-    code: str
-    title: str
-    severity: str  # the most severe level any student got it at
-    students: int
-
-
-def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
-    """How many students got each diagnosis on at least one of their results, most common first."""
-    level = case(
-        {name: index for index, name in enumerate(SEVERITIES)}, value=ResultDiagnosis.severity, else_=99
-    )
-    found = db.session.execute(
-        select(
-            ResultDiagnosis.code,
-            func.min(level),
-            func.max(ResultDiagnosis.title),
-            func.count(func.distinct(Submission.user_id)),
-        )
-        .join(Result, Result.id == ResultDiagnosis.result_id)
-        .join(Submission, Submission.id == Result.submission_id)
-        .where(Submission.assignment_version_id.in_(_version_ids(assignment)))
-        .group_by(ResultDiagnosis.code)
-    ).all()
-    counts = [
-        DiagnosisCount(code, title, SEVERITIES[most], int(students))
-        for code, most, title, students in found
-        if 0 <= most < len(SEVERITIES)
-    ]
-    return sorted(counts, key=lambda c: (-c.students, SEVERITIES.index(c.severity), c.code))
 
 
 def curve_summary(series: str, steps: list[int], values: list[float | None], total: int) -> str:

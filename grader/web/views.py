@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +32,7 @@ from grader.runner.scoring import metric_label
 from grader.submissions import services
 from grader.submissions.models import State
 
-from . import events, queries
+from . import class_queries, events, queries
 from .auth import check_csrf, current_user, login_required, security_headers
 
 blueprint = Blueprint(
@@ -216,26 +218,58 @@ def result(submission_id: int) -> Any:
 @blueprint.get("/assignments/<int:assignment_id>/scoreboard")
 @login_required
 def scoreboard(assignment_id: int) -> str:
-    assignment = _assignment_or_404(assignment_id)
-    if not is_staff(_user(), assignment.course_id):
-        abort(403, "Only the course's instructors can see its scoreboard.")
+    assignment = _staff_assignment_or_404(assignment_id)
     spec = queries.spec_of(assignment)
-    sort = request.args.get("sort", "student")
     page = request.args.get("page", "1")
-    board = queries.scoreboard(
-        assignment,
-        sort=sort if sort in queries.SCORE_COLUMNS else "student",
-        descending=request.args.get("order") == "desc",
-        page=int(page) if page.isdigit() else 1,
-    )
+    board = class_queries.scoreboard(assignment, page=int(page) if page.isdigit() else 1, **_board_args())
     return render_template(
         "web/scoreboard.html",
         assignment=assignment,
         board=board,
-        diagnoses=queries.diagnosis_counts(assignment),
+        diagnoses=class_queries.diagnosis_counts(assignment),
         metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,
     )
+
+
+@blueprint.get("/assignments/<int:assignment_id>/scoreboard.csv")
+@login_required
+def scoreboard_csv(assignment_id: int) -> Response:
+    """The whole class as the page shows it (same sort, filter and pick), for a spreadsheet."""
+    assignment = _staff_assignment_or_404(assignment_id)
+    board = class_queries.scoreboard(assignment, per_page=None, **_board_args())
+    spec = queries.spec_of(assignment)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", "email", "score", "max_score", spec.metric if spec else "metric", "verdict",
+                     "attempts", "last_submission_utc", "late", "submission_id"])  # fmt: skip
+    for r in board.rows:
+        writer.writerow([
+            r.name, r.email, "" if r.score is None else r.score, spec.points if spec else "",
+            "" if r.metric_value is None else r.metric_value, r.verdict or "", r.attempts,
+            r.last_at.isoformat(timespec="seconds") if r.last_at else "",
+            "" if r.late is None else ("yes" if r.late else "no"), r.submission_id or "",
+        ])  # fmt: skip
+    name = f"{assignment.course.code}-{assignment.slug}-{board.pick}.csv"
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def _staff_assignment_or_404(assignment_id: int) -> Assignment:
+    assignment = _assignment_or_404(assignment_id)
+    if not is_staff(_user(), assignment.course_id):
+        abort(403, "Only the course's instructors can see its scoreboard.")
+    return assignment
+
+
+def _board_args() -> dict[str, Any]:
+    return {
+        "sort": request.args.get("sort", "student"),
+        "descending": request.args.get("order") == "desc",
+        "pick": request.args.get("pick", "best"),
+        "search": request.args.get("q", ""),
+    }
 
 
 @blueprint.get("/static/vendor/<name>")

@@ -1,0 +1,190 @@
+"""What instructors see of a whole class: the scoreboard (sorted, filtered, paged in SQL) and diagnoses.
+
+Every query here runs a fixed number of times per page, whatever the class size
+(tests/service/test_scoreboard_scale.py pins it; benchmarks/scoreboard.py times it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+
+from grader.accounts.models import Role, User
+from grader.assignments.models import Assignment
+from grader.courses.models import Enrollment
+from grader.diagnosis.base import SEVERITIES
+from grader.extensions import db
+from grader.submissions.models import Result, ResultDiagnosis, State, Submission
+
+SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
+PICKS = ("best", "last")  # each student's best-scored submission, or their latest graded one
+
+
+@dataclass
+class ScoreRow:
+    student_id: int
+    name: str
+    email: str
+    attempts: int  # charged submissions
+    last_at: datetime | None
+    submission_id: int | None  # the submission shown: best-scored (ties: earliest) or latest graded
+    score: float | None
+    metric_value: float | None
+    verdict: str | None
+    late: bool | None
+
+
+@dataclass
+class ScoreboardPage:
+    rows: list[ScoreRow]
+    students: int  # in the class, after the filter
+    submitted: int  # of them, with at least one charged submission
+    page: int
+    pages: int
+    sort: str
+    descending: bool
+    pick: str
+    search: str
+
+
+def _version_ids(assignment: Assignment) -> list[int]:
+    return [version.id for version in assignment.versions]
+
+
+def _class_query(assignment: Assignment, pick: str, search: str) -> tuple[Select[Any], dict[str, Any]]:
+    """The class's rows (not yet ordered or paged) and the columns they sort by."""
+    versions = _version_ids(assignment)
+    if pick == "last":
+        order = (Submission.created_at.desc(), Submission.id.desc())
+        graded = Result.verdict.is_not(None)
+    else:
+        order = (Result.score.desc(), Submission.created_at, Submission.id)
+        graded = Result.score.is_not(None)
+    ranked = (
+        select(
+            Submission.user_id,
+            Submission.id.label("submission_id"),
+            Submission.late,
+            Result.score,
+            Result.metric_value,
+            Result.verdict,
+            func.row_number().over(partition_by=Submission.user_id, order_by=order).label("rank"),
+        )
+        .join(Result, Result.submission_id == Submission.id)
+        .where(Submission.assignment_version_id.in_(versions), graded)
+        .subquery()
+    )
+    # Materialised: computed once per request, whatever the planner believes of the row counts.
+    shown = (
+        select(ranked)
+        .where(ranked.c.rank == 1)
+        .cte("shown")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    totals = (
+        select(
+            Submission.user_id,
+            func.count(Submission.id).filter(Submission.state != State.ERROR).label("attempts"),
+            func.max(Submission.created_at).label("last_at"),
+        )
+        .where(Submission.assignment_version_id.in_(versions))
+        .group_by(Submission.user_id)
+        .cte("totals")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    attempts = func.coalesce(totals.c.attempts, 0)
+    query = (
+        select(
+            User.id,
+            User.name,
+            User.email,
+            attempts.label("attempts"),
+            totals.c.last_at,
+            shown.c.submission_id,
+            shown.c.score,
+            shown.c.metric_value,
+            shown.c.verdict,
+            shown.c.late,
+        )
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .outerjoin(shown, shown.c.user_id == User.id)
+        .outerjoin(totals, totals.c.user_id == User.id)
+        .where(Enrollment.course_id == assignment.course_id, Enrollment.role == Role.STUDENT)
+    )
+    if search:
+        literal = search.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        pattern = f"%{literal}%"
+        query = query.where(
+            func.lower(User.name).like(pattern, escape="!") | func.lower(User.email).like(pattern, escape="!")
+        )
+    columns = {
+        "student": func.lower(User.name), "score": shown.c.score, "metric": shown.c.metric_value,
+        "attempts": attempts, "last": totals.c.last_at, "late": shown.c.late,
+    }  # fmt: skip
+    return query, columns
+
+
+def scoreboard(
+    assignment: Assignment,
+    sort: str = "student",
+    descending: bool = False,
+    page: int = 1,
+    per_page: int | None = 100,
+    pick: str = "best",
+    search: str = "",
+) -> ScoreboardPage:
+    """One page of the class (every row with ``per_page=None``), sorted and filtered in the database."""
+    pick = pick if pick in PICKS else "best"
+    search = search.strip()[:100]
+    query, columns = _class_query(assignment, pick, search)
+    sort = sort if sort in columns else "student"
+    column = columns[sort]
+    ordered = query.order_by(
+        (column.desc() if descending else column.asc()).nulls_last(), func.lower(User.name), User.id
+    )
+    counted = query.subquery()
+    students, submitted = db.session.execute(
+        select(func.count(), func.count().filter(counted.c.attempts > 0)).select_from(counted)
+    ).one()
+    pages = 1 if per_page is None else max(1, -(-int(students) // per_page))
+    page = min(max(1, page), pages)
+    if per_page is not None:
+        ordered = ordered.limit(per_page).offset((page - 1) * per_page)
+    rows = [ScoreRow(*row) for row in db.session.execute(ordered).all()]
+    return ScoreboardPage(rows, int(students), int(submitted), page, pages, sort, descending, pick, search)
+
+
+@dataclass
+class DiagnosisCount:
+    code: str
+    title: str
+    severity: str  # the most severe level any student got it at
+    students: int
+
+
+def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
+    """How many students got each diagnosis on at least one of their results, most common first."""
+    level = case(
+        {name: index for index, name in enumerate(SEVERITIES)}, value=ResultDiagnosis.severity, else_=99
+    )
+    found = db.session.execute(
+        select(
+            ResultDiagnosis.code,
+            func.min(level),
+            func.max(ResultDiagnosis.title),
+            func.count(func.distinct(Submission.user_id)),
+        )
+        .join(Result, Result.id == ResultDiagnosis.result_id)
+        .join(Submission, Submission.id == Result.submission_id)
+        .where(Submission.assignment_version_id.in_(_version_ids(assignment)))
+        .group_by(ResultDiagnosis.code)
+    ).all()
+    counts = [
+        DiagnosisCount(code, title, SEVERITIES[most], int(students))
+        for code, most, title, students in found
+        if 0 <= most < len(SEVERITIES)
+    ]
+    return sorted(counts, key=lambda c: (-c.students, SEVERITIES.index(c.severity), c.code))
