@@ -22,7 +22,15 @@ from grader.storage import storage_path, store_file
 from .models import Attempt, State, StoredFile, Submission
 from .policy import UploadRefused, check_upload_allowed, submissions_today
 
-__all__ = ["UploadRefused", "create_submission", "publish", "storage_path", "store_file", "submissions_today"]
+__all__ = [
+    "UploadRefused",
+    "create_submission",
+    "publish",
+    "regrade",
+    "storage_path",
+    "store_file",
+    "submissions_today",
+]
 
 REQUEUE_AFTER = timedelta(minutes=5)  # a queued message this old may have been lost with the broker
 RECEIVED_GRACE = timedelta(seconds=10)  # time for the request that committed it to publish
@@ -63,6 +71,26 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
         raise
     publish(submission.id)
     return submission
+
+
+def regrade(submission: Submission) -> None:
+    """Grade a finished submission again, against its assignment's current version (an instructor's act).
+
+    The old result and attempts go (curves and diagnoses with them); the submission is queued as if
+    just received, in one commit, and published after it. The student's quotas are not touched.
+    Raises UploadRefused(409) while it is still being graded.
+    """
+    if not submission.state.final:
+        raise UploadRefused(409, "This submission is still being graded; regrade it once it has finished.")
+    if submission.result is not None:
+        db.session.delete(submission.result)
+    for attempt in db.session.scalars(select(Attempt).where(Attempt.submission_id == submission.id)):
+        db.session.delete(attempt)
+    submission.assignment_version_id = submission.assignment_version.assignment.current.id
+    submission.state, submission.attempts, submission.progress = State.RECEIVED, 0, None
+    submission.lease_owner, submission.lease_expires_at, submission.updated_at = None, None, utcnow()
+    db.session.commit()
+    publish(submission.id)
 
 
 def queue_for(submission_id: int) -> str:

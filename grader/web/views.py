@@ -211,8 +211,22 @@ def result(submission_id: int) -> Any:
         label=queries.STATE_LABELS[submission.state],
         assignment=submission.assignment_version.assignment,
         own=submission.user_id == _user().id,
+        staff=is_staff(_user(), submission.assignment_version.assignment.course_id),
         State=State,
     )
+
+
+@blueprint.post("/submissions/<int:submission_id>/regrade")
+@login_required
+def regrade(submission_id: int) -> Any:
+    submission = _submission_or_404(submission_id)
+    if not is_staff(_user(), submission.assignment_version.assignment.course_id):
+        abort(403, "Only the course's instructors can regrade a submission.")
+    try:
+        services.regrade(submission)
+    except services.UploadRefused as refused:
+        abort(refused.status, refused.message)
+    return redirect(url_for("web.status", submission_id=submission_id), code=303)
 
 
 @blueprint.get("/assignments/<int:assignment_id>/scoreboard")

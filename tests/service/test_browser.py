@@ -2,7 +2,8 @@
 threaded server, a real Celery worker process and PostgreSQL + Redis.
 
 A student logs in, drops a wrong file and then the real one on the upload form, watches the live
-status page, and lands on the result with its uPlot loss curve drawn. Screenshots go to /tmp.
+status page, and lands on the result with its uPlot loss curve drawn. An instructor sorts the
+scoreboard, opens the submission and regrades it. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from .conftest import FIXED_SCRIPT
 from .test_end_to_end import Stack, postgres_stack
 
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots of the main pages, kept as the run's artifacts (git ignores the folder).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -103,14 +107,14 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         page.get_by_label("Email").fill("e2e@example.edu")
         page.get_by_label("Password").fill("pw")
         page.get_by_role("button", name="Log in").click()
-        page.screenshot(path="/tmp/home.png")
+        page.screenshot(path=str(ARTIFACTS / "home.png"))
         page.get_by_role("link", name=re.compile("paraboloid")).click()
         assert page.get_by_text("0 of 50").count() == 1
 
         # Drag and drop: a wrong kind of file is caught before upload; the real script goes through.
         page.evaluate(DROP, ["weights.pt", "binary"])
         assert "not a .py, .ipynb or .zip file" in page.inner_text("#file-check")
-        page.screenshot(path="/tmp/assignment.png", full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "assignment.png"), full_page=True)
         page.evaluate(DROP, ["paraboloid_fixed.py", FIXED_SCRIPT.read_text()])
         assert page.inner_text("#file-check") == ""
         assert "paraboloid_fixed.py" in page.inner_text("#file-help")
@@ -127,7 +131,7 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
                 states.append(page.inner_text("#state", timeout=1000))
                 steps.append(page.inner_text("#step", timeout=1000))
                 if steps[-1] not in ("—", "0") and not shot:
-                    shot = page.screenshot(path="/tmp/status.png")
+                    shot = page.screenshot(path=str(ARTIFACTS / "status.png"))
             except Exception:  # noqa: BLE001 - the page navigated to the result meanwhile
                 pass
             time.sleep(0.2)
@@ -147,13 +151,13 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         page.wait_for_selector(".uplot canvas")
         log_box.click()
         assert page.evaluate(INKED_PIXELS) > 500
-        page.screenshot(path="/tmp/result.png", full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "result.png"), full_page=True)
 
         # On a phone: nothing wider than the screen.
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(300)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        page.screenshot(path="/tmp/result-phone.png", full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "result-phone.png"), full_page=True)
         assert not errors, errors
     finally:
         context.close()
@@ -214,6 +218,18 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
         page.get_by_role("link", name="Student").click()
         page.wait_for_url("**sort=student&order=desc**")
         assert page.evaluate(names) == ["Idle Student", "E2E Student"]  # a second press reverses
-        page.screenshot(path="/tmp/scoreboard.png", full_page=True)
+
+        page.screenshot(path=str(ARTIFACTS / "scoreboard.png"), full_page=True)
+
+        # Open the student's best submission and regrade it: it is trained and scored again.
+        if not any(worker.poll() is None for worker in stack.workers):
+            stack.start_worker()
+        page.locator("#scoreboard tbody tr", has_text="E2E Student").get_by_role("link").first.click()
+        page.wait_for_url(re.compile(r"/submissions/\d+/result$"))
+        page.get_by_role("button", name="Regrade").click()
+        page.wait_for_url(re.compile(r"/submissions/\d+$"))
+        page.wait_for_url(re.compile(r"/submissions/\d+/result$"), timeout=240_000)
+        assert page.inner_text("#verdict") == "Scored"
+        page.screenshot(path=str(ARTIFACTS / "regraded.png"), full_page=True)
     finally:
         context.close()

@@ -468,3 +468,28 @@ def test_the_vendor_route_serves_only_uplot(client):
     for name in ("uPlot.esm.js", "package.json", "..%2Fpackage.json", "../../package.json"):
         assert client.get(f"/static/vendor/{name}").status_code == 404, name
     assert client.get("/static/web/app.css").status_code == 200
+
+
+def test_an_instructor_regrades_a_submission(client, student, paraboloid, course):
+    submission_id, token = _uploaded(client, student, paraboloid)
+    # Still being graded: nobody can regrade it yet; then it finishes.
+    _scored(submission_id, 60.0, 0.04)
+    body = text(client.get(f"/submissions/{submission_id}/result"))
+    assert "Regrade" not in body  # the student has no such button...
+    refused = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": token})
+    assert refused.status_code == 403  # ...nor the right
+    client.post("/logout", data={"csrf_token": token})
+    teacher = create_user("regrader@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    staff_token = login(client, teacher)
+    page = text(client.get(f"/submissions/{submission_id}/result"))
+    assert "Regrade" in page and "by Ada Student" in page
+    before = db.session.scalar(select(func.count(Submission.id)))
+    done = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": staff_token})
+    assert done.status_code == 303 and done.headers["Location"] == f"/submissions/{submission_id}"
+    submission = db.session.get(Submission, submission_id)
+    db.session.refresh(submission)
+    assert submission.state is State.QUEUED and submission.attempts == 0 and submission.result is None
+    assert db.session.scalar(select(func.count(Submission.id))) == before  # no new, charged submission
+    again = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": staff_token})
+    assert again.status_code == 409 and "still being graded" in text(again)
