@@ -32,3 +32,28 @@ def test_every_built_in_assignment_behaves_as_declared(runner_config, capsys):
     for check in checks:
         kinds = [s.solution.expect for s in check.solutions]
         assert kinds.count("pass") >= 1 and len(kinds) >= 2, check.name  # a reference and a wrong one
+
+
+@pytest.mark.slow
+def test_every_starter_script_runs_and_follows_the_output_convention(runner_config):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grader.assignments import datasets
+    from grader.assignments.spec import find
+    from grader.assignments.starter import starter_script
+    from grader.runner.grade import grade
+    from grader.runner.submission import prepare_submission
+    from grader.runner.verdicts import Verdict
+
+    def run(slug: str) -> tuple[str, str, str]:
+        spec = find(slug)
+        submission = prepare_submission(f"{slug}_starter.py", starter_script(spec).encode())
+        hidden = datasets.hidden_set(spec, b"starter-secret-0123456789abcdef")
+        report = grade(
+            spec, submission, hidden, [0], uid=runner_config.sandbox_uid, jobs_root=runner_config.jobs_dir
+        )
+        return slug, report.verdict.value, report.message
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(run, sorted(EXPECTED)))
+    assert all(verdict == Verdict.SCORED.value for _, verdict, _ in outcomes), outcomes

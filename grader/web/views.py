@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.assignments.starter import starter_script
 from grader.courses.access import is_staff
 from grader.extensions import utcnow
 from grader.runner.scoring import metric_label
@@ -34,6 +35,7 @@ from grader.submissions.models import State
 
 from . import class_queries, events, queries
 from .auth import check_csrf, current_user, login_required, security_headers
+from .markup import description_html
 
 blueprint = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/web"
@@ -123,10 +125,12 @@ def _assignment_or_404(assignment_id: int) -> Assignment:
 
 def _assignment_page(assignment: Assignment, error: str | None = None, status: int = 200) -> tuple[str, int]:
     user = _user()
+    spec = queries.spec_of(assignment)
     page = render_template(
         "web/assignment.html",
         assignment=assignment,
-        spec=queries.spec_of(assignment),
+        spec=spec,
+        description=description_html(spec.description) if spec else None,
         used=services.submissions_today(user, assignment, utcnow()),
         submissions=queries.user_submissions(user, assignment),
         staff=is_staff(user, assignment.course_id),
@@ -135,6 +139,20 @@ def _assignment_page(assignment: Assignment, error: str | None = None, status: i
         error=error,
     )
     return page, status
+
+
+@blueprint.get("/assignments/<int:assignment_id>/starter.py")
+@login_required
+def starter(assignment_id: int) -> Response:
+    assignment = _assignment_or_404(assignment_id)
+    spec = queries.spec_of(assignment)
+    if spec is None:
+        abort(404, "This assignment's spec no longer parses; ask your instructor.")
+    return Response(
+        starter_script(spec),
+        mimetype="text/x-python",
+        headers={"Content-Disposition": f'attachment; filename="{assignment.slug}_starter.py"'},
+    )
 
 
 @blueprint.get("/assignments/<int:assignment_id>")

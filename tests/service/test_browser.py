@@ -110,6 +110,7 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         page.screenshot(path=str(ARTIFACTS / "home.png"))
         page.get_by_role("link", name=re.compile("paraboloid")).click()
         assert page.get_by_text("0 of 50").count() == 1
+        assert page.locator(".description math").count() >= 1  # the formula, as MathML
 
         # Drag and drop: a wrong kind of file is caught before upload; the real script goes through.
         page.evaluate(DROP, ["weights.pt", "binary"])

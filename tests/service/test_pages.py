@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import io
 import json
@@ -493,3 +494,15 @@ def test_an_instructor_regrades_a_submission(client, student, paraboloid, course
     assert db.session.scalar(select(func.count(Submission.id))) == before  # no new, charged submission
     again = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": staff_token})
     assert again.status_code == 409 and "still being graded" in text(again)
+
+
+def test_the_assignment_page_renders_its_maths_and_offers_a_starter(client, student, paraboloid):
+    login(client, student)
+    page = client.get(f"/assignments/{paraboloid.id}").get_data(as_text=True)
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in page  # $$z = x^2 + y^2$$
+    assert "<code>[N, 2]</code>" in page and "$$" not in page  # Markdown and maths, both rendered
+    starter = client.get(f"/assignments/{paraboloid.id}/starter.py")
+    assert starter.status_code == 200 and "paraboloid_starter.py" in starter.headers["Content-Disposition"]
+    source = starter.get_data(as_text=True)
+    ast.parse(source)
+    assert "submit(model)" in source and "grader run paraboloid" in source
