@@ -16,7 +16,7 @@ from grader.courses.models import Course, Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
-from grader.submissions.models import Result, State, Submission
+from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
 
 STATE_LABELS = {
@@ -129,6 +129,15 @@ def submission_for(user: User, submission_id: int) -> Submission | None:
         return submission
     course_id = submission.assignment_version.assignment.course_id
     return submission if is_staff(user, course_id) else None
+
+
+def attempts_of(submission_id: int) -> list[Attempt]:
+    """Every grading attempt of a submission, in order (who ran it, when, how it ended)."""
+    return list(
+        db.session.scalars(
+            select(Attempt).where(Attempt.submission_id == submission_id).order_by(Attempt.number)
+        )
+    )
 
 
 def status_of(submission_id: int) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
-from grader.submissions import notify
+from grader.submissions import grading, notify
 from grader.submissions.models import Curve, Result, ResultDiagnosis, State, StoredFile, Submission
 from grader.web import events
 
@@ -506,3 +506,18 @@ def test_the_assignment_page_renders_its_maths_and_offers_a_starter(client, stud
     source = starter.get_data(as_text=True)
     ast.parse(source)
     assert "submit(model)" in source and "grader run paraboloid" in source
+
+
+def test_a_submission_in_full_shows_its_code_attempts_and_version(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    attempt = grading.claim(submission_id, "worker-a:1")
+    assert attempt == 1
+    _scored(submission_id, 97.5, 0.00083)
+    body = client.get(f"/submissions/{submission_id}/result").get_data(as_text=True)
+    code = body[body.index('id="code-heading"') :]
+    assert "Graded against version 1 of the assignment" in code
+    assert '<div class="code">' in code and "NonLinearRegression" in code and "(run)" in code
+    assert '<span class="kn">import</span>' in code  # highlighted on the server
+    assert "worker-a:1" in body[body.index('id="attempts-heading"') :]
+    css = client.get("/static/highlight.css")
+    assert css.status_code == 200 and css.mimetype == "text/css" and ".code .kn" in css.get_data(as_text=True)
