@@ -7,7 +7,7 @@ Every query here runs a fixed number of times per page, whatever the class size
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
@@ -188,3 +188,79 @@ def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
         if 0 <= most < len(SEVERITIES)
     ]
     return sorted(counts, key=lambda c: (-c.students, SEVERITIES.index(c.severity), c.code))
+
+
+@dataclass
+class AssignmentSummary:
+    assignment: Assignment
+    submissions: int  # charged
+    students: int  # who submitted at least once
+    passed: int  # students with a passing result
+    median_best: float | None  # of the students' best scores
+
+
+@dataclass
+class QueueStatus:
+    waiting: int  # received or queued
+    running: int
+    failed_last_hour: int  # the student's code failed, or the platform did
+    scored_last_hour: int
+
+
+def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSummary], QueueStatus]:
+    """Per assignment: submissions, students, passes, median best score; and the course's queue now."""
+    assignments = list(
+        db.session.scalars(
+            select(Assignment)
+            .where(Assignment.course_id == course_id)
+            .order_by(Assignment.deadline, Assignment.id)
+        )
+    )
+    version_of = {v.id: a.id for a in assignments for v in a.versions}
+    per_student = db.session.execute(
+        select(
+            Submission.assignment_version_id,
+            Submission.user_id,
+            func.count(Submission.id).filter(Submission.state != State.ERROR),
+            func.max(Result.score),
+            func.max(case((Result.passed, 1), else_=0)),
+        )
+        .outerjoin(Result, Result.submission_id == Submission.id)
+        .where(Submission.assignment_version_id.in_(list(version_of)))
+        .group_by(Submission.assignment_version_id, Submission.user_id)
+    ).all()
+    charged: dict[int, int] = {}
+    best: dict[int, dict[int, float]] = {}
+    passed: dict[int, set[int]] = {}
+    for version_id, user_id, count, top, did_pass in per_student:
+        aid = version_of[version_id]
+        charged[aid] = charged.get(aid, 0) + int(count)
+        scores = best.setdefault(aid, {})
+        if top is not None:
+            scores[user_id] = max(scores.get(user_id, top), top)
+        else:
+            scores.setdefault(user_id, float("nan"))
+        if did_pass:
+            passed.setdefault(aid, set()).add(user_id)
+    summaries = []
+    for a in assignments:
+        scores = [s for s in best.get(a.id, {}).values() if s == s]
+        median = sorted(scores)[len(scores) // 2] if scores else None
+        summaries.append(
+            AssignmentSummary(
+                a, charged.get(a.id, 0), len(best.get(a.id, {})), len(passed.get(a.id, set())), median
+            )
+        )
+    hour = now - timedelta(hours=1)
+    in_course = Submission.assignment_version_id.in_(list(version_of) or [-1])
+    waiting, running, failed, scored = db.session.execute(
+        select(
+            func.count().filter(Submission.state.in_([State.RECEIVED, State.QUEUED])),
+            func.count().filter(Submission.state == State.RUNNING),
+            func.count().filter(
+                Submission.state.in_([State.FAILED, State.ERROR]), Submission.updated_at >= hour
+            ),
+            func.count().filter(Submission.state == State.SCORED, Submission.updated_at >= hour),
+        ).where(in_course)
+    ).one()
+    return summaries, QueueStatus(int(waiting), int(running), int(failed), int(scored))

@@ -1,4 +1,4 @@
-"""Instructors publish built-in assignments into their courses (the page behind `grader assignments publish`).
+"""Instructors' course pages: the overview and publishing (the page behind `grader assignments publish`).
 
 Publishing here validates the spec; running the reference and known-wrong
 solutions is `grader assignments check`, which the test suite runs on every
@@ -18,9 +18,10 @@ from grader.assignments.models import Assignment
 from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.courses.access import is_staff
 from grader.courses.models import Course
-from grader.extensions import db
+from grader.extensions import db, utcnow
 
 from .auth import check_csrf, current_user, login_required, security_headers
+from .class_queries import course_overview
 
 blueprint = Blueprint("publishing", __name__, template_folder="templates")
 blueprint.before_request(check_csrf)
@@ -54,6 +55,15 @@ def _rows(course: Course) -> list[dict[str, Any]]:
 
 def _page(course: Course, error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("web/publish.html", course=course, rows=_rows(course), error=error), status
+
+
+@blueprint.get("/courses/<int:course_id>")
+@login_required
+def course(course_id: int) -> str:
+    """The instructor's view of a course: its assignments at a glance and the grading queue now."""
+    course = _course_for_staff(course_id)
+    summaries, queue = course_overview(course.id, utcnow())
+    return render_template("web/course.html", course=course, summaries=summaries, queue=queue)
 
 
 @blueprint.get("/courses/<int:course_id>/publish")

@@ -180,3 +180,28 @@ def test_an_assignment_that_asks_for_a_gpu_is_queued_for_the_gpu_workers(
     cpu_id = _post(client, cpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
     assert (queue_for(gpu_id), queue_for(cpu_id)) == ("gpu", "cpu")
     assert (broker.llen("gpu"), broker.llen("cpu")) == (before[0] + 1, before[1] + 1)
+
+
+def test_the_course_overview_shows_assignments_and_the_queue(client, course, student, student_token):
+    assignment = publish(course, "paraboloid")
+    publish(course, "xor")
+    first = _post(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    _post(client, assignment.id, student_token, "s.py", b"x = 2\n")
+    attempt = grading.claim(first, "w")
+    report = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 5e-4, 100.0, 100.0, True)
+    assert grading.finish(first, attempt, report)
+    teacher = create_user("overview@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    login(client, teacher)
+    page = text(client.get(f"/courses/{course.id}"))
+    queue = page[page.index('id="queue"') : page.index("</dl>", page.index('id="queue"'))]
+    assert "Waiting</dt><dd>1" in queue and "Scored, last hour</dt><dd>1" in queue
+    row = page[page.index("Learn the paraboloid") : page.index("</tr>", page.index("Learn the paraboloid"))]
+    assert "<td>1</td><td>1</td><td>2</td><td>100</td>" in row.replace("\n", "").replace(" ", "")
+    assert "XOR" in page
+    client.post(
+        "/logout",
+        data={"csrf_token": text(client.get("/")).split('name="csrf_token" value="')[1].split('"')[0]},
+    )
+    login(client, student)
+    assert client.get(f"/courses/{course.id}").status_code == 404
