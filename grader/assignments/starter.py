@@ -1,6 +1,11 @@
-"""A starter script for an assignment: the data, the output convention and submit(), ready to fill in."""
+"""A starter script for an assignment: the data, the output convention and submit(), ready to fill in.
+
+The script itself is starter_template.txt (a text file: this package never imports torch).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .spec import Assignment
 
@@ -23,48 +28,11 @@ def starter_script(spec: Assignment) -> str:
         data = "# No training data is handed out: draw your own from the function in the description.\nx_train, y_train = ..."
     grading = spec.grading
     budget = spec.budget
-    return f'''"""{spec.title}: a starter. Fill in the model and the training; keep submit(model) at the end.
-
-The grader calls model(x) on raw inputs of shape [N, {len(spec.inputs)}] (columns {names})
-and scores the outputs with {grading.metric} (full marks at {grading.full_marks_at:g}).
-Budget: {budget.train_seconds:g} s of training{f", {budget.max_steps:,} optimizer steps" if budget.max_steps else ""}.
-Test it locally first:  grader run {spec.slug} this_file.py
-"""
-
-import torch
-import torch.nn as nn
-from gradekit import load_training_data, submit
-
-{data.format(d=len(spec.inputs), names=names)}
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        # Scale the inputs inside the model: the grader feeds them raw.
-        self.register_buffer("mean", x_train.mean(0))
-        self.register_buffer("std", x_train.std(0).clamp_min(1e-8))
-        self.net = nn.Sequential(
-            nn.Linear({len(spec.inputs)}, 32),
-            nn.ReLU(),
-            nn.Linear(32, {outputs}),{last}
-        )
-
-    def forward(self, x):
-        return self.net((x - self.mean) / self.std){squeeze}
-
-
-model = Model()
-optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-criterion = {loss}
-
-for step in range(2000):
-    optimizer.zero_grad()
-    loss = criterion(model(x_train), y_train)
-    loss.backward()
-    optimizer.step()
-    if step % 500 == 0:
-        print(f"step {{step}}: loss {{loss.item():.4g}}")
-
-submit(model)
-'''
+    text = (Path(__file__).parent / "starter_template.txt").read_text(encoding="utf-8")
+    return text.format(
+        title=spec.title, inputs=len(spec.inputs), names=names, metric=grading.metric,
+        full_marks_at=f"{grading.full_marks_at:g}", train_seconds=f"{budget.train_seconds:g}",
+        steps=f", {budget.max_steps:,} optimizer steps" if budget.max_steps else "", slug=spec.slug,
+        data=data.format(d=len(spec.inputs), names=names), outputs=outputs, last=last, squeeze=squeeze,
+        loss=loss,
+    )  # fmt: skip

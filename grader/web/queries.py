@@ -174,6 +174,7 @@ class ResultView:
     warnings: list[dict[str, Any]]
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
     diagnoses: list[dict[str, Any]] = field(default_factory=list)
+    charts: list[dict[str, Any]] = field(default_factory=list)  # {key, title, series: [curve names]}
 
 
 def result_view(result: Result) -> ResultView:
@@ -207,7 +208,28 @@ def result_view(result: Result) -> ResultView:
             }
             for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
         },
+        charts=chart_groups([curve.series for curve in result.curves]),
     )
+
+
+def chart_groups(series: list[str]) -> list[dict[str, Any]]:
+    """Which curves are drawn together: the loss with the held-out metric, the learning rate, the
+    gradient norms of all layers, then anything else on its own."""
+    names = set(series)
+    groups = []
+    loss = [s for s in ("loss",) if s in names] + sorted(s for s in names if s.startswith("heldout/"))
+    if loss:
+        groups.append(
+            {"key": "loss", "title": "Loss and held-out metric" if len(loss) > 1 else "Loss", "series": loss}
+        )
+    if "lr" in names:
+        groups.append({"key": "lr", "title": "Learning rate", "series": ["lr"]})
+    norms = sorted(s for s in names if s.startswith("grad_norm/"))
+    if norms:
+        groups.append({"key": "grad_norm", "title": "Gradient norm per layer", "series": norms})
+    taken = set(loss) | {"lr"} | set(norms)
+    groups += [{"key": s, "title": s, "series": [s]} for s in sorted(names - taken)]
+    return groups
 
 
 def curve_summary(series: str, steps: list[int], values: list[float | None], total: int) -> str:

@@ -147,6 +147,18 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         assert page.inner_text("#verdict") == "Scored"
         assert "100" in page.inner_text(".score")
         assert page.evaluate(INKED_PIXELS) > 500
+        # Every chart: the loss with the held-out metric, the learning rate, each layer's gradient norm...
+        charts = page.eval_on_selector_all("#series option", "options => options.map(o => o.value)")
+        assert charts[:3] == ["loss", "lr", "grad_norm"], charts
+        for chart in charts:
+            page.select_option("#series", chart)
+            page.wait_for_selector(".uplot canvas")
+            assert page.evaluate(INKED_PIXELS) > 300, chart
+        page.select_option("#series", "grad_norm")
+        legend = page.inner_text(".u-legend")
+        assert "grad_norm/linear_1" in legend and "grad_norm/linear_3" in legend  # overlaid, one per layer
+        page.select_option("#series", "loss")
+        assert "heldout/mse" in page.inner_text(".u-legend")
         log_box = page.get_by_role("checkbox", name="Logarithmic scale")
         log_box.click()
         page.wait_for_selector(".uplot canvas")

@@ -380,6 +380,10 @@ def test_the_result_page(client, student, paraboloid):
     loss = curves["loss"]
     assert loss["steps"] == [0, 10, 20, 30] and loss["values"] == [4.0, None, 0.25, 0.0009]
     assert "lowest 0.0009 at step 30" in loss["summary"]
+    groups = re.search(r'<script type="application/json" id="chart-groups">(.*?)</script>', body, re.S)
+    assert groups is not None and json.loads(groups.group(1)) == [
+        {"key": "loss", "title": "Loss", "series": ["loss"]}
+    ]
     assert "/static/vendor/uPlot.iife.min.js" in body and "/static/vendor/uPlot.min.css" in body
     assert "<script>" not in body  # no inline script: the page works under its CSP
 
