@@ -211,6 +211,9 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
         db.session.commit()
     context = browser.new_context(viewport={"width": 1000, "height": 700})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     try:
         page.goto(base_url + "/login")
         page.get_by_label("Email").fill("teacher@example.edu")
@@ -244,5 +247,6 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
         page.wait_for_url(re.compile(r"/submissions/\d+/result$"), timeout=240_000)
         assert page.inner_text("#verdict") == "Scored"
         page.screenshot(path=str(ARTIFACTS / "regraded.png"), full_page=True)
+        assert not errors, errors
     finally:
         context.close()
