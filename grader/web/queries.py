@@ -212,6 +212,31 @@ def result_view(result: Result) -> ResultView:
     )
 
 
+def compared_curves(submissions: list[Submission]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The loss and held-out curves of several submissions, named "#id series", and how to group them."""
+    curves: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[str]] = {}
+    for submission in submissions:
+        for curve in submission.result.curves if submission.result else []:
+            kind = (
+                "loss"
+                if curve.series == "loss"
+                else "heldout"
+                if curve.series.startswith("heldout/")
+                else None
+            )
+            if kind is None:
+                continue
+            name = f"#{submission.id} {curve.series}"
+            curves[name] = {
+                "steps": curve.steps, "values": curve.values, "points_total": curve.points_total,
+                "summary": curve_summary(name, curve.steps, curve.values, curve.points_total),
+            }  # fmt: skip
+            groups.setdefault(kind, []).append(name)
+    titles = {"loss": "Training loss", "heldout": "Held-out metric"}
+    return curves, [{"key": k, "title": titles[k], "series": groups[k]} for k in titles if k in groups]
+
+
 def chart_groups(series: list[str]) -> list[dict[str, Any]]:
     """Which curves are drawn together: the loss with the held-out metric, the learning rate, the
     gradient norms of all layers, then anything else on its own."""

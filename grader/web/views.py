@@ -142,6 +142,24 @@ def _assignment_page(assignment: Assignment, error: str | None = None, status: i
     return page, status
 
 
+@blueprint.get("/assignments/<int:assignment_id>/compare")
+@login_required
+def compare(assignment_id: int) -> str:
+    """Two to four graded submissions of this assignment, their curves overlaid."""
+    assignment = _assignment_or_404(assignment_id)
+    ids = list(dict.fromkeys(i for i in request.args.getlist("s") if i.isdigit()))
+    if not 2 <= len(ids) <= 4:
+        abort(400, "Choose two to four graded submissions to compare.")
+    chosen = [queries.submission_for(_user(), int(i)) for i in ids]
+    versions = {v.id for v in assignment.versions}
+    if any(s is None or s.assignment_version_id not in versions or s.result is None for s in chosen):
+        abort(404, "One of these submissions is not a graded submission of this assignment that you can see.")
+    curves, charts = queries.compared_curves([s for s in chosen if s is not None])
+    return render_template(
+        "web/compare.html", assignment=assignment, submissions=chosen, curves=curves, charts=charts
+    )
+
+
 @blueprint.get("/assignments/<int:assignment_id>/starter.py")
 @login_required
 def starter(assignment_id: int) -> Response:

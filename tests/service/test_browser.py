@@ -197,6 +197,18 @@ def test_without_event_source_the_status_page_polls(stack, base_url, browser):  
         assert page.inner_text("#verdict") == "Scored"
         polls = [url for url in requested if url.endswith("/status.json")]
         assert polls and not any(url.endswith("/events") for url in requested), requested
+
+        # Two graded submissions now: tick both on the assignment page and overlay their curves.
+        page.get_by_role("link", name=re.compile("paraboloid")).first.click()
+        boxes = page.get_by_role("checkbox", name=re.compile("Compare submission"))
+        assert boxes.count() >= 2
+        boxes.nth(0).check()
+        boxes.nth(1).check()
+        page.get_by_role("button", name=re.compile("Compare")).click()
+        page.wait_for_selector(".uplot canvas")
+        assert page.evaluate(INKED_PIXELS) > 300
+        assert page.inner_text(".u-legend").count(" loss") >= 2
+        page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     finally:
         context.close()
 

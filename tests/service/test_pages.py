@@ -525,3 +525,29 @@ def test_a_submission_in_full_shows_its_code_attempts_and_version(client, studen
     assert "worker-a:1" in body[body.index('id="attempts-heading"') :]
     css = client.get("/static/highlight.css")
     assert css.status_code == 200 and css.mimetype == "text/css" and ".code .kn" in css.get_data(as_text=True)
+
+
+def test_a_student_compares_two_submissions(client, student, paraboloid, course):
+    first, token = _uploaded(client, student, paraboloid)
+    second = int(
+        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+    )
+    third = int(
+        upload(client, paraboloid.id, token, "c.py", b"x = 3\n").headers["Location"].rsplit("/", 1)[1]
+    )
+    _scored(first, 60.0, 0.04)
+    _scored(second, 97.5, 0.00083)
+    page = text(client.get(f"/assignments/{paraboloid.id}"))
+    assert f'name="s" value="{first}"' in page and f'name="s" value="{third}"' not in page  # graded only
+    body = text(client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}"))
+    groups = json.loads(re.search(r'id="chart-groups">(.*?)</script>', body, re.S).group(1))
+    assert groups == [
+        {"key": "loss", "title": "Training loss", "series": [f"#{first} loss", f"#{second} loss"]}
+    ]
+    assert client.get(f"/assignments/{paraboloid.id}/compare?s={first}").status_code == 400
+    assert client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={third}").status_code == 404
+    client.post("/logout", data={"csrf_token": token})
+    other = create_user("peeker@example.edu", "Peeker", Role.STUDENT, "pw")
+    enroll(course, other)
+    login(client, other)
+    assert client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}").status_code == 404
