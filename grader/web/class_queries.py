@@ -17,7 +17,7 @@ from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db
-from grader.submissions.models import Result, ResultDiagnosis, State, Submission
+from grader.submissions.models import Curve, Result, ResultDiagnosis, State, Submission
 
 SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
 PICKS = ("best", "last")  # each student's best-scored submission, or their latest graded one
@@ -264,3 +264,54 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
         ).where(in_course)
     ).one()
     return summaries, QueueStatus(int(waiting), int(running), int(failed), int(scored))
+
+
+@dataclass
+class ClassAnalytics:
+    histogram: dict[str, list[float]]  # {"edges": [...], "counts": [...]}: students' best scores
+    median_curve: dict[str, list[float]]  # {"steps": [...], "median": [...], "low": [...], "high": [...]}
+    students: int  # with a scored submission
+
+
+def class_analytics(assignment: Assignment, max_score: float, points: int = 100) -> ClassAnalytics:
+    """The spread of the class's best scores, and the median training loss of their best runs.
+
+    Curves are taken at fixed fractions of each run's length, so runs of different lengths line up
+    by how far through training they were; the band is the middle half of the class.
+    """
+    board = scoreboard(assignment, sort="student", per_page=None)
+    best = [row for row in board.rows if row.score is not None and row.submission_id is not None]
+    bins = 10
+    counts = [0.0] * bins
+    for row in best:
+        index = min(bins - 1, int((row.score or 0.0) / max_score * bins)) if max_score > 0 else 0
+        counts[max(index, 0)] += 1
+    edges = [round(max_score * i / bins, 6) for i in range(bins + 1)]
+    curves = db.session.execute(
+        select(Curve.steps, Curve.values)
+        .join(Result, Result.id == Curve.result_id)
+        .where(Result.submission_id.in_([row.submission_id for row in best]), Curve.series == "loss")
+    ).all()
+    grid = [i / (points - 1) for i in range(points)]
+    sampled: list[list[float]] = []
+    for steps, values in curves:
+        pairs = [(s, v) for s, v in zip(steps, values, strict=False) if isinstance(v, (int, float))]
+        if len(pairs) < 2:
+            continue
+        last = pairs[-1][0] or 1
+        row, j = [], 0
+        for fraction in grid:
+            while j + 1 < len(pairs) and pairs[j + 1][0] <= fraction * last:
+                j += 1
+            row.append(float(pairs[j][1]))
+        sampled.append(row)
+    median_curve: dict[str, list[float]] = {"steps": [], "median": [], "low": [], "high": []}
+    if sampled:
+        for i, fraction in enumerate(grid):
+            column = sorted(r[i] for r in sampled)
+            n = len(column)
+            median_curve["steps"].append(round(100 * fraction, 2))
+            median_curve["median"].append(column[n // 2])
+            median_curve["low"].append(column[n // 4])
+            median_curve["high"].append(column[(3 * n) // 4])
+    return ClassAnalytics({"edges": edges, "counts": counts}, median_curve, len(best))

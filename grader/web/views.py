@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from datetime import datetime
@@ -284,6 +285,23 @@ def scoreboard(assignment_id: int) -> str:
         diagnoses=class_queries.diagnosis_counts(assignment),
         metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,
+    )
+
+
+@blueprint.get("/assignments/<int:assignment_id>/analytics")
+@login_required
+def analytics(assignment_id: int) -> str:
+    """The class at a glance: the spread of best scores, the median loss curve, the diagnoses."""
+    assignment = _staff_assignment_or_404(assignment_id)
+    spec = queries.spec_of(assignment)
+    max_score = spec.points if spec else 100.0
+    return render_template(
+        "web/analytics.html",
+        assignment=assignment,
+        data=(data := class_queries.class_analytics(assignment, max_score)),
+        data_json=dataclasses.asdict(data),
+        diagnoses=class_queries.diagnosis_counts(assignment),
+        max_score=max_score,
     )
 
 

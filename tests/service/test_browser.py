@@ -249,6 +249,18 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
 
         page.screenshot(path=str(ARTIFACTS / "scoreboard.png"), full_page=True)
 
+        # The class at a glance: the histogram of best scores and the median loss curve, drawn.
+        page.get_by_role("link", name="Class analytics").click()
+        page.wait_for_selector("#median-curve canvas")
+        inked = "(id) => { const c = document.querySelector(id + ' canvas'); const d = c.getContext('2d')"
+        inked += (
+            ".getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4)"
+        )
+        inked += " if (d[i] > 0) n++; return n; }"
+        assert page.evaluate(inked, "#histogram") > 300 and page.evaluate(inked, "#median-curve") > 300
+        page.screenshot(path=str(ARTIFACTS / "analytics.png"), full_page=True)
+        page.go_back()
+
         # Open the student's best submission and regrade it: it is trained and scored again.
         if not any(worker.poll() is None for worker in stack.workers):
             stack.start_worker()

@@ -551,3 +551,24 @@ def test_a_student_compares_two_submissions(client, student, paraboloid, course)
     enroll(course, other)
     login(client, other)
     assert client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}").status_code == 404
+
+
+def test_class_analytics(client, student, paraboloid, course):
+    first, token = _uploaded(client, student, paraboloid)
+    second = int(
+        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+    )
+    _scored(first, 55.0, 0.03)
+    _scored(second, 97.5, 0.00083)
+    assert client.get(f"/assignments/{paraboloid.id}/analytics").status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    teacher = create_user("analyst@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    login(client, teacher)
+    body = text(client.get(f"/assignments/{paraboloid.id}/analytics"))
+    data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', body, re.S).group(1))
+    assert data["students"] == 1 and sum(data["histogram"]["counts"]) == 1  # counted once, by the best
+    assert data["histogram"]["counts"][9] == 1 and data["histogram"]["edges"][-1] == 100
+    curve = data["median_curve"]
+    assert len(curve["steps"]) == 100 and curve["median"][0] == 4.0 and curve["median"][-1] == 0.0009
+    assert "Gradients are never zeroed" in body and "analytics.js" in body
