@@ -54,8 +54,13 @@ def _version_ids(assignment: Assignment) -> list[int]:
     return [version.id for version in assignment.versions]
 
 
-def _class_query(assignment: Assignment, pick: str, search: str) -> tuple[Select[Any], dict[str, Any]]:
-    """The class's rows (not yet ordered or paged) and the columns they sort by."""
+def _class_query(
+    assignment: Assignment, pick: str, search: str
+) -> tuple[Select[Any], dict[str, Any], Select[Any]]:
+    """The class's rows (not yet ordered or paged), the columns they sort by, and the class's counts.
+
+    The counts need only the students and their totals, not each one's shown submission.
+    """
     versions = _version_ids(assignment)
     if pick == "last":
         order = (Submission.created_at.desc(), Submission.id.desc())
@@ -114,17 +119,24 @@ def _class_query(assignment: Assignment, pick: str, search: str) -> tuple[Select
         .outerjoin(totals, totals.c.user_id == User.id)
         .where(Enrollment.course_id == assignment.course_id, Enrollment.role == Role.STUDENT)
     )
+    counts = (
+        select(func.count(User.id), func.count(totals.c.user_id).filter(totals.c.attempts > 0))
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .outerjoin(totals, totals.c.user_id == User.id)
+        .where(Enrollment.course_id == assignment.course_id, Enrollment.role == Role.STUDENT)
+    )
     if search:
         literal = search.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
         pattern = f"%{literal}%"
-        query = query.where(
-            func.lower(User.name).like(pattern, escape="!") | func.lower(User.email).like(pattern, escape="!")
+        matches = func.lower(User.name).like(pattern, escape="!") | func.lower(User.email).like(
+            pattern, escape="!"
         )
+        query, counts = query.where(matches), counts.where(matches)
     columns = {
         "student": func.lower(User.name), "score": shown.c.score, "metric": shown.c.metric_value,
         "attempts": attempts, "last": totals.c.last_at, "late": shown.c.late,
     }  # fmt: skip
-    return query, columns
+    return query, columns, counts
 
 
 def scoreboard(
@@ -139,16 +151,13 @@ def scoreboard(
     """One page of the class (every row with ``per_page=None``), sorted and filtered in the database."""
     pick = pick if pick in PICKS else "best"
     search = search.strip()[:100]
-    query, columns = _class_query(assignment, pick, search)
+    query, columns, counts = _class_query(assignment, pick, search)
     sort = sort if sort in columns else "student"
     column = columns[sort]
     ordered = query.order_by(
         (column.desc() if descending else column.asc()).nulls_last(), func.lower(User.name), User.id
     )
-    counted = query.subquery()
-    students, submitted = db.session.execute(
-        select(func.count(), func.count().filter(counted.c.attempts > 0)).select_from(counted)
-    ).one()
+    students, submitted = db.session.execute(counts).one()
     pages = 1 if per_page is None else max(1, -(-int(students) // per_page))
     page = min(max(1, page), pages)
     if per_page is not None:
