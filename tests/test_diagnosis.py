@@ -335,7 +335,8 @@ def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
         )
     }
     probes["loss/MSELoss"] = {key: junk for key in ("cls", "prediction_shape", "target_shape", "reduction")}
-    diagnose(Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}]))
+    found = diagnose(Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}]))
+    assert found == [], [d.code for d in found]
 
 
 def test_a_loss_that_oscillates_at_a_high_level_is_a_learning_rate_too_large():

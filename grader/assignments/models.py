@@ -36,6 +36,11 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     def current(self) -> AssignmentVersion:
         return self.versions[-1]
 
+    @property
+    def version_ids(self) -> list[int]:
+        """Every version's id: a submission belongs to the assignment if it names one of them."""
+        return [version.id for version in self.versions]
+
 
 class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     """One published spec. A changed spec makes a new version; results record the one they used."""

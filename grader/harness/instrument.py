@@ -160,13 +160,14 @@ class Recorder:
             raise StopTraining("time_budget")
 
     def _remember_gradients(self, optimizer: torch.optim.Optimizer) -> None:
-        """A few of this optimizer's gradients as the step leaves them (several optimizers add up)."""
-        kept = 0
+        """One of this optimizer's gradients as the step leaves it (zero_grad clears all of them at
+        once, so one tells; several optimizers each leave their own)."""
         for group in optimizer.param_groups:
             for param in group["params"]:
-                if param.grad is not None and kept < 4:
-                    self._left_by_step.append((param, id(param.grad), param.grad._version))
-                    kept += 1
+                grad = param.grad
+                if grad is not None:
+                    self._left_by_step.append((param, id(grad), grad._version))
+                    return
 
     def _check_zeroed(self) -> None:
         """At the first backward after a step: were the step's gradients zeroed (by any means) since?"""

@@ -88,6 +88,8 @@ class Probes:
     def after_step(self, step: int) -> None:
         """Called after each optimizer step: arm for the coming step when it is a sampled one."""
         self.step = step
+        if not self._sampled and step >= SAMPLE_FIRST and step % SAMPLE_EVERY:
+            return  # the common case, kept cheap: nothing was sampled and nothing will be
         sampled, self._sampled = self._sampled, False
         self.disarm()
         if sampled and self._root is not None:

@@ -32,7 +32,7 @@ class UploadRefused(Exception):
 def _charged(user: User, assignment: Assignment, since: datetime | None = None) -> int:
     query = select(func.count(Submission.id)).where(
         Submission.user_id == user.id,
-        Submission.assignment_version_id.in_([v.id for v in assignment.versions]),
+        Submission.assignment_version_id.in_(assignment.version_ids),
         Submission.state != State.ERROR,
     )
     if since is not None:

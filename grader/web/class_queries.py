@@ -50,10 +50,6 @@ class ScoreboardPage:
     search: str
 
 
-def _version_ids(assignment: Assignment) -> list[int]:
-    return [version.id for version in assignment.versions]
-
-
 def _class_query(
     assignment: Assignment, pick: str, search: str
 ) -> tuple[Select[Any], dict[str, Any], Select[Any]]:
@@ -61,7 +57,7 @@ def _class_query(
 
     The counts need only the students and their totals, not each one's shown submission.
     """
-    versions = _version_ids(assignment)
+    versions = assignment.version_ids
     if pick == "last":
         order = (Submission.created_at.desc(), Submission.id.desc())
         graded = Result.verdict.is_not(None)
@@ -188,7 +184,7 @@ def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
         )
         .join(Result, Result.id == ResultDiagnosis.result_id)
         .join(Submission, Submission.id == Result.submission_id)
-        .where(Submission.assignment_version_id.in_(_version_ids(assignment)))
+        .where(Submission.assignment_version_id.in_(assignment.version_ids))
         .group_by(ResultDiagnosis.code)
     ).all()
     counts = [

@@ -78,14 +78,10 @@ def taught_courses(user: User) -> list[Course]:
     return list(db.session.scalars(query))
 
 
-def _version_ids(assignment: Assignment) -> list[int]:
-    return [version.id for version in assignment.versions]
-
-
 def latest_submission(user: User, assignment: Assignment) -> Submission | None:
     return db.session.scalar(
         select(Submission)
-        .where(Submission.user_id == user.id, Submission.assignment_version_id.in_(_version_ids(assignment)))
+        .where(Submission.user_id == user.id, Submission.assignment_version_id.in_(assignment.version_ids))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
         .limit(1)
     )
@@ -112,7 +108,7 @@ def user_submissions(user: User, assignment: Assignment, limit: int = 20) -> lis
         db.session.scalars(
             select(Submission)
             .where(
-                Submission.user_id == user.id, Submission.assignment_version_id.in_(_version_ids(assignment))
+                Submission.user_id == user.id, Submission.assignment_version_id.in_(assignment.version_ids)
             )
             .order_by(Submission.created_at.desc(), Submission.id.desc())
             .limit(limit)

@@ -152,7 +152,7 @@ def compare(assignment_id: int) -> str:
     if not 2 <= len(ids) <= 4:
         abort(400, "Choose two to four graded submissions to compare.")
     chosen = [queries.submission_for(_user(), int(i)) for i in ids]
-    versions = {v.id for v in assignment.versions}
+    versions = set(assignment.version_ids)
     if any(s is None or s.assignment_version_id not in versions or s.result is None for s in chosen):
         abort(404, "One of these submissions is not a graded submission of this assignment that you can see.")
     curves, charts = queries.compared_curves([s for s in chosen if s is not None])
@@ -282,7 +282,6 @@ def scoreboard(assignment_id: int) -> str:
         "web/scoreboard.html",
         assignment=assignment,
         board=board,
-        diagnoses=class_queries.diagnosis_counts(assignment),
         metric=metric_label(spec.metric) if spec else "Metric",
         max_score=spec.points if spec else None,
     )

@@ -455,7 +455,9 @@ def test_the_scoreboard(client, student, paraboloid, course):
     assert f"/submissions/{second}/result" in row and "97.5" in row and "0.00083" in row
     assert "<td>2</td>" in row and "on time" in row
     assert 'aria-sort="ascending"' in body and "sort=score&amp;order=asc" in html.escape(body)
-    counts = body[body.index('id="diagnosis-counts"') :]
+    assert "Class analytics" in body
+    analytics = text(client.get(f"/assignments/{paraboloid.id}/analytics"))
+    counts = analytics[analytics.index('id="diagnosis-counts"') :]
     assert "Gradients are never zeroed" in counts and "<td>1</td>" in counts  # one student, two results
     # Staff may open the student's result.
     assert client.get(f"/submissions/{second}/result").status_code == 200
