@@ -34,7 +34,9 @@ def main() -> None:
     def block() -> float:
         return run(args.steps)
 
-    recorder = Recorder(send, None, None, probes=False)  # the probes have their own benchmark (diagnosis_cost)
+    recorder = Recorder(
+        send, None, None, probes=False
+    )  # the probes have their own benchmark (diagnosis_cost)
     block()  # warm-up
     on: list[float] = []
     off: list[float] = []

@@ -335,7 +335,9 @@ def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
         )
     }
     probes["loss/MSELoss"] = {key: junk for key in ("cls", "prediction_shape", "target_shape", "reduction")}
-    found = diagnose(Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}]))
+    found = diagnose(
+        Evidence(spec=spec, probes=probes, warnings=[{"message": junk, "file": junk, "line": junk}])
+    )
     assert found == [], [d.code for d in found]
 
 
