@@ -4,6 +4,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +26,10 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     title: Mapped[str] = mapped_column(String(200))
     deadline: Mapped[datetime | None]
     daily_limit: Mapped[int] = mapped_column(default=10)
+    # Hidden: staff see it and can test it; students neither see it nor submit to it.
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # A leaderboard by pseudonym: the public score until the deadline, the hidden-set ranking after.
+    leaderboard: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     course: Mapped[Course] = relationship()
@@ -76,3 +81,36 @@ class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     @staticmethod
     def encode_files(files: dict[str, bytes]) -> dict[str, str]:
         return {name: base64.b64encode(content).decode() for name, content in files.items()}
+
+
+class DeadlineExtension(db.Model):  # type: ignore[name-defined,misc]
+    """One student's own deadline for one assignment, granted by staff (replaces the course's)."""
+
+    __tablename__ = "deadline_extensions"
+    __table_args__ = (UniqueConstraint("assignment_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    deadline: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SpecDraft(db.Model):  # type: ignore[name-defined,misc]
+    """An assignment folder uploaded by staff: previewed and checked before it is published."""
+
+    __tablename__ = "spec_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(100))
+    # The folder's files, base64 by relative path (spec.toml, solutions, target functions, data).
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="uploaded")  # uploaded, checking, checked, failed
+    check_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

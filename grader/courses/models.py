@@ -20,12 +20,17 @@ class Course(db.Model):  # type: ignore[name-defined,misc]
 
 class Enrollment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "enrollments"
-    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("course_id", "user_id"),
+        UniqueConstraint("course_id", "pseudonym", name="uq_enrollments_pseudonym"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(str_enum(Role))
+    # The name this student shows on the course's leaderboards (chosen by them; None: not shown).
+    pseudonym: Mapped[str | None] = mapped_column(String(40))
 
     course: Mapped[Course] = relationship()
     user: Mapped[User] = relationship()

@@ -4,6 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -53,6 +54,8 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     kind: Mapped[str] = mapped_column(String(20))
     state: Mapped[State] = mapped_column(str_enum(State), default=State.RECEIVED)
     late: Mapped[bool] = mapped_column(default=False)
+    # The assignment's reference solution run by the platform at publication: the class's yardstick.
+    is_reference: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The current attempt's lease: claimed and renewed with conditional updates.
@@ -96,6 +99,9 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     metric_name: Mapped[str] = mapped_column(String(40))
     metric_value: Mapped[float | None] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float)
+    # On a fixed part of the hidden set: what a leaderboard shows before the deadline.
+    public_metric: Mapped[float | None] = mapped_column(Float)
+    public_score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
     passed: Mapped[bool] = mapped_column(default=False)
     seed: Mapped[int]
@@ -111,6 +117,7 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     submission: Mapped[Submission] = relationship(back_populates="result")
     curves: Mapped[list[Curve]] = relationship(back_populates="result", cascade="all, delete-orphan")
     diagnoses: Mapped[list[ResultDiagnosis]] = relationship(cascade="all, delete-orphan")
+    fit: Mapped[ResultFit | None] = relationship(cascade="all, delete-orphan")
 
 
 class ResultDiagnosis(db.Model):  # type: ignore[name-defined,misc]
@@ -141,3 +148,24 @@ class Curve(db.Model):  # type: ignore[name-defined,misc]
     full_sha256: Mapped[str | None] = mapped_column(String(64))
 
     result: Mapped[Result] = relationship(back_populates="curves")
+
+
+class ResultFit(db.Model):  # type: ignore[name-defined,misc]
+    """What the trained model predicts over its input domain (a line, a heat map or decision regions)."""
+
+    __tablename__ = "result_fits"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RegradeBatch(db.Model):  # type: ignore[name-defined,misc]
+    """Staff asked to regrade every submission of an assignment; progress is counted from the rows."""
+
+    __tablename__ = "regrade_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submission_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
