@@ -53,6 +53,7 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery.set_default()
     app.extensions["celery"] = celery
+    from grader.assignments import tasks as assignment_tasks  # noqa: F401 - the drafts' check
     from grader.submissions import tasks  # noqa: F401 - registers the tasks on this app
 
     return celery

@@ -92,6 +92,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from grader.assignments.services import publish
     from grader.courses.models import Course
     from grader.extensions import db
+    from grader.submissions.reference import ensure_reference_run
 
     deadline = None
     if args.deadline:
@@ -136,10 +137,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
         assignment = publish(course, args.assignment, deadline=deadline, daily_limit=args.daily_limit)
         version = assignment.current
         new = version.number != before.get(assignment.slug)
+        reference = ensure_reference_run(assignment, find(args.assignment))
         print(
             f"{assignment.slug} in {course.code}: version {version.number}"
             + (" (new; its hidden set is drawn from a fresh secret)" if new else " (unchanged)")
             + f"; deadline {assignment.deadline or 'none'}, {assignment.daily_limit} per day"
+            + (f"; reference run queued as submission {reference.id}" if reference else "")
         )
     return 0
 

@@ -54,6 +54,20 @@ def test_the_textbook_fix_passes(paraboloid, hidden, runner_config):
 
     state = load(weights)
     assert state["linear_1.weight"].shape == (25, 2)
+    # The public score: the same metric on the hidden set's first 30% (what a leaderboard shows early).
+    shown = slice(0, int(np.ceil(0.3 * len(hidden.targets))))
+    public = float(np.mean((report.chosen.values[shown] - hidden.targets[shown]) ** 2))
+    assert report.public_metric == pytest.approx(public) and report.public_score == 100
+    # The fit over the domain: a 41 x 41 heat map whose error is the prediction minus x^2 + y^2.
+    fit = report.fit
+    assert fit is not None and fit["kind"] == "heatmap"
+    x, y = (np.asarray(a["values"]) for a in fit["axes"])
+    assert len(x) == len(y) == 41 and x[0] == 0 and x[-1] == 1
+    truth = np.asarray(fit["truth"]).reshape(41, 41)
+    assert truth[40, 20] == pytest.approx(1 + y[20] ** 2)  # row-major: the first axis varies slowest
+    error = np.asarray(fit["error"])
+    assert error == pytest.approx(np.asarray(fit["prediction"]) - np.asarray(fit["truth"]))
+    assert float(np.mean(error**2)) < 3e-3  # fits the whole square, not only the evaluation points
 
 
 @pytest.mark.slow
@@ -78,3 +92,23 @@ def test_same_seed_same_score(paraboloid, hidden, runner_config):
     assert np.array_equal(
         first.chosen.result.training.curves["loss"][1], second.chosen.result.training.curves["loss"][1]
     )
+
+
+def test_progress_places_each_run_in_the_whole_grading(paraboloid):
+    from grader.runner.grade import _progress
+
+    seen: list[dict] = []
+    first = _progress(seen.append, paraboloid, 0, 3, None)
+    assert first is not None
+    first({"step": 100, "elapsed": 12.0, "loss": 0.5})
+    # The first run's length is unknown: the budget (120 s a run) bounds the time left.
+    assert seen[-1] | {"loss": 0.5} == seen[-1]
+    assert (seen[-1]["run"], seen[-1]["fraction"], seen[-1]["eta_seconds"], seen[-1]["eta_is_bound"]) == (
+        1, round(0.1 / 3, 4), 108.0 + 240.0, True,
+    )  # fmt: skip
+    third = _progress(seen.append, paraboloid, 2, 3, 20.0)  # a run took 20 s: the estimate follows it
+    assert third is not None
+    third({"step": 100, "elapsed": 15.0, "loss": 0.1})
+    assert (seen[-1]["run"], seen[-1]["fraction"], seen[-1]["eta_seconds"], seen[-1]["eta_is_bound"]) == (
+        3, round(2.75 / 3, 4), 5.0, False,
+    )  # fmt: skip

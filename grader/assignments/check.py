@@ -18,6 +18,7 @@ from grader.runner.grade import GradeReport, grade
 from grader.runner.scoring import metric_label
 from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.runner.verdicts import Verdict
+from grader.sandbox.pool import WarmPool
 
 from . import datasets
 from .fields import SpecError
@@ -90,6 +91,8 @@ class RunnerSettings:
     threads: int = 1
     uid: int | None = None
     jobs_root: Path | None = None
+    pool: WarmPool | None = None  # a worker slot's warm sandboxes (used one job at a time: jobs = 1)
+    gpu_index: int | None = None  # the GPU the worker slot owns
 
 
 def load_all(paths: list[str]) -> list[AssignmentCheck]:
@@ -120,10 +123,17 @@ def _run_one(spec: Assignment, item: SolutionCheck, settings: RunnerSettings) ->
     hidden = datasets.hidden_set(spec, secrets.token_bytes(32))
     count = settings.seeds or spec.grading.seeds
     item.report = grade(
-        spec, prepared, hidden, list(range(count)), threads=settings.threads, uid=settings.uid,
-        jobs_root=settings.jobs_root,
+        spec, prepared, hidden, list(range(count)), threads=settings.threads, pool=settings.pool,
+        uid=settings.uid, jobs_root=settings.jobs_root, gpu_index=settings.gpu_index,
     )  # fmt: skip
     item.seconds = time.monotonic() - started
+
+
+def check_solution(spec: Assignment, solution: Solution, settings: RunnerSettings) -> SolutionCheck:
+    """Grade one declared solution of a parsed spec (its files in ``spec.folder``), as ``run_checks`` does."""
+    item = SolutionCheck(solution)
+    _run_one(spec, item, settings)
+    return item
 
 
 def run_checks(

@@ -29,13 +29,41 @@ def publish(
     from which its hidden set is drawn. The deadline and the daily limit default to the
     spec's; the ones given here are this course's own.
     """
-    spec = find(slug)
+    return publish_spec(course, find(slug), deadline, daily_limit)
+
+
+def publish_spec(
+    course: Course,
+    spec: Spec,
+    deadline: datetime | None = None,
+    daily_limit: int | None = None,
+    *,
+    hidden: bool = False,
+) -> Assignment:
+    """``publish`` for a spec already parsed (and validated), e.g. from an uploaded folder; commits."""
+    assignment = stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
+    db.session.commit()
+    return assignment
+
+
+def stage_spec(
+    course: Course,
+    spec: Spec,
+    deadline: datetime | None = None,
+    daily_limit: int | None = None,
+    *,
+    hidden: bool = False,
+) -> Assignment:
+    """What ``publish_spec`` does, without the commit (for a caller that commits more with it).
+
+    ``hidden`` applies to an assignment created here; a new version keeps its assignment's visibility.
+    """
     assignment = db.session.scalar(
         select(Assignment).where(Assignment.course_id == course.id, Assignment.slug == spec.slug)
     )
     policy = spec.submissions
     if assignment is None:
-        assignment = Assignment(course_id=course.id, slug=spec.slug, title=spec.title)
+        assignment = Assignment(course_id=course.id, slug=spec.slug, title=spec.title, hidden=hidden)
         db.session.add(assignment)
     assignment.deadline = deadline or (assignment.deadline if assignment.id else policy.deadline)
     assignment.daily_limit = daily_limit or (assignment.daily_limit if assignment.id else policy.per_day)
@@ -52,7 +80,6 @@ def publish(
         version.hidden_sha256, _ = store_file(_hidden_file(spec, version))
         assignment.versions.append(version)
         assignment.title = spec.title
-    db.session.commit()
     return assignment
 
 

@@ -26,3 +26,14 @@ def is_enrolled(user: User, course_id: int) -> bool:
 def is_staff(user: User, course_id: int) -> bool:
     """Admins, and instructors enrolled in the course as such."""
     return user.role is Role.ADMIN or _role_in(user, course_id) in STAFF_ROLES
+
+
+def course_student(course_id: int, user_id: int) -> User | None:
+    """The user if they are enrolled in the course as a student (staff get no extensions)."""
+    return db.session.scalar(
+        select(User)
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .where(
+            Enrollment.course_id == course_id, Enrollment.user_id == user_id, Enrollment.role == Role.STUDENT
+        )
+    )

@@ -7,7 +7,9 @@ run's, so a lucky or unlucky initialisation does not decide a grade.
 
 from __future__ import annotations
 
+import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader.assignments.datasets import DataSet, public_files
+from grader.assignments.grid import Grid, domain_grid, fit_view
 from grader.assignments.spec import Assignment
 from grader.diagnosis import Diagnosis, diagnose, gather
 from grader.sandbox.limits import Limits, MiB
@@ -33,6 +36,9 @@ class SeedRun:
     metric_value: float | None = None
     score: float | None = None
     values: np.ndarray | None = None  # the checked predictions (regression values or classes)
+    public_metric: float | None = None  # on the public part of the evaluation set
+    public_score: float | None = None
+    grid_predictions: np.ndarray | None = None  # raw predictions on the domain grid
 
 
 @dataclass
@@ -48,6 +54,9 @@ class GradeReport:
     runs: list[SeedRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
+    public_metric: float | None = None
+    public_score: float | None = None
+    fit: dict[str, Any] | None = None  # the model over its input domain (grid.fit_view)
 
     @property
     def chosen(self) -> SeedRun | None:
@@ -104,13 +113,18 @@ def grade(
     gpu_index: int | None = None,
 ) -> GradeReport:
     public = public_files(assignment)
+    grid = domain_grid(assignment, public.get("x_val"))
+    # The grid rides along with the evaluation inputs (inputs only): one inference call serves both.
+    eval_inputs = evaluation.inputs if grid is None else np.concatenate([evaluation.inputs, grid.inputs])
     runs: list[SeedRun] = []
-    for seed in seeds:
+    first_run: float | None = None
+    for index, seed in enumerate(seeds):
+        started = time.monotonic()
         request = RunRequest(
             files=submission.files,
             entry=submission.entry,
             mode=submission.mode,
-            eval_inputs=evaluation.inputs,
+            eval_inputs=eval_inputs,
             public_data=public,
             seed=seed,
             max_steps=assignment.budget.max_steps,
@@ -119,9 +133,10 @@ def grade(
             limits=replace(limits_for(assignment, threads), gpu_index=gpu_index),
             device="cpu" if gpu_index is None else "cuda",
         )
-        run = SeedRun(
-            run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=on_progress)
-        )
+        progress = _progress(on_progress, assignment, index, len(seeds), first_run)
+        run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress))
+        first_run = first_run or time.monotonic() - started
+        _split_grid(run, len(evaluation.targets), grid)
         _score(assignment, evaluation, run)
         _heldout_curve(assignment, run, public.get("y_val"))
         runs.append(run)
@@ -129,6 +144,8 @@ def grade(
             break  # a submission that fails once is not retried with other seeds
     report = _report(assignment, submission, runs)
     chosen = report.chosen
+    if chosen is not None and chosen.score is not None:
+        report.fit = _fit(assignment, grid, chosen, public)
     if chosen is not None:
         try:
             evidence = gather(
@@ -138,6 +155,39 @@ def grade(
             report.diagnoses = diagnose(evidence)
         except Exception:  # noqa: BLE001 - diagnoses rest on the sandbox's claims: never let them stop a grade
             report.diagnoses = []
+    return report
+
+
+def _progress(
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    assignment: Assignment,
+    index: int,
+    runs: int,
+    first_run: float | None,
+) -> Callable[[dict[str, Any]], None] | None:
+    """The harness's progress, placed in the whole grading: which run, how far overall, time left.
+
+    Until one run has finished, its length is unknown (a script stops when it likes), so the time
+    left is an upper bound from the training budget; afterwards, the first run's length estimates it.
+    """
+    if on_progress is None:
+        return None
+    budget = assignment.budget.train_seconds
+    expected = first_run or budget
+
+    def report(record: dict[str, Any]) -> None:
+        elapsed = float(record.get("elapsed") or 0.0)
+        current = min(elapsed / expected, 0.99) if expected > 0 else 0.0
+        left = max(expected - elapsed, 0.0) + expected * (runs - index - 1)
+        on_progress(
+            record
+            | {
+                "run": index + 1, "runs": runs, "fraction": round((index + current) / runs, 4),
+                "eta_seconds": round(left, 1), "eta_is_bound": first_run is None,
+                "step_limit": assignment.budget.max_steps,
+            }
+        )  # fmt: skip
+
     return report
 
 
@@ -165,6 +215,42 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
     run.values = values
     run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor)
     run.score = points(run.metric_value, grading)
+    shown = public_part(len(evaluation.targets))
+    run.public_metric = metric(grading.metric, values[shown], evaluation.targets[shown], grading.floor)
+    run.public_score = points(run.public_metric, grading)
+
+
+PUBLIC_FRACTION = 0.3
+
+
+def public_part(count: int) -> slice:
+    """The evaluation points behind the public score (a leaderboard before the deadline).
+
+    The hidden set is drawn at random, so its first 30% is a fair sample; the ranking after the
+    deadline uses all of it, so tuning against the public score alone does not pay.
+    """
+    return slice(0, max(1, math.ceil(count * PUBLIC_FRACTION)))
+
+
+def _split_grid(run: SeedRun, count: int, grid: Grid | None) -> None:
+    """Keep the evaluation predictions for scoring and the grid's apart (the model saw them together)."""
+    predictions = run.result.predictions
+    if grid is None or predictions is None or len(predictions) != count + len(grid.inputs):
+        return  # a wrong count is reported by the scoring against the inputs the model was given
+    run.result.predictions, run.grid_predictions = predictions[:count], predictions[count:]
+
+
+def _fit(
+    assignment: Assignment, grid: Grid | None, run: SeedRun, public: dict[str, np.ndarray]
+) -> dict[str, Any] | None:
+    if grid is None or run.grid_predictions is None:
+        return None
+    try:
+        predicted = check_predictions(run.grid_predictions, len(grid.inputs), assignment.task)
+    except BadPredictions:
+        return None  # fine on the evaluation points, wild elsewhere: nothing to draw, nothing to grade
+    points_shown = (public["x_val"], public["y_val"]) if "x_val" in public else None
+    return fit_view(assignment, grid, predicted, points_shown)
 
 
 def _heldout_curve(assignment: Assignment, run: SeedRun, targets: np.ndarray | None) -> None:
@@ -198,6 +284,8 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
     notes = list(submission.warnings)
     scored = [r for r in runs if r.score is not None]
     failed = next((r for r in runs if r.score is None), None)
+    public_value: float | None = None
+    public_score: float | None = None
     if failed is not None:
         runs = [failed]
         result = failed.result
@@ -207,6 +295,8 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         runs = scored
         chosen = scored[len(scored) // 2]
         value, score = chosen.metric_value, statistics.median(r.score or 0.0 for r in scored)
+        public_value = chosen.public_metric
+        public_score = statistics.median(r.public_score or 0.0 for r in scored)
         verdict = Verdict.SCORED
         message = (
             f"{metric_label(assignment.metric)} {value:.3g} on the evaluation set: "
@@ -220,7 +310,7 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
     elif trained and trained.get("reason") == "time_budget":
         notes.append(f"Training was stopped at the time budget ({assignment.budget.train_seconds:g} s).")
     passed = score is not None and score >= assignment.points
-    return GradeReport(
+    report = GradeReport(
         assignment.slug,
         verdict,
         message,
@@ -232,3 +322,5 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         runs,
         notes,
     )
+    report.public_metric, report.public_score = public_value, public_score
+    return report

@@ -25,9 +25,10 @@ from grader.runner.verdicts import Verdict
 from grader.storage import storage_path, store_file
 
 from .curves import downsample, json_safe
-from .models import Attempt, Curve, Result, ResultDiagnosis, State, Submission
+from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
 from .notify import notify
-from .policy import late_penalty
+from .outbox import result_committed
+from .policy import effective_deadline, late_penalty
 from .services import publish
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
@@ -117,6 +118,8 @@ def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[in
     notify(submission_id)
     if state is State.QUEUED:
         publish(submission_id)
+    else:
+        result_committed(submission_id)
     return True
 
 
@@ -124,9 +127,10 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     run = report.chosen
     summary = report.summary()
     days, percent = late
-    score, message = report.score, report.message
+    score, message, public_score = report.score, report.message, report.public_score
     if percent and score is not None:
         score = round(score * (1 - percent / 100), 2)
+        public_score = round((public_score or 0.0) * (1 - percent / 100), 2)
         message += f" Submitted {days} day(s) late: {percent:g}% off, {score:g}/{report.max_score:g}."
     usage = run.result.usage if run else None
     result = Result(
@@ -137,6 +141,8 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         metric_name=report.metric_name,
         metric_value=report.metric_value,
         score=score,
+        public_metric=report.public_metric,
+        public_score=public_score,
         max_score=report.max_score,
         passed=report.passed,
         seed=run.result.seed if run else 0,
@@ -153,6 +159,8 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
             | {"late": {"days": days, "penalty_percent": percent, "score_before_penalty": report.score}}
         ),
     )
+    if report.fit is not None:
+        result.fit = ResultFit(payload=json_safe(report.fit))
     result.diagnoses.extend(
         ResultDiagnosis(code=d.code[:60], severity=d.severity, title=d.title[:200]) for d in report.diagnoses
     )
@@ -201,7 +209,9 @@ def run(submission_id: int, worker: str) -> str:
             "", None, None, 0.0, False,
         )  # fmt: skip
         return "finished" if finish(submission_id, attempt, failed) else "lease lost"
-    late = late_penalty(spec.submissions, version.assignment.deadline, submission.created_at)
+    late = late_penalty(
+        spec.submissions, effective_deadline(version.assignment, submission.user), submission.created_at
+    )
     db.session.commit()  # end the read transaction before minutes of training
 
     from . import worker_slot  # the slot's warm pool and settings

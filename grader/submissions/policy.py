@@ -1,8 +1,9 @@
-"""When a student may submit: enrollment, deadline and late policy, daily and total limits.
+"""When a student may submit: enrollment, visibility, deadline and late policy, daily and total limits.
 
-The limits come from the course (deadline, daily limit, set when publishing)
-and from the assignment's spec (total limit, late policy). Only charged
-submissions count: a platform failure never uses up a student's quota.
+The limits come from the course (deadline, daily limit, set when publishing; a
+student's own extension) and from the assignment's spec (total limit, late
+policy). Only charged submissions count: a platform failure never uses up a
+student's quota.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from grader.accounts.models import User
+from grader.assignments.deadlines import deadline_for, effective_deadline
 from grader.assignments.models import Assignment
 from grader.assignments.rules import SubmissionPolicy
-from grader.courses.access import is_enrolled
+from grader.courses.access import is_enrolled, is_staff
 from grader.extensions import db
 
 from .models import State, Submission
+
+__all__ = ["UploadRefused", "check_upload_allowed", "days_late", "effective_deadline", "late_penalty"]
 
 
 @dataclass
@@ -56,12 +60,25 @@ def check_upload_allowed(user: User, assignment: Assignment, policy: SubmissionP
     """Raise UploadRefused when the student may not submit now; True when the upload is late."""
     if not is_enrolled(user, assignment.course_id):
         raise UploadRefused(403, f"You are not enrolled in the course of {assignment.title!r}.", "assignment")
-    late = days_late(assignment.deadline, now)
-    if late and (policy.late == "refuse" or (policy.late == "penalty" and late > policy.late_days)):
-        window = f" Late submissions were accepted for {policy.late_days} day(s)." if policy.late_days else ""
+    if assignment.hidden and not is_staff(user, assignment.course_id):
+        # 404, like its page: to students a hidden assignment is not there (staff may still test it).
         raise UploadRefused(
-            403, f"The deadline of {assignment.title!r} was {assignment.deadline:%Y-%m-%d %H:%M} UTC.{window}"
+            404,
+            f"Assignment {assignment.id} is not open: its instructors have hidden it. "
+            "It takes submissions again once they show it.",
+            "assignment",
         )
+    own = deadline_for(assignment, user)
+    late = days_late(own.deadline, now)
+    if late and (policy.late == "refuse" or (policy.late == "penalty" and late > policy.late_days)):
+        assert own.deadline is not None  # days_late is 0 without a deadline
+        window = f" Late submissions were accepted for {policy.late_days} day(s)." if policy.late_days else ""
+        whose = (
+            f"Your extended deadline for {assignment.title!r}"
+            if own.extended
+            else f"The deadline of {assignment.title!r}"
+        )
+        raise UploadRefused(403, f"{whose} was {own.deadline:%Y-%m-%d %H:%M} UTC.{window}")
     if policy.total is not None and _charged(user, assignment) >= policy.total:
         raise UploadRefused(
             429, f"You have used all {policy.total} submissions allowed for {assignment.title!r}."

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
@@ -19,14 +19,16 @@ from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import storage_path, store_file
 
-from .models import Attempt, State, StoredFile, Submission
+from .models import Attempt, Result, State, StoredFile, Submission
 from .policy import UploadRefused, check_upload_allowed, submissions_today
 
 __all__ = [
     "UploadRefused",
     "create_submission",
     "publish",
+    "publish_many",
     "regrade",
+    "reset_for_regrade",
     "storage_path",
     "store_file",
     "submissions_today",
@@ -82,15 +84,38 @@ def regrade(submission: Submission) -> None:
     """
     if not submission.state.final:
         raise UploadRefused(409, "This submission is still being graded; regrade it once it has finished.")
-    if submission.result is not None:
-        db.session.delete(submission.result)
-    for attempt in db.session.scalars(select(Attempt).where(Attempt.submission_id == submission.id)):
-        db.session.delete(attempt)
-    submission.assignment_version_id = submission.assignment_version.assignment.current.id
-    submission.state, submission.attempts, submission.progress = State.RECEIVED, 0, None
-    submission.lease_owner, submission.lease_expires_at, submission.updated_at = None, None, utcnow()
+    reset_for_regrade([submission.id], submission.assignment_version.assignment.current.id)
     db.session.commit()
     publish(submission.id)
+
+
+def reset_for_regrade(submission_ids: list[int], version_id: int) -> None:
+    """Make finished submissions "received" again, graded next against ``version_id``; no commit.
+
+    The caller commits (with whatever else belongs to the same act) and only then publishes:
+    a worker must never receive a message for a reset it cannot see yet.
+    """
+    if not submission_ids:
+        return
+    # Curves, diagnoses and fitted-model views go with their result (ON DELETE CASCADE).
+    db.session.execute(delete(Result).where(Result.submission_id.in_(submission_ids)))
+    db.session.execute(delete(Attempt).where(Attempt.submission_id.in_(submission_ids)))
+    db.session.execute(
+        update(Submission)
+        .where(Submission.id.in_(submission_ids))
+        .values(
+            assignment_version_id=version_id,
+            state=State.RECEIVED,
+            attempts=0,
+            progress=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    # The bulk statements bypassed the identity map: reload what it holds of these rows.
+    db.session.expire_all()
 
 
 def queue_for(submission_id: int) -> str:
@@ -124,6 +149,41 @@ def publish(submission_id: int) -> bool:
     )
     db.session.commit()
     return True
+
+
+def publish_many(submission_ids: list[int]) -> int:
+    """``publish`` for many committed submissions: the queue worked out once per assignment version,
+    one UPDATE for all that were sent. Returns how many were sent; the reconciler sends the rest."""
+    celery = current_app.extensions["celery"]
+    rows = db.session.execute(
+        select(Submission.id, Submission.assignment_version_id)
+        .where(Submission.id.in_(submission_ids))
+        .order_by(Submission.id)
+    ).all()
+    queues: dict[int, str] = {}
+    sent: list[int] = []
+    for submission_id, version_id in rows:
+        if version_id not in queues:
+            queues[version_id] = queue_for(submission_id)
+        try:
+            celery.send_task("grader.grade", args=[submission_id], queue=queues[version_id])
+        except Exception:  # noqa: BLE001 - the reconciler publishes the rest later; the rows are the truth
+            current_app.logger.warning(
+                "publish failed at submission %s; the reconciler will send %d submission(s)",
+                submission_id,
+                len(rows) - len(sent),
+            )
+            break
+        sent.append(submission_id)
+    if sent:
+        db.session.execute(
+            update(Submission)
+            .where(Submission.id.in_(sent), Submission.state.in_([State.RECEIVED, State.QUEUED]))
+            .values(state=State.QUEUED, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    return len(sent)
 
 
 def reconcile() -> dict[str, int]:

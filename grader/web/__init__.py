@@ -12,7 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages' blueprints (create_app calls this)."""
-    from . import auth, publishing, views
+    from . import auth, drafts, leaderboards, publishing, staff, views
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -22,3 +22,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(views.blueprint)
     app.register_blueprint(publishing.blueprint)
+    app.register_blueprint(staff.blueprint)
+    app.register_blueprint(drafts.blueprint)
+    app.register_blueprint(leaderboards.blueprint)

@@ -184,7 +184,9 @@ def diagnosis_counts(assignment: Assignment) -> list[DiagnosisCount]:
         )
         .join(Result, Result.id == ResultDiagnosis.result_id)
         .join(Submission, Submission.id == Result.submission_id)
-        .where(Submission.assignment_version_id.in_(assignment.version_ids))
+        .where(
+            Submission.assignment_version_id.in_(assignment.version_ids), Submission.is_reference.is_(False)
+        )
         .group_by(ResultDiagnosis.code)
     ).all()
     counts = [
@@ -231,7 +233,7 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
             func.max(case((Result.passed, 1), else_=0)),
         )
         .outerjoin(Result, Result.submission_id == Submission.id)
-        .where(Submission.assignment_version_id.in_(list(version_of)))
+        .where(Submission.assignment_version_id.in_(list(version_of)), Submission.is_reference.is_(False))
         .group_by(Submission.assignment_version_id, Submission.user_id)
     ).all()
     charged: dict[int, int] = {}
@@ -274,15 +276,33 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
 @dataclass
 class ClassAnalytics:
     histogram: dict[str, list[float]]  # {"edges": [...], "counts": [...]}: students' best scores
-    median_curve: dict[str, list[float]]  # {"steps": [...], "median": [...], "low": [...], "high": [...]}
+    median_curve: dict[str, Any]  # {"steps", "median", "low", "high", "reference"}: loss by % of training
     students: int  # with a scored submission
+    reference_id: int | None = None  # the reference run drawn against the class, if one was graded
 
 
-def class_analytics(assignment: Assignment, max_score: float, points: int = 100) -> ClassAnalytics:
+def _at_fractions(steps: list[int], values: list[float | None], grid: list[float]) -> list[float] | None:
+    """The curve's value at each fraction of its run's length (the last value reached by then)."""
+    pairs = [(s, v) for s, v in zip(steps, values, strict=False) if isinstance(v, (int, float))]
+    if len(pairs) < 2:
+        return None
+    last = pairs[-1][0] or 1
+    row, j = [], 0
+    for fraction in grid:
+        while j + 1 < len(pairs) and pairs[j + 1][0] <= fraction * last:
+            j += 1
+        row.append(float(pairs[j][1]))
+    return row
+
+
+def class_analytics(
+    assignment: Assignment, max_score: float, points: int = 100, reference_id: int | None = None
+) -> ClassAnalytics:
     """The spread of the class's best scores, and the median training loss of their best runs.
 
     Curves are taken at fixed fractions of each run's length, so runs of different lengths line up
-    by how far through training they were; the band is the middle half of the class.
+    by how far through training they were; the band is the middle half of the class. The reference
+    run's loss (``reference_id``, a submission) is sampled the same way, to draw against it.
     """
     board = scoreboard(assignment, sort="student", per_page=None)
     best = [row for row in board.rows if row.score is not None and row.submission_id is not None]
@@ -292,25 +312,24 @@ def class_analytics(assignment: Assignment, max_score: float, points: int = 100)
         index = min(bins - 1, int((row.score or 0.0) / max_score * bins)) if max_score > 0 else 0
         counts[max(index, 0)] += 1
     edges = [round(max_score * i / bins, 6) for i in range(bins + 1)]
+    wanted = [row.submission_id for row in best] + ([reference_id] if reference_id else [])
     curves = db.session.execute(
-        select(Curve.steps, Curve.values)
+        select(Result.submission_id, Curve.steps, Curve.values)
         .join(Result, Result.id == Curve.result_id)
-        .where(Result.submission_id.in_([row.submission_id for row in best]), Curve.series == "loss")
+        .where(Result.submission_id.in_(wanted), Curve.series == "loss")
     ).all()
     grid = [i / (points - 1) for i in range(points)]
     sampled: list[list[float]] = []
-    for steps, values in curves:
-        pairs = [(s, v) for s, v in zip(steps, values, strict=False) if isinstance(v, (int, float))]
-        if len(pairs) < 2:
+    reference: list[float] | None = None
+    for submission_id, steps, values in curves:
+        row = _at_fractions(steps, values, grid)
+        if row is None:
             continue
-        last = pairs[-1][0] or 1
-        row, j = [], 0
-        for fraction in grid:
-            while j + 1 < len(pairs) and pairs[j + 1][0] <= fraction * last:
-                j += 1
-            row.append(float(pairs[j][1]))
-        sampled.append(row)
-    median_curve: dict[str, list[float]] = {"steps": [], "median": [], "low": [], "high": []}
+        if submission_id == reference_id:
+            reference = row
+        else:
+            sampled.append(row)
+    median_curve: dict[str, Any] = {"steps": [], "median": [], "low": [], "high": [], "reference": reference}
     if sampled:
         for i, fraction in enumerate(grid):
             column = sorted(r[i] for r in sampled)
@@ -319,4 +338,8 @@ def class_analytics(assignment: Assignment, max_score: float, points: int = 100)
             median_curve["median"].append(column[n // 2])
             median_curve["low"].append(column[n // 4])
             median_curve["high"].append(column[(3 * n) // 4])
-    return ClassAnalytics({"edges": edges, "counts": counts}, median_curve, len(best))
+    elif reference is not None:
+        median_curve["steps"] = [round(100 * fraction, 2) for fraction in grid]
+    return ClassAnalytics(
+        {"edges": edges, "counts": counts}, median_curve, len(best), reference_id if reference else None
+    )

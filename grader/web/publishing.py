@@ -7,7 +7,7 @@ built-in assignment.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -19,9 +19,11 @@ from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
+from grader.submissions.reference import ensure_reference_run
 
 from .auth import check_csrf, current_user, login_required, security_headers
 from .class_queries import course_overview
+from .forms import DATETIME_EXAMPLE, utc_datetime
 
 blueprint = Blueprint("publishing", __name__, template_folder="templates")
 blueprint.before_request(check_csrf)
@@ -34,6 +36,20 @@ def _course_for_staff(course_id: int) -> Course:
     if course is None or user is None or not is_staff(user, course.id):
         abort(404, f"There is no course {course_id} that you teach.")
     return course
+
+
+def schedule_from_form() -> tuple[datetime | None, int | None]:
+    """The form's deadline (naive UTC) and submissions per day, None when left empty. Raises ValueError."""
+    deadline = None
+    if request.form.get("deadline", "").strip():
+        try:
+            deadline = utc_datetime(request.form["deadline"])
+        except ValueError:
+            raise ValueError(f"The deadline must be {DATETIME_EXAMPLE}.") from None
+    daily = request.form.get("daily_limit", "").strip()
+    if daily and (not daily.isdigit() or int(daily) < 1):
+        raise ValueError("Submissions per day must be a whole number of at least 1.")
+    return deadline, int(daily) if daily else None
 
 
 def _rows(course: Course) -> list[dict[str, Any]]:
@@ -79,23 +95,15 @@ def publish(course_id: int) -> Any:
     slug = request.form.get("slug", "")
     if slug not in builtin_slugs():
         return _page(course, f"There is no built-in assignment {slug!r}.", 400)
-    deadline = None
-    if request.form.get("deadline"):
-        try:
-            deadline = datetime.fromisoformat(request.form["deadline"])
-            if deadline.tzinfo is not None:  # stored as naive UTC, like every time in the database
-                deadline = deadline.astimezone(UTC).replace(tzinfo=None)
-        except ValueError:
-            return _page(course, "The deadline must be a date and time, e.g. 2026-12-15T23:59 (UTC).", 400)
-    daily = request.form.get("daily_limit", "").strip()
-    if daily and (not daily.isdigit() or int(daily) < 1):
-        return _page(course, "Submissions per day must be a whole number of at least 1.", 400)
     try:
-        assignment = services.publish(
-            course, slug, deadline=deadline, daily_limit=int(daily) if daily else None
-        )
+        deadline, daily = schedule_from_form()
+    except ValueError as exc:
+        return _page(course, str(exc), 400)
+    try:
+        assignment = services.publish(course, slug, deadline=deadline, daily_limit=daily)
     except SpecError as exc:
         db.session.rollback()
         return _page(course, f"Nothing was published: {exc}", 422)
+    ensure_reference_run(assignment, find(slug))
     flash(f"Published {assignment.title!r} as version {assignment.current.number}.")
     return redirect(url_for("publishing.publish_page", course_id=course.id), code=303)

@@ -19,6 +19,8 @@ from grader.runner.verdicts import Verdict
 from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
 
+from .fits import fit_caption
+
 STATE_LABELS = {
     State.RECEIVED: "Received",
     State.QUEUED: "Waiting in the queue",
@@ -38,7 +40,8 @@ class AssignmentRow:
 
 
 def visible_assignments(user: User) -> list[AssignmentRow]:
-    """The assignments of the user's courses (every one for an admin), by course then deadline."""
+    """The assignments of the user's courses (every one for an admin), by course then deadline;
+    hidden ones only in the courses the user teaches."""
     query = (
         select(Assignment)
         .join(Course, Course.id == Assignment.course_id)
@@ -56,6 +59,7 @@ def visible_assignments(user: User) -> list[AssignmentRow]:
                 )
             )
         )
+        query = query.where(Assignment.hidden.is_(False) | Assignment.course_id.in_(staff_courses))
     now = utcnow()
     return [
         AssignmentRow(
@@ -88,9 +92,12 @@ def latest_submission(user: User, assignment: Assignment) -> Submission | None:
 
 
 def assignment_for(user: User, assignment_id: int) -> Assignment | None:
-    """The assignment if the user is enrolled in its course (or is an admin)."""
+    """The assignment if the user is enrolled in its course (or is an admin); if it is hidden,
+    only for the course's staff."""
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None or not is_enrolled(user, assignment.course_id):
+        return None
+    if assignment.hidden and not is_staff(user, assignment.course_id):
         return None
     return assignment
 
@@ -171,10 +178,13 @@ class ResultView:
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
     diagnoses: list[dict[str, Any]] = field(default_factory=list)
     charts: list[dict[str, Any]] = field(default_factory=list)  # {key, title, series: [curve names]}
+    fit: dict[str, Any] | None = None  # the model over its input domain (grader/assignments/grid.py)
+    fit_caption: str = ""
 
 
 def result_view(result: Result) -> ResultView:
     details = result.details if isinstance(result.details, dict) else {}
+    fit = result.fit.payload if result.fit is not None and isinstance(result.fit.payload, dict) else None
     inner = details.get("details")
     traceback = inner.get("traceback") if isinstance(inner, dict) else None
     try:
@@ -205,6 +215,8 @@ def result_view(result: Result) -> ResultView:
             for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
         },
         charts=chart_groups([curve.series for curve in result.curves]),
+        fit=fit,
+        fit_caption=fit_caption(fit) if fit else "",
     )
 
 

@@ -33,6 +33,7 @@ from grader.extensions import utcnow
 from grader.runner.scoring import metric_label
 from grader.submissions import services
 from grader.submissions.models import State
+from grader.submissions.reference import latest_reference
 
 from . import class_queries, events, queries
 from .auth import check_csrf, current_user, login_required, security_headers
@@ -287,6 +288,11 @@ def scoreboard(assignment_id: int) -> str:
     )
 
 
+def _reference_id(assignment: Assignment) -> int | None:
+    reference = latest_reference(assignment)
+    return reference.id if reference is not None else None
+
+
 @blueprint.get("/assignments/<int:assignment_id>/analytics")
 @login_required
 def analytics(assignment_id: int) -> str:
@@ -297,7 +303,11 @@ def analytics(assignment_id: int) -> str:
     return render_template(
         "web/analytics.html",
         assignment=assignment,
-        data=(data := class_queries.class_analytics(assignment, max_score)),
+        data=(
+            data := class_queries.class_analytics(
+                assignment, max_score, reference_id=_reference_id(assignment)
+            )
+        ),
         data_json=dataclasses.asdict(data),
         diagnoses=class_queries.diagnosis_counts(assignment),
         max_score=max_score,

@@ -16,11 +16,14 @@ from sqlalchemy import func, select, update
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
+from grader.assignments.spec import find
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions import grading, notify
-from grader.submissions.models import Curve, Result, ResultDiagnosis, State, StoredFile, Submission
+from grader.submissions.models import Curve, Result, ResultDiagnosis, ResultFit, State, StoredFile, Submission
+from grader.submissions.reference import REFERENCE_EMAIL, ensure_reference_run
 from grader.web import events
+from grader.web.fits import fit_caption
 
 from .conftest import FIXED_SCRIPT, enroll, make_zip
 
@@ -388,6 +391,39 @@ def test_the_result_page(client, student, paraboloid):
     assert "<script>" not in body  # no inline script: the page works under its CSP
 
 
+def test_the_result_page_draws_the_fit_over_the_domain(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    axes = [{"name": "x", "unit": "", "values": [0.0, 1.0], "log": False},
+            {"name": "y", "unit": "m", "values": [0.0, 0.5], "log": False}]  # fmt: skip
+    payload = {
+        "kind": "heatmap", "task": "regression", "classes": 0, "target": "z", "axes": axes,
+        "prediction": [0.0, 0.25, 1.5, None], "truth": [0.0, 0.25, 1.0, 1.25], "error": [0.0, 0.0, 0.5, None],
+    }  # fmt: skip
+    result = _scored(submission_id, 60.0, 0.01, public_metric=0.012, public_score=58.0)
+    result.fit = ResultFit(payload=payload)
+    db.session.commit()
+    body = text(client.get(f"/submissions/{submission_id}/result"))
+    section = body[body.index('id="fit-heading"') :]
+    assert "The fit over the domain" in section and '<option value="error">' in section
+    # The caption says it in words (for everyone, and what a screen reader reads for the chart).
+    assert "root-mean-square error 0.289 over the whole domain" in section
+    assert "the largest, +0.5, at x = 1, y = 0" in section
+    data = re.search(r'<script type="application/json" id="fit-data">(.*?)</script>', body, re.S)
+    assert data is not None and json.loads(data.group(1)) == payload
+    assert "/static/web/fit.js" in body and "0.012" in body  # the public part's metric, shown to its owner
+
+
+def test_fit_captions_for_lines_and_regions():
+    line = {"kind": "line", "task": "binary", "axes": [{"name": "t", "values": [1, 2, 3, 4]}],
+            "prediction": [0, 0, 1, 1], "truth": [0, 1, 1, 1]}  # fmt: skip
+    assert fit_caption(line) == "Your model's class over t: wrong on 25% of the domain."
+    regions = {"kind": "regions", "axes": [{"name": "x1"}, {"name": "x2"}], "prediction": [0, 2, 2, None]}
+    assert fit_caption(regions) == (
+        "Decision regions of your model over x1 and x2 (share of the domain per class: class 0: 33%, class 2: 67%)."
+    )
+    assert "not known" in fit_caption({"kind": "heatmap", "axes": [], "prediction": [1.0], "truth": None})
+
+
 def test_a_failed_result_shows_the_traceback(client, student, paraboloid):
     submission_id, _ = _uploaded(client, student, paraboloid)
     db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.FAILED))
@@ -574,3 +610,51 @@ def test_class_analytics(client, student, paraboloid, course):
     curve = data["median_curve"]
     assert len(curve["steps"]) == 100 and curve["median"][0] == 4.0 and curve["median"][-1] == 0.0009
     assert "Gradients are never zeroed" in body and "analytics.js" in body
+    assert curve["reference"] is None and "appears here once it has been graded" in body
+
+
+def test_the_reference_run_is_the_class_yardstick_and_nobody_s_entry(client, student, paraboloid, course):
+    reference = ensure_reference_run(paraboloid, find("paraboloid"))
+    assert ensure_reference_run(paraboloid, find("paraboloid")) is None  # once per version
+    assert reference is not None and reference.is_reference and reference.filename == "reference.py"
+    assert reference.state is State.QUEUED and reference.user.email == REFERENCE_EMAIL
+    assert reference.user.password_hash is None  # nobody can log in as it
+    result = _scored(reference.id, 100.0, 0.0003)
+    result.curves[0].values = [3.0, None, 0.1, 0.0002]
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    _scored(submission_id, 40.0, 0.05)
+    db.session.commit()
+    teacher = create_user("yardstick@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    staff = client.application.test_client()
+    login(staff, teacher)
+    body = text(staff.get(f"/assignments/{paraboloid.id}/analytics"))
+    data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', body, re.S).group(1))
+    assert data["students"] == 1 and data["reference_id"] == reference.id
+    assert data["median_curve"]["reference"][-1] == 0.0002 and data["median_curve"]["median"][-1] == 0.0009
+    assert f"/submissions/{reference.id}/result" in body and "ending at a loss of 0.0002" in body
+    board = text(staff.get(f"/assignments/{paraboloid.id}/scoreboard"))
+    assert "Reference solution" not in board  # not a student of the class
+    assert "Diagnoses across the class" in body
+    overview = text(staff.get(f"/courses/{course.id}"))
+    assert "Reference solution" not in overview
+    assert staff.get(f"/submissions/{reference.id}/result").status_code == 200  # staff open it in full
+    assert client.get(f"/submissions/{reference.id}/result").status_code == 404  # students do not
+
+
+def test_every_form_post_of_the_pages_needs_the_csrf_token(app, client, student, paraboloid):
+    """Each pages blueprint checks the token itself: a new blueprint that forgets fails here."""
+    login(client, student)
+    posts = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in (rule.methods or ()) and not rule.rule.startswith(("/api/", "/lti/"))
+    ]
+    assert len(posts) >= 10
+    for rule in posts:
+        url = rule.rule
+        for argument in rule.arguments:
+            url = re.sub(rf"<(?:[^:<>]+:)?{argument}>", "hidden" if argument == "setting" else "1", url)
+        response = client.post(url, data={"anything": "1"})
+        assert response.status_code == 400 and "did not come from this site" in text(response), url
+        assert "Content-Security-Policy" in response.headers, url

@@ -26,17 +26,24 @@
   if (curve && data.median_curve.steps.length) {
     var m = data.median_curve;
     var positive = function (v) { return v > 0 ? v : null; };
+    var series = [{ label: "%" }], columns = [m.steps], bands = [];
+    if (m.median.length) {
+      series.push({ label: "lower quartile", stroke: "#93c5fd", width: 1 },
+        { label: "median", stroke: "#1d4ed8", width: 2 },
+        { label: "upper quartile", stroke: "#93c5fd", width: 1 });
+      columns.push(m.low.map(positive), m.median.map(positive), m.high.map(positive));
+      bands.push({ series: [3, 1], fill: "rgba(147, 197, 253, 0.3)" });
+    }
+    if (m.reference) {
+      series.push({ label: "reference solution", stroke: "#c2410c", width: 2, dash: [6, 4] });
+      columns.push(m.reference.map(positive));
+    }
     new uPlot({
       width: width(curve), height: 300,
       scales: { x: { time: false }, y: { distr: 3 } },
       axes: [{ label: "share of training (%)" }, { label: "loss", size: 70 }],
-      series: [
-        { label: "%" },
-        { label: "lower quartile", stroke: "#93c5fd", width: 1 },
-        { label: "median", stroke: "#1d4ed8", width: 2 },
-        { label: "upper quartile", stroke: "#93c5fd", width: 1 },
-      ],
-      bands: [{ series: [3, 1], fill: "rgba(147, 197, 253, 0.3)" }],
-    }, [m.steps, m.low.map(positive), m.median.map(positive), m.high.map(positive)], curve);
+      series: series,
+      bands: bands,
+    }, columns, curve);
   }
 })();

@@ -12,6 +12,8 @@
   var stepEl = document.getElementById("step");
   var lossEl = document.getElementById("loss");
   var elapsedEl = document.getElementById("elapsed");
+  var runEl = document.getElementById("run");
+  var etaEl = document.getElementById("eta");
   var done = false;
   var source = null;
   var pollTimer = null;
@@ -26,9 +28,15 @@
     var p = status.progress || {};
     stepEl.textContent = typeof p.step === "number" ? p.step.toLocaleString("en") : "—";
     lossEl.textContent = number(p.loss, 4);
+    if (typeof p.run === "number") runEl.textContent = p.run + " of " + p.runs;
+    if (typeof p.eta_seconds === "number") {
+      // Before the first run ends its length is unknown: the budget gives only an upper bound.
+      etaEl.textContent = (p.eta_is_bound ? "at most " : "about ") + Math.round(p.eta_seconds) + " s";
+    }
     if (typeof p.elapsed === "number") {
-      elapsedEl.textContent = p.elapsed.toFixed(1) + " s" + (p.budget_seconds ? " of " + p.budget_seconds + " s" : "");
-      if (p.budget_seconds) bar.value = Math.min(p.elapsed / p.budget_seconds, 1);
+      elapsedEl.textContent = p.elapsed.toFixed(1) + " s" + (p.budget_seconds ? " of " + p.budget_seconds + " s allowed" : "");
+      if (typeof p.fraction === "number") bar.value = Math.min(p.fraction, 1);
+      else if (p.budget_seconds) bar.value = Math.min(p.elapsed / p.budget_seconds, 1);
     } else if (status.state !== "running") {
       bar.removeAttribute("value"); // indeterminate while waiting
     }
