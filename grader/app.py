@@ -43,9 +43,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     celery_init_app(app)
 
-    from grader.submissions.api import blueprint as submissions_api
+    from grader.rest import init_app as init_rest
 
-    app.register_blueprint(submissions_api)
+    init_rest(app)
     from grader.web import init_app as init_web
 
     init_web(app)
@@ -65,12 +65,14 @@ def _import_models() -> None:
     from grader.accounts import models as accounts  # noqa: F401
     from grader.assignments import models as assignments  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
+    from grader.lti import models as lti  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
+    from grader.webhooks import models as webhooks  # noqa: F401
 
 
 def _http_error(error: HTTPException) -> Response | HTTPException:
     if request.path.startswith("/api/"):
-        from grader.api_errors import problem
+        from grader.rest import http_problem
 
-        return problem(error.code or 500, error.name, error.description or "")
+        return http_problem(error)
     return error

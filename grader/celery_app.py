@@ -17,7 +17,12 @@ from flask import Flask
 from kombu import Queue
 
 RECONCILE_SECONDS = 30.0
+WEBHOOK_SWEEP_SECONDS = 15.0
 MAINTENANCE_QUEUE = "maintenance"
+# Calls out to other servers (webhooks, LMSs): their own queue and workers, the only ones with a
+# route out of the backend network, so a slow endpoint never holds up the reconciler or a grading.
+OUTBOUND_QUEUE = "outbound"
+LTI_SWEEP_SECONDS = 60.0  # LTI passback retries and expired login states and nonces
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -43,17 +48,30 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue("cpu"), Queue("gpu"), Queue(MAINTENANCE_QUEUE)],
+        task_queues=[Queue("cpu"), Queue("gpu"), Queue(MAINTENANCE_QUEUE), Queue(OUTBOUND_QUEUE)],
         task_default_queue="cpu",
         # The reconciler has its own queue, consumed by the beat process (a worker with beat embedded,
         # one per stack), so it runs on time even while every grading slot is busy for minutes.
-        task_routes={"grader.reconcile": {"queue": MAINTENANCE_QUEUE}},
-        beat_schedule={"reconcile": {"task": "grader.reconcile", "schedule": RECONCILE_SECONDS}},
+        task_routes={
+            "grader.reconcile": {"queue": MAINTENANCE_QUEUE},
+            "grader.deliver_webhook": {"queue": OUTBOUND_QUEUE},
+            "grader.webhooks_sweep": {"queue": OUTBOUND_QUEUE},
+            # LTI calls to LMSs (passbacks, rosters, their sweep): short HTTP calls, never behind gradings.
+            "grader.lti.*": {"queue": OUTBOUND_QUEUE},
+        },
+        beat_schedule={
+            "reconcile": {"task": "grader.reconcile", "schedule": RECONCILE_SECONDS},
+            # Webhook retries are due rows, not ETA tasks: the sweep sends whatever has come due.
+            "webhooks": {"task": "grader.webhooks_sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
+            "lti-sweep": {"task": "grader.lti.sweep", "schedule": LTI_SWEEP_SECONDS},
+        },
         worker_hijack_root_logger=False,
     )
     celery.set_default()
     app.extensions["celery"] = celery
     from grader.assignments import tasks as assignment_tasks  # noqa: F401 - the drafts' check
+    from grader.lti import tasks as lti_tasks  # noqa: F401 - passbacks, rosters, the LTI sweep
     from grader.submissions import tasks  # noqa: F401 - registers the tasks on this app
+    from grader.webhooks import tasks as webhook_tasks  # noqa: F401 - deliveries and their sweep
 
     return celery

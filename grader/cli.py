@@ -3,6 +3,9 @@
 grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public validation split
 grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
 grader assignments list|check|publish             for instructors (see cli_assignments)
+grader lti register-platform|show-config|generate-key   LTI 1.3 with an LMS (see grader/lti/cli.py)
+grader submit ASSIGNMENT FILE --server URL        submit to a grader server and follow it (see cli_client)
+grader tokens create --email E --scopes S         make an API token (on the server)
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import numpy as np
 from grader.assignments import datasets
 from grader.assignments.spec import SpecError, find
 from grader.cli_assignments import add_commands as add_assignment_commands
+from grader.cli_client import add_commands as add_client_commands
 from grader.config import ConfigError, RunnerConfig
+from grader.lti.cli import add_commands as add_lti_commands
 from grader.runner.grade import GradeReport, grade
 from grader.runner.scoring import metric_label
 from grader.runner.submission import SubmissionRejected, prepare_submission
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("folder")
     data.set_defaults(handler=cmd_data)
     add_assignment_commands(commands)
+    add_lti_commands(commands)
+    add_client_commands(commands)
     serve = commands.add_parser("serve", help="run web, worker and beat together")
     serve.add_argument("--demo", action="store_true", help="create demo users, course and graded examples")
     serve.add_argument("--port", type=int, default=5000)

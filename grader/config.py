@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -71,6 +72,10 @@ class ServiceConfig:
     max_attempts: int  # platform failures retried this many times, never charged
     max_run_seconds: int  # the longest run any assignment allows (sets the broker's visibility timeout)
     grading_queue: str  # "cpu", or "gpu" where GPU workers serve the gradings
+    # The address users and LMSs reach this service at (LTI: the URLs registered with a platform
+    # must match exactly, whatever proxy sits in front); None: taken from each request's host.
+    public_url: str | None = None
+    webhook_backoff_seconds: int = 30  # the first retry of a failed webhook delivery; doubled each time
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -107,6 +112,7 @@ class ServiceConfig:
         if queue not in ("cpu", "gpu"):
             raise ConfigError(f"GRADER_GRADING_QUEUE={queue!r}: expected cpu or gpu")
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
+        public_url = _public_url(get("GRADER_PUBLIC_URL"), mode)
         return cls(
             env=mode,
             secret_key=secret,
@@ -119,4 +125,31 @@ class ServiceConfig:
             max_attempts=number("GRADER_MAX_ATTEMPTS", 3, 1),
             max_run_seconds=number("GRADER_MAX_RUN_SECONDS", 900, 10),
             grading_queue=queue,
+            public_url=public_url,
+            webhook_backoff_seconds=number("GRADER_WEBHOOK_BACKOFF_SECONDS", 30, 1),
         )
+
+
+def _public_url(raw: str, mode: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"GRADER_PUBLIC_URL={raw!r}: expected the service's base address, like https://grader.example.edu"
+        )
+    if mode == "production" and parts.scheme != "https":
+        raise ConfigError(f"GRADER_PUBLIC_URL={raw!r}: must be https in production (LMSs launch over TLS)")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What ``grader submit`` uses when the command line does not say."""
+
+    server: str | None  # GRADER_SERVER: the grader's base address
+    token: str | None  # GRADER_TOKEN: an API token with the submit and read scopes
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ClientConfig:
+        return cls(server=env.get("GRADER_SERVER") or None, token=env.get("GRADER_TOKEN") or None)

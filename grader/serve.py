@@ -39,6 +39,9 @@ def serve(port: int, demo: bool) -> int:
         # Beat, embedded in the one worker of the maintenance queue (the reconciler's).
         [*celery, "worker", "--beat", "--schedule", schedule, "-Q", "maintenance", "--pool", "solo", "-c", "1",
          "--hostname", "maintenance@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+        # Webhooks and LMS calls: threads, since they wait on other servers, not on the CPU.
+        [*celery, "worker", "-Q", "outbound", "--pool", "threads", "-c", "4", "--hostname", "outbound@%h",
+         "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
         [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
          "--worker-class", "gthread", "grader.app:create_app()"],
     ]  # fmt: skip

@@ -30,7 +30,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 BIN = Path(sys.executable).parent
 
-APP = {"migrate", "web", "worker-cpu", "worker-gpu", "beat"}  # built from the Dockerfile
+APP = {"migrate", "web", "worker-cpu", "worker-gpu", "worker-outbound", "beat"}  # built from the Dockerfile
 WORKERS = {"worker-cpu", "worker-gpu"}
 LONG_RUNNING = {"web", "worker-cpu", "worker-gpu", "beat", "postgres", "redis"}
 AFTER_MIGRATION = {"web", "worker-cpu", "worker-gpu", "beat"}
@@ -254,6 +254,11 @@ def test_commands(services: dict[str, dict[str, Any]]) -> None:
     # beat runs inside the only worker of the reconciler's queue (never behind a grading)
     assert beat[:5] == [*celery, "worker", "--beat"] and "--queues=maintenance" in beat
     assert "--concurrency=1" in beat and not {"--queues=cpu", "--queues=gpu"} & set(beat)
+    outbound = services["worker-outbound"]["command"]
+    assert (
+        outbound[:4] == [*celery, "worker"] and "--queues=outbound" in outbound and "--beat" not in outbound
+    )
+    assert "volumes" not in services["worker-outbound"], "no Docker socket: it runs no student code"
     # beat keeps its schedule file somewhere the non-root user can write (not the code's folder).
     assert any(arg.startswith("--schedule=/tmp/") for arg in beat)
     redis = services["redis"]["command"]
@@ -315,6 +320,12 @@ def test_networks(services: dict[str, dict[str, Any]], compose: dict[str, Any]) 
     for name in DATA | WORKERS | {"beat", "migrate"}:
         assert services[name]["networks"] == ["backend"], f"{name}: internal network only"
     assert set(services["web"]["networks"]) == {"frontend", "backend"}
+    # Webhooks and LMS calls go out through their own worker, the only one with a route out.
+    assert not (networks["egress"] or {}).get("internal")
+    assert set(services["worker-outbound"]["networks"]) == {"backend", "egress"}
+    assert [name for name, service in services.items() if "egress" in service["networks"]] == [
+        "worker-outbound"
+    ]
     for name, service in services.items():
         if name != "web":
             assert "ports" not in service and "expose" not in service, f"{name} publishes nothing"
@@ -432,7 +443,7 @@ def test_entry_points_load_with_the_compose_environment(
     for name in [*WORKERS, "beat"]:
         consumed = {a.split("=", 1)[1] for a in services[name]["command"] if a.startswith("--queues=")}
         assert consumed and consumed <= queues, name
-    assert "maintenance" in queues
+    assert {"maintenance", "outbound"} <= queues
 
     web = services["web"]["command"]
     command = [str(BIN / "gunicorn"), *web[1:], "--check-config"]

@@ -25,9 +25,14 @@ def create_user(email: str, name: str, role: Role, password: str | None = None) 
 
 
 def authenticate(email: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    user: User | None = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not user.password_hash or not check_password_hash(user.password_hash, password):
         return None
+    return user
+
+
+def user_by_email(email: str) -> User | None:
+    user: User | None = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     return user
 
 

@@ -14,6 +14,13 @@ from . import expression
 from .fields import SpecError, Table
 
 OUTPUTS = {"regression": ("value",), "binary": ("probability", "logit"), "multiclass": ("scores",)}
+# What each output convention asks of a model, in words ({K}: the classes); the pages and the API show it.
+OUTPUT_TEXT = {
+    "value": "one value per input: a tensor of shape [N, 1] or [N]",
+    "probability": "the probability of class 1 for each input, in [0, 1]: shape [N, 1] or [N]",
+    "logit": "a logit for each input (class 1 when it is at least 0): shape [N, 1] or [N]",
+    "scores": "{K} class scores (logits or probabilities) per input: shape [N, {K}]; the largest wins",
+}
 # metric -> whether lower is better
 REGRESSION_METRICS = {"mse": True, "mae": True, "relative_error": True, "max_error": True, "r2": False}
 CLASSIFICATION_METRICS = {"accuracy": False, "macro_f1": False}

@@ -1,103 +1,146 @@
-"""REST endpoints for submissions: upload with a token, then follow the state and the result."""
+"""REST endpoints for submissions: upload with a token, list them, follow the state, read the result.
+
+Students see their own submissions; a course's staff see everyone's in the course, and may regrade.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.datastructures import FileStorage
 
 from grader.accounts.models import User
-from grader.accounts.services import user_for_token
-from grader.api_errors import problem
-from grader.assignments.models import Assignment
+from grader.api_errors import ApiProblem
+from grader.assignments.api import visible_assignment
 from grader.courses.access import is_staff
 from grader.extensions import db
+from grader.rest.registry import Api, Reply
+from grader.rest.schemas import paging
 
 from . import services
+from .access import submission_for
+from .listing import assignment_submissions
 from .models import Submission
+from .schemas import (
+    CurvesOut,
+    ResultOut,
+    SubmissionOut,
+    SubmissionPage,
+    SubmissionQuery,
+    SubmissionStatus,
+    curves_of,
+    result_of,
+    status_of,
+    submission_of,
+)
 
-blueprint = Blueprint("submissions_api", __name__, url_prefix="/api/v1")
+api = Api("submissions_api", "Submissions")
 
 
-def _token_user(scope: str) -> tuple[User | None, Response | None]:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None, problem(401, "Unauthorized", "Send an API token as 'Authorization: Bearer <token>'.")
-    user, why = user_for_token(header[len("Bearer ") :].strip(), scope)
-    if user is None:
-        return None, problem(401 if "unknown" in why else 403, "Unauthorized", why)
-    return user, None
-
-
-@blueprint.post("/assignments/<int:assignment_id>/submissions")
-def create(assignment_id: int) -> Response | tuple[Response, int]:
-    user, error = _token_user("submit")
-    if error:
-        return error
-    assert user is not None
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None:
-        return problem(404, "Not Found", f"There is no assignment {assignment_id}.")
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return problem(400, "Bad Request", "Send the submission as a multipart form field named 'file'.")
-    content = upload.read()
+@api.operation(
+    "POST", "/assignments/<int:assignment_id>/submissions", summary="Submit a file", scope="submit",
+    upload="file", response=SubmissionStatus, status=202, errors=(409, 413, 422, 429), headers=("Location",),
+)  # fmt: skip
+def create_submission(user: User, assignment_id: int, upload: FileStorage) -> Reply:
+    """Upload a .py, .ipynb or .zip as the multipart field `file`. It is committed, then queued for
+    grading; follow it at the `Location` given. A refused upload (deadline, daily limit, a file that
+    is not a submission) leaves nothing behind and says why."""
+    # The same check as GET /assignments/{id}, before the upload policy: another course's assignment,
+    # or a hidden one, is not there for the caller (a 404 that does not tell its title).
+    assignment = visible_assignment(user, assignment_id)
+    filename = upload.filename or "upload"
     try:
-        submission = services.create_submission(user, assignment, upload.filename, content)
+        submission = services.create_submission(user, assignment, filename, upload.read())
     except services.UploadRefused as refused:
-        return problem(refused.status, "Submission refused", refused.message, field=refused.field)
-    body = describe(submission)
-    response = jsonify(body)
-    response.status_code = 202
-    response.headers["Location"] = body["url"]
-    return response
+        raise ApiProblem(refused.status, "Submission refused", refused.message, field=refused.field) from None
+    body = status_of(submission)
+    return Reply(body, headers={"Location": body.url})
 
 
-@blueprint.get("/submissions/<int:submission_id>")
-def show(submission_id: int) -> Response:
-    user, error = _token_user("read")
-    if error:
-        return error
-    assert user is not None
-    submission = db.session.get(Submission, submission_id)
-    if submission is None or not _may_see(user, submission):
-        return problem(404, "Not Found", f"There is no submission {submission_id} you can see.")
-    return jsonify(describe(submission, with_result=True))
+@api.operation(
+    "GET", "/assignments/<int:assignment_id>/submissions", summary="List an assignment's submissions",
+    query=SubmissionQuery, response=SubmissionPage, headers=("Link",),
+)  # fmt: skip
+def list_submissions(user: User, assignment_id: int, query: SubmissionQuery) -> SubmissionPage:
+    """Newest first. A student gets their own; the course's staff get everyone's, or one student's
+    with `student=<user id>`."""
+    assignment = visible_assignment(user, assignment_id)
+    student = query.student
+    if not is_staff(user, assignment.course_id):
+        if student is not None and student != user.id:
+            raise ApiProblem(
+                403,
+                "Forbidden",
+                "Students see only their own submissions: leave out the 'student' parameter.",
+            )
+        student = user.id
+    rows, total = assignment_submissions(assignment, student, query.state, query.offset, query.per_page)
+    items = [SubmissionOut(**submission_of(s)) for s in rows]
+    return SubmissionPage(items=items, **paging(query, total))
 
 
-def _may_see(user: User, submission: Submission) -> bool:
-    course_id = submission.assignment_version.assignment.course_id
-    return user.id == submission.user_id or is_staff(user, course_id)
+def visible_submission(user: User, submission_id: int) -> Submission:
+    """The submission if it is the caller's own or the caller teaches its course, else a 404."""
+    submission = submission_for(user, submission_id)
+    if submission is None:
+        raise ApiProblem(404, "Not Found", f"There is no submission {submission_id} you can see.")
+    return submission
 
 
-def describe(submission: Submission, with_result: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": submission.id,
-        "url": url_for("submissions_api.show", submission_id=submission.id, _external=False),
-        "state": submission.state.value,
-        "assignment_version": submission.assignment_version.number,
-        "filename": submission.filename,
-        "created_at": submission.created_at.isoformat() + "Z",
-        "attempts": submission.attempts,
-        "progress": submission.progress,
-        "charged": submission.charged,
-    }
-    result = submission.result
-    if with_result and result is not None:
-        body["result"] = {
-            "verdict": result.verdict,
-            "message": result.message,
-            "metric": result.metric_name,
-            "metric_value": result.metric_value,
-            "score": result.score,
-            "max_score": result.max_score,
-            "passed": result.passed,
-            "seed": result.seed,
-            "wall_seconds": result.wall_seconds,
-            "details": result.details,
-            "curves": {
-                c.series: {"steps": c.steps, "values": c.values, "points_total": c.points_total}
-                for c in result.curves
-            },
-        }
-    return body
+def _graded(submission: Submission) -> Submission:
+    if submission.result is None:
+        raise ApiProblem(
+            409,
+            "Conflict",
+            f"Submission {submission.id} is {submission.state.value} and has no result yet: poll "
+            f"GET /api/v1/submissions/{submission.id} until 'final' is true, then ask again.",
+        )
+    return submission
+
+
+@api.operation(
+    "GET", "/submissions/<int:submission_id>", summary="Get a submission's state, progress and result",
+    response=SubmissionStatus,
+)  # fmt: skip
+def get_submission(user: User, submission_id: int) -> SubmissionStatus:
+    """The state (received, queued, running, then scored, failed or error), the progress snapshot
+    while it trains (about once a second), and once final the result with its curves."""
+    return status_of(visible_submission(user, submission_id))
+
+
+@api.operation(
+    "GET", "/submissions/<int:submission_id>/result", summary="Get a submission's result",
+    response=ResultOut, errors=(409,),
+)  # fmt: skip
+def get_result(user: User, submission_id: int) -> ResultOut:
+    """Score, verdict, metric, the diagnoses with their fixes. 409 until the submission is final."""
+    submission = _graded(visible_submission(user, submission_id))
+    assert submission.result is not None
+    return result_of(submission.result)
+
+
+@api.operation(
+    "GET", "/submissions/<int:submission_id>/curves", summary="Get a submission's training curves",
+    response=CurvesOut, errors=(409,),
+)  # fmt: skip
+def get_curves(user: User, submission_id: int) -> CurvesOut:
+    """Each recorded series, downsampled to at most ~500 points (spikes and gaps kept)."""
+    submission = _graded(visible_submission(user, submission_id))
+    assert submission.result is not None
+    return CurvesOut(submission_id=submission.id, curves=curves_of(submission.result))
+
+
+@api.operation(
+    "POST", "/submissions/<int:submission_id>/regrade", summary="Regrade a submission", scope="grade",
+    response=SubmissionStatus, status=202, errors=(409,),
+)  # fmt: skip
+def regrade(user: User, submission_id: int) -> SubmissionStatus:
+    """Train and score it again against the assignment's current version (course staff only). The
+    old result is replaced; the student's limits are not touched. 409 while it is being graded."""
+    submission = visible_submission(user, submission_id)
+    if not is_staff(user, submission.assignment_version.assignment.course_id):
+        raise ApiProblem(403, "Forbidden", "Only the course's instructors can regrade a submission.")
+    try:
+        services.regrade(submission)
+    except services.UploadRefused as refused:
+        raise ApiProblem(refused.status, "Conflict", refused.message) from None
+    db.session.refresh(submission)
+    return status_of(submission)

@@ -8,6 +8,11 @@ hold up the worker that graded the submission.
 
 from __future__ import annotations
 
+from grader.lti import passback as lti_passback
+from grader.webhooks import services as webhooks
+
 
 def result_committed(submission_id: int) -> None:
     """The submission has a final result (scored, failed, or a platform error after all retries)."""
+    webhooks.scored(submission_id)
+    lti_passback.record_for_submission(submission_id)

@@ -25,3 +25,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.blueprint)
     app.register_blueprint(drafts.blueprint)
     app.register_blueprint(leaderboards.blueprint)
+    from grader.lti.views import blueprint as lti_pages  # launches from an LMS, its pages for staff
+
+    app.register_blueprint(lti_pages)
+    from grader.webhooks import views as webhook_views
+
+    app.register_blueprint(webhook_views.blueprint)

@@ -20,9 +20,9 @@ from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.reference import ensure_reference_run
+from grader.submissions.scoreboard import course_overview
 
 from .auth import check_csrf, current_user, login_required, security_headers
-from .class_queries import course_overview
 from .forms import DATETIME_EXAMPLE, utc_datetime
 
 blueprint = Blueprint("publishing", __name__, template_folder="templates")

@@ -1,4 +1,5 @@
-"""Read-only queries behind the pages. Nothing here writes or commits."""
+"""Read-only queries behind the pages only. Nothing here writes or commits. What the API reads too
+lives in the domains (grader/assignments/queries.py, grader/submissions/access.py and scoreboard.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from grader.accounts.models import Role, User
-from grader.assignments import spec as specs
 from grader.assignments.models import Assignment
-from grader.courses.access import STAFF_ROLES, is_enrolled, is_staff
+from grader.courses.access import STAFF_ROLES
 from grader.courses.models import Course, Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db, utcnow
@@ -91,25 +91,6 @@ def latest_submission(user: User, assignment: Assignment) -> Submission | None:
     )
 
 
-def assignment_for(user: User, assignment_id: int) -> Assignment | None:
-    """The assignment if the user is enrolled in its course (or is an admin); if it is hidden,
-    only for the course's staff."""
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or not is_enrolled(user, assignment.course_id):
-        return None
-    if assignment.hidden and not is_staff(user, assignment.course_id):
-        return None
-    return assignment
-
-
-def spec_of(assignment: Assignment) -> specs.Assignment | None:
-    """The current version's spec (description, metric, budget), or None if it no longer parses."""
-    try:
-        return assignment.current.spec()
-    except specs.SpecError:
-        return None
-
-
 def user_submissions(user: User, assignment: Assignment, limit: int = 20) -> list[Submission]:
     return list(
         db.session.scalars(
@@ -121,17 +102,6 @@ def user_submissions(user: User, assignment: Assignment, limit: int = 20) -> lis
             .limit(limit)
         )
     )
-
-
-def submission_for(user: User, submission_id: int) -> Submission | None:
-    """The submission if it is the user's own, or the user is staff of its course."""
-    submission = db.session.get(Submission, submission_id)
-    if submission is None:
-        return None
-    if submission.user_id == user.id:
-        return submission
-    course_id = submission.assignment_version.assignment.course_id
-    return submission if is_staff(user, course_id) else None
 
 
 def attempts_of(submission_id: int) -> list[Attempt]:

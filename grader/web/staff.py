@@ -16,12 +16,15 @@ from werkzeug.exceptions import HTTPException
 from grader.accounts.models import User
 from grader.assignments import deadlines, visibility
 from grader.assignments.models import Assignment
+from grader.assignments.queries import assignment_for
 from grader.courses.access import course_student, is_staff
 from grader.extensions import utcnow
 from grader.submissions import regrading
+from grader.submissions.access import submission_for
+from grader.submissions.gradebook import gradebook_file
 from grader.submissions.models import RegradeBatch
 
-from . import queries
+from . import exports, queries
 from .auth import check_csrf, current_user, login_required, security_headers
 from .forms import DATETIME_EXAMPLE, utc_datetime
 from .views import error_page
@@ -40,7 +43,7 @@ def _user() -> User:
 
 def _staff_assignment(assignment_id: int) -> Assignment:
     user = _user()
-    assignment = queries.assignment_for(user, assignment_id)
+    assignment = assignment_for(user, assignment_id)
     if assignment is None:
         abort(404, f"There is no assignment {assignment_id} in your courses.")
     if not is_staff(user, assignment.course_id):
@@ -240,3 +243,31 @@ def regrade_progress(assignment_id: int, batch_id: int) -> Response:
     response = jsonify(_progress(_batch_or_404(assignment, batch_id)))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Exports for other systems: the gradebook for Canvas or Moodle, a result for Gradescope.
+
+
+@blueprint.get("/assignments/<int:assignment_id>/gradebook.csv")
+@login_required
+def gradebook(assignment_id: int) -> Response:
+    """The students' best scores as the CSV that Canvas or Moodle imports (?format=canvas|moodle)."""
+    assignment = _staff_assignment(assignment_id)
+    fmt = request.args.get("format", "")
+    if fmt not in ("canvas", "moodle"):
+        abort(400, "Choose the gradebook's format: add ?format=canvas or ?format=moodle to the address.")
+    return gradebook_file(assignment, fmt)
+
+
+@blueprint.get("/submissions/<int:submission_id>/results.json")
+@login_required
+def gradescope_results(submission_id: int) -> Response:
+    """A graded submission as Gradescope's results.json (staff only)."""
+    submission = submission_for(_user(), submission_id)
+    if submission is None:
+        abort(404, f"There is no submission {submission_id} you can see.")
+    if not is_staff(_user(), submission.assignment_version.assignment.course_id):
+        abort(403, "Only the course's instructors can export results for Gradescope.")
+    if submission.result is None:
+        abort(404, f"Submission {submission_id} has no result yet: export it once it is graded.")
+    return exports.gradescope_file(submission)

@@ -27,15 +27,19 @@ from werkzeug.exceptions import HTTPException
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.assignments.queries import assignment_for, spec_of
+from grader.assignments.rules import OUTPUT_TEXT
 from grader.assignments.starter import starter_script
 from grader.courses.access import is_staff
 from grader.extensions import utcnow
 from grader.runner.scoring import metric_label
+from grader.submissions import scoreboard as boards
 from grader.submissions import services
+from grader.submissions.access import submission_for
 from grader.submissions.models import State
 from grader.submissions.reference import latest_reference
 
-from . import class_queries, events, queries
+from . import events, queries
 from .auth import check_csrf, current_user, login_required, security_headers
 from .code_view import code_css, submission_code
 from .markup import description_html
@@ -76,14 +80,6 @@ def metric_name(value: str) -> str:
     return metric_label(value)
 
 
-OUTPUT_TEXT = {
-    "value": "one value per input: a tensor of shape [N, 1] or [N]",
-    "probability": "the probability of class 1 for each input, in [0, 1]: shape [N, 1] or [N]",
-    "logit": "a logit for each input (class 1 when it is at least 0): shape [N, 1] or [N]",
-    "scores": "{K} class scores (logits or probabilities) per input: shape [N, {K}]; the largest wins",
-}
-
-
 @blueprint.app_context_processor
 def output_conventions() -> dict[str, Any]:
     return {"OUTPUT_TEXT": OUTPUT_TEXT}
@@ -120,7 +116,7 @@ def home() -> str:
 
 
 def _assignment_or_404(assignment_id: int) -> Assignment:
-    assignment = queries.assignment_for(_user(), assignment_id)
+    assignment = assignment_for(_user(), assignment_id)
     if assignment is None:
         abort(404, f"There is no assignment {assignment_id} in your courses.")
     return assignment
@@ -128,7 +124,7 @@ def _assignment_or_404(assignment_id: int) -> Assignment:
 
 def _assignment_page(assignment: Assignment, error: str | None = None, status: int = 200) -> tuple[str, int]:
     user = _user()
-    spec = queries.spec_of(assignment)
+    spec = spec_of(assignment)
     page = render_template(
         "web/assignment.html",
         assignment=assignment,
@@ -152,7 +148,7 @@ def compare(assignment_id: int) -> str:
     ids = list(dict.fromkeys(i for i in request.args.getlist("s") if i.isdigit()))
     if not 2 <= len(ids) <= 4:
         abort(400, "Choose two to four graded submissions to compare.")
-    chosen = [queries.submission_for(_user(), int(i)) for i in ids]
+    chosen = [submission_for(_user(), int(i)) for i in ids]
     versions = set(assignment.version_ids)
     if any(s is None or s.assignment_version_id not in versions or s.result is None for s in chosen):
         abort(404, "One of these submissions is not a graded submission of this assignment that you can see.")
@@ -166,7 +162,7 @@ def compare(assignment_id: int) -> str:
 @login_required
 def starter(assignment_id: int) -> Response:
     assignment = _assignment_or_404(assignment_id)
-    spec = queries.spec_of(assignment)
+    spec = spec_of(assignment)
     if spec is None:
         abort(404, "This assignment's spec no longer parses; ask your instructor.")
     return Response(
@@ -197,7 +193,7 @@ def upload(assignment_id: int) -> Any:
 
 
 def _submission_or_404(submission_id: int) -> Any:
-    submission = queries.submission_for(_user(), submission_id)
+    submission = submission_for(_user(), submission_id)
     if submission is None:
         abort(404, f"There is no submission {submission_id} you can see.")
     return submission
@@ -276,9 +272,9 @@ def regrade(submission_id: int) -> Any:
 @login_required
 def scoreboard(assignment_id: int) -> str:
     assignment = _staff_assignment_or_404(assignment_id)
-    spec = queries.spec_of(assignment)
+    spec = spec_of(assignment)
     page = request.args.get("page", "1")
-    board = class_queries.scoreboard(assignment, page=int(page) if page.isdigit() else 1, **_board_args())
+    board = boards.scoreboard(assignment, page=int(page) if page.isdigit() else 1, **_board_args())
     return render_template(
         "web/scoreboard.html",
         assignment=assignment,
@@ -298,18 +294,14 @@ def _reference_id(assignment: Assignment) -> int | None:
 def analytics(assignment_id: int) -> str:
     """The class at a glance: the spread of best scores, the median loss curve, the diagnoses."""
     assignment = _staff_assignment_or_404(assignment_id)
-    spec = queries.spec_of(assignment)
+    spec = spec_of(assignment)
     max_score = spec.points if spec else 100.0
     return render_template(
         "web/analytics.html",
         assignment=assignment,
-        data=(
-            data := class_queries.class_analytics(
-                assignment, max_score, reference_id=_reference_id(assignment)
-            )
-        ),
+        data=(data := boards.class_analytics(assignment, max_score, reference_id=_reference_id(assignment))),
         data_json=dataclasses.asdict(data),
-        diagnoses=class_queries.diagnosis_counts(assignment),
+        diagnoses=boards.diagnosis_counts(assignment),
         max_score=max_score,
     )
 
@@ -319,8 +311,8 @@ def analytics(assignment_id: int) -> str:
 def scoreboard_csv(assignment_id: int) -> Response:
     """The whole class as the page shows it (same sort, filter and pick), for a spreadsheet."""
     assignment = _staff_assignment_or_404(assignment_id)
-    board = class_queries.scoreboard(assignment, per_page=None, **_board_args())
-    spec = queries.spec_of(assignment)
+    board = boards.scoreboard(assignment, per_page=None, **_board_args())
+    spec = spec_of(assignment)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "email", "score", "max_score", spec.metric if spec else "metric", "verdict",

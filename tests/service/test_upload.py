@@ -109,14 +109,32 @@ def test_platform_failures_do_not_count_against_the_limit(client, paraboloid, st
     assert _post(client, paraboloid.id, student_token, "s.py", b"x = 5\n").status_code == 202
 
 
-def test_someone_elses_assignment(client, student_token, storage):
+def test_someone_elses_or_a_hidden_assignment_is_not_there(client, course, student_token, storage):
+    """The upload checks visibility as GET /assignments/{id} does, before its policy: a 404 that says
+    nothing of the assignment (not a 403 with its title), and nothing is stored."""
     other = Course(code="OTHER-101", title="Another course")
     db.session.add(other)
     db.session.commit()
-    assignment = publish(other, "paraboloid")
+    elsewhere = publish(other, "paraboloid")
+    hidden = publish(course, "linear")
+    hidden.hidden = True
+    db.session.commit()
     before = _counts(storage)
-    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
-    assert response.status_code == 403 and "not enrolled" in response.get_json()["detail"]
+    for assignment in (elsewhere, hidden):
+        response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+        detail = response.get_json()["detail"]
+        assert detail == f"There is no assignment {assignment.id} you can see."
+        assert assignment.title not in response.get_data(as_text=True)
+        seen = client.get(
+            f"/api/v1/assignments/{assignment.id}", headers={"Authorization": f"Bearer {student_token}"}
+        )
+        assert seen.status_code == 404 and seen.get_json()["detail"] == detail  # the same answer as GET
+    missing = _post(client, 999_999, student_token, "s.py", b"x = 1\n")
+    assert (
+        missing.status_code == 404
+        and missing.get_json()["detail"] == "There is no assignment 999999 you can see."
+    )
     assert _counts(storage) == before
 
 

@@ -1,4 +1,5 @@
-"""What instructors see of a whole class: the scoreboard (sorted, filtered, paged in SQL) and diagnoses.
+"""What instructors see of a whole class: the scoreboard (sorted, filtered, paged in SQL), the
+diagnoses, the course overview and the class analytics; read by the pages and the API alike.
 
 Every query here runs a fixed number of times per page, whatever the class size
 (tests/service/test_scoreboard_scale.py pins it; benchmarks/scoreboard.py times it).
@@ -17,7 +18,8 @@ from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db
-from grader.submissions.models import Curve, Result, ResultDiagnosis, State, Submission
+
+from .models import Curve, Result, ResultDiagnosis, State, Submission
 
 SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
 PICKS = ("best", "last")  # each student's best-scored submission, or their latest graded one
@@ -52,12 +54,13 @@ class ScoreboardPage:
 
 def _class_query(
     assignment: Assignment, pick: str, search: str
-) -> tuple[Select[Any], dict[str, Any], Select[Any]]:
+) -> tuple[Select[*tuple[Any, ...]], dict[str, Any], Select[*tuple[Any, ...]]]:
     """The class's rows (not yet ordered or paged), the columns they sort by, and the class's counts.
 
     The counts need only the students and their totals, not each one's shown submission.
     """
     versions = assignment.version_ids
+    order: tuple[Any, ...]
     if pick == "last":
         order = (Submission.created_at.desc(), Submission.id.desc())
         graded = Result.verdict.is_not(None)
@@ -251,8 +254,8 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
             passed.setdefault(aid, set()).add(user_id)
     summaries = []
     for a in assignments:
-        scores = [s for s in best.get(a.id, {}).values() if s == s]
-        median = sorted(scores)[len(scores) // 2] if scores else None
+        finite = [s for s in best.get(a.id, {}).values() if s == s]
+        median = sorted(finite)[len(finite) // 2] if finite else None
         summaries.append(
             AssignmentSummary(
                 a, charged.get(a.id, 0), len(best.get(a.id, {})), len(passed.get(a.id, set())), median
@@ -322,13 +325,13 @@ def class_analytics(
     sampled: list[list[float]] = []
     reference: list[float] | None = None
     for submission_id, steps, values in curves:
-        row = _at_fractions(steps, values, grid)
-        if row is None:
+        at = _at_fractions(steps, values, grid)
+        if at is None:
             continue
         if submission_id == reference_id:
-            reference = row
+            reference = at
         else:
-            sampled.append(row)
+            sampled.append(at)
     median_curve: dict[str, Any] = {"steps": [], "median": [], "low": [], "high": [], "reference": reference}
     if sampled:
         for i, fraction in enumerate(grid):

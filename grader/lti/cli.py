@@ -1,0 +1,98 @@
+"""``grader lti ...``: register an LMS and print what to register in it.
+
+grader lti register-platform --issuer ... --client-id ... --login-url ... --token-url ... --keyset-url ... --deployment ...
+grader lti show-config          the tool's URLs (login, launch, JWKS, deep linking) and its public key id
+grader lti generate-key         a new signing key (published in the JWKS at once; the old ones stay until deleted)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _app() -> Any:
+    from grader.app import create_app
+
+    return create_app()
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from . import platforms
+
+    app = _app()
+    with app.app_context():
+        try:
+            platform, added = platforms.register(
+                platforms.PlatformForm(
+                    issuer=args.issuer, client_id=args.client_id, auth_login_url=args.login_url,
+                    auth_token_url=args.token_url, key_set_url=args.keyset_url, deployment_ids=args.deployment,
+                    token_audience=args.token_audience or "", name=args.name or "",
+                )
+            )  # fmt: skip
+        except platforms.RegistrationRefused as refused:
+            print(f"grader: {refused} Nothing was saved.", file=sys.stderr)
+            return 2
+        deployments = ", ".join(d.deployment_id for d in platform.deployments)
+        print(
+            f"{platform.name}: issuer {platform.issuer}, client id {platform.client_id}, deployments {deployments}"
+        )
+        if added:
+            print(f"new deployments: {', '.join(added)}")
+    return 0
+
+
+def cmd_show_config(args: argparse.Namespace) -> int:
+    from . import keys
+    from .views import tool_urls
+
+    app = _app()
+    base = app.extensions["grader.config"].public_url
+    if base is None:
+        print(
+            "grader: GRADER_PUBLIC_URL is not set; the URLs below assume http://127.0.0.1:5000. Set it to the "
+            "address the LMS and browsers reach this service at (https://...).",
+            file=sys.stderr,
+        )
+    with app.test_request_context(base_url=base or "http://127.0.0.1:5000"), app.app_context():
+        urls = tool_urls()
+        key = keys.signing_key()
+        for label, key_name in (
+            ("OIDC login URL", "login"), ("Launch / redirect URL", "launch"),
+            ("Deep linking URL", "deep_linking"), ("Public JWKS URL", "jwks"),
+        ):  # fmt: skip
+            print(f"{label:<24}{urls[key_name]}")
+        print(f"{'Signing key id (kid)':<24}{key.kid}")
+    return 0
+
+
+def cmd_generate_key(args: argparse.Namespace) -> int:
+    from . import keys
+
+    app = _app()
+    with app.app_context():
+        key = keys.generate_key()
+        print(f"new signing key {key.kid}; every stored key stays in the JWKS until deleted")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    group = commands.add_parser("lti", help="LTI 1.3: register LMS platforms, show the tool's configuration")
+    sub = group.add_subparsers(dest="lti_command", required=True)
+    register = sub.add_parser("register-platform", help="register an LMS (or add deployments to it)")
+    register.add_argument("--issuer", required=True, help="the LMS's issuer (iss)")
+    register.add_argument("--client-id", required=True, help="the client id the LMS gave this tool")
+    register.add_argument("--login-url", required=True, help="the LMS's OIDC authorization URL")
+    register.add_argument("--token-url", required=True, help="the LMS's OAuth2 access token URL")
+    register.add_argument("--keyset-url", required=True, help="the LMS's public key set (JWKS) URL")
+    register.add_argument(
+        "--deployment", action="append", default=[], required=True, help="a deployment id (repeat for more)"
+    )
+    register.add_argument("--token-audience", help="the aud the token URL expects, if not the token URL")
+    register.add_argument("--name", help="a name to show (default: the issuer's host)")
+    register.set_defaults(handler=cmd_register)
+    sub.add_parser("show-config", help="print the URLs to register in the LMS").set_defaults(
+        handler=cmd_show_config
+    )
+    sub.add_parser("generate-key", help="add a new signing key").set_defaults(handler=cmd_generate_key)

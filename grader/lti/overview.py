@@ -1,0 +1,88 @@
+"""What staff see of a course's LMS link: the LMS courses linked, the gradebook columns, the passbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from grader.accounts.models import User
+from grader.assignments.models import Assignment
+from grader.extensions import db
+
+from .models import LtiContext, LtiGradePassback, LtiLineItem, LtiUser, PassbackState
+
+
+@dataclass
+class PassbackRow:
+    id: int
+    student: str
+    assignment: str
+    score_given: float | None
+    score_maximum: float
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+def line_items(course_id: int) -> list[LtiLineItem]:
+    return list(
+        db.session.scalars(
+            select(LtiLineItem)
+            .join(LtiContext, LtiContext.id == LtiLineItem.context_id)
+            .where(LtiContext.course_id == course_id)
+            .order_by(LtiLineItem.id)
+        )
+    )
+
+
+def passbacks(course_id: int, limit: int = 200) -> list[PassbackRow]:
+    """The latest passbacks of the course, newest first (failed ones are never hidden by the limit)."""
+    query = (
+        select(LtiGradePassback, User.name, Assignment.title)
+        .join(LtiLineItem, LtiLineItem.id == LtiGradePassback.line_item_id)
+        .join(LtiContext, LtiContext.id == LtiLineItem.context_id)
+        .join(Assignment, Assignment.id == LtiLineItem.assignment_id)
+        .join(LtiUser, LtiUser.id == LtiGradePassback.lti_user_id)
+        .join(User, User.id == LtiUser.user_id)
+        .where(LtiContext.course_id == course_id)
+    )
+    failed = db.session.execute(query.where(LtiGradePassback.state == PassbackState.FAILED)).all()
+    latest = db.session.execute(query.order_by(LtiGradePassback.id.desc()).limit(limit)).all()
+    seen: set[int] = set()
+    rows = []
+    for passback, name, title in sorted([*failed, *latest], key=lambda r: -r[0].id):
+        if passback.id in seen:
+            continue
+        seen.add(passback.id)
+        rows.append(
+            PassbackRow(
+                passback.id,
+                name,
+                title,
+                passback.score_given,
+                passback.score_maximum,
+                passback.state.value,
+                passback.attempts,
+                passback.last_error,
+                passback.next_attempt_at,
+                passback.sent_at,
+                passback.updated_at,
+            )
+        )
+    return rows
+
+
+def counts(course_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(LtiGradePassback.state, func.count())
+        .join(LtiLineItem, LtiLineItem.id == LtiGradePassback.line_item_id)
+        .join(LtiContext, LtiContext.id == LtiLineItem.context_id)
+        .where(LtiContext.course_id == course_id)
+        .group_by(LtiGradePassback.state)
+    ).all()
+    return {state.value: 0 for state in PassbackState} | {state.value: int(n) for state, n in rows}

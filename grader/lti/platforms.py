@@ -1,0 +1,83 @@
+"""Registering an LMS (admins: the platforms page and `grader lti register-platform`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from grader.extensions import db
+
+from .models import LtiDeployment, LtiPlatform
+
+
+class RegistrationRefused(ValueError):
+    pass
+
+
+@dataclass
+class PlatformForm:
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    deployment_ids: list[str]
+    token_audience: str = ""
+    name: str = ""
+
+
+def _url(label: str, value: str) -> str:
+    parts = urlsplit(value.strip())
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise RegistrationRefused(f"The {label} {value!r} must be an https:// URL (http only on localhost).")
+    if not parts.netloc:
+        raise RegistrationRefused(f"The {label} {value!r} has no host.")
+    return value.strip()
+
+
+def list_platforms() -> list[LtiPlatform]:
+    return list(db.session.scalars(select(LtiPlatform).order_by(LtiPlatform.id)))
+
+
+def register(form: PlatformForm) -> tuple[LtiPlatform, list[str]]:
+    """Register a platform, or add deployments to the one with the same issuer and client id; commits.
+
+    Returns the platform and the deployment ids that were new. Raises RegistrationRefused (nothing saved).
+    """
+    issuer, client_id = form.issuer.strip(), form.client_id.strip()
+    if not issuer or not client_id:
+        raise RegistrationRefused("The issuer and the client id are both required (the LMS shows them).")
+    urls = {
+        "auth_login_url": _url("login (OIDC authorization) URL", form.auth_login_url),
+        "auth_token_url": _url("token URL", form.auth_token_url),
+        "key_set_url": _url("key set (JWKS) URL", form.key_set_url),
+    }
+    deployments = [d.strip() for d in form.deployment_ids if d.strip()]
+    if any(len(d) > 255 for d in deployments) or len(issuer) > 255 or len(client_id) > 255:
+        raise RegistrationRefused("The issuer, client id and deployment ids may be at most 255 characters.")
+    platform = db.session.scalar(
+        select(LtiPlatform).where(LtiPlatform.issuer == issuer, LtiPlatform.client_id == client_id)
+    )
+    if platform is None:
+        if not deployments:
+            raise RegistrationRefused(
+                "Give at least one deployment id (the LMS shows it once the tool is installed)."
+            )
+        platform = LtiPlatform(issuer=issuer, client_id=client_id, **urls)
+        db.session.add(platform)
+    else:
+        for key, value in urls.items():
+            setattr(platform, key, value)
+    platform.name = (form.name.strip() or urlsplit(issuer).netloc or issuer)[:200]
+    platform.token_audience = form.token_audience.strip() or None
+    known = {d.deployment_id for d in platform.deployments}
+    added = [d for d in dict.fromkeys(deployments) if d not in known]
+    for deployment_id in added:
+        platform.deployments.append(LtiDeployment(deployment_id=deployment_id))
+    # A changed key set URL must not keep trusting the old cached keys.
+    platform.key_set, platform.key_set_fetched_at = None, None
+    db.session.commit()
+    return platform, added

@@ -1,0 +1,277 @@
+"""LTI endpoints (thin handlers over the services): login initiation, launch, the tool's JWKS, the deep
+linking picker, a course's LMS page (passbacks, roster sync) and the admins' platforms page.
+
+The login and launch come from the LMS (cross-site, no CSRF token of ours: the id_token's signature,
+state and nonce are their proof); every other POST carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from grader.accounts.models import Role, User
+from grader.courses.access import is_staff
+from grader.courses.models import Course
+from grader.extensions import db
+from grader.web.auth import check_csrf, current_user, login_required, security_headers
+
+from . import deep_linking, keys, overview, passback, platforms, provisioning, roster
+from .launch import LaunchRefused, start_login
+from .models import LtiContext
+from .toolconf import PlatformError
+
+blueprint = Blueprint(
+    "lti", __name__, template_folder="templates", static_folder="static", static_url_path="/static/lti"
+)
+FROM_THE_LMS = ("lti.login", "lti.launch")
+PENDING_KEY = "lti_deep_link"
+
+
+@blueprint.before_request
+def _csrf() -> None:
+    if request.endpoint not in FROM_THE_LMS:
+        check_csrf()
+
+
+blueprint.after_request(security_headers)
+
+
+@blueprint.errorhandler(HTTPException)
+def _error(error: HTTPException) -> tuple[str, int]:
+    return render_template("web/error.html", error=error), error.code or 500
+
+
+def tool_urls() -> dict[str, str]:
+    """The URLs to register in an LMS (GRADER_PUBLIC_URL when set: they must match exactly)."""
+    base = current_app.extensions["grader.config"].public_url
+
+    def external(endpoint: str) -> str:
+        return base + url_for(endpoint) if base else url_for(endpoint, _external=True)
+
+    launch = external("lti.launch")
+    return {
+        "login": external("lti.login"),
+        "launch": launch,
+        "jwks": external("lti.jwks"),
+        "deep_linking": launch,
+    }
+
+
+def _refused(refused: LaunchRefused) -> tuple[str, int]:
+    return render_template("lti/refused.html", message=refused.message), refused.status
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None  # login_required ran first
+    return user
+
+
+# From the LMS -------------------------------------------------------------------------------------
+
+
+@blueprint.route("/lti/login", methods=["GET", "POST"])
+def login() -> Any:
+    """OIDC third-party initiated login: record state and nonce, send the browser to the LMS."""
+    try:
+        return redirect(start_login(request.values.to_dict(), tool_urls()["launch"]), code=302)
+    except LaunchRefused as refused:
+        return _refused(refused)
+
+
+@blueprint.route("/lti/launch", methods=["GET", "POST"])
+def launch() -> Any:
+    if request.method == "GET":
+        return _refused(
+            LaunchRefused(
+                "An LTI launch is a form POST from the LMS: open the tool from the course in the LMS.", 405
+            )
+        )
+    try:
+        landing = provisioning.launch(request.form.to_dict())
+    except LaunchRefused as refused:
+        return _refused(refused)
+    session.clear()  # a fresh session (and CSRF token) for whoever launched: no fixation
+    session["user_id"] = landing.user_id
+    for message in landing.messages:
+        flash(message)
+    if landing.kind == "deep_link":
+        session[PENDING_KEY] = landing.deep_link
+        return redirect(url_for("lti.deep_link"), code=303)
+    if landing.kind == "assignment":
+        return redirect(url_for("web.assignment", assignment_id=landing.target_id), code=303)
+    if landing.kind == "course":
+        return redirect(url_for("publishing.course", course_id=landing.target_id), code=303)
+    return redirect(url_for("web.home"), code=303)
+
+
+@blueprint.get("/lti/jwks")
+def jwks() -> Response:
+    response = jsonify(keys.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# Deep linking ------------------------------------------------------------------------------------
+
+
+def _pending() -> dict[str, Any]:
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        abort(400, "There is no deep linking request in progress: start from the LMS's content picker.")
+    return pending
+
+
+@blueprint.get("/lti/deep-link")
+@login_required
+def deep_link() -> str:
+    pending = _pending()
+    context = db.session.get(LtiContext, pending.get("context_id"))
+    if context is None or not is_staff(_user(), context.course_id):
+        abort(403, "Only the course's instructors can place assignments in the LMS.")
+    return render_template(
+        "lti/deep_link.html", context=context, assignments=deep_linking.choices(context.id), error=None
+    )
+
+
+@blueprint.post("/lti/deep-link")
+@login_required
+def deep_link_pick() -> Any:
+    pending = _pending()
+    context = db.session.get(LtiContext, pending.get("context_id"))
+    if context is None or not is_staff(_user(), context.course_id):
+        abort(403, "Only the course's instructors can place assignments in the LMS.")
+    picked = request.form.get("assignment_id", "")
+    try:
+        if not picked.isdigit():
+            raise deep_linking.DeepLinkRefused("Pick an assignment from the list.")
+        return_url, token = deep_linking.response(pending, int(picked), tool_urls()["launch"])
+    except deep_linking.DeepLinkRefused as refused:
+        page = render_template(
+            "lti/deep_link.html",
+            context=context,
+            assignments=deep_linking.choices(context.id),
+            error=str(refused),
+        )
+        return page, 400
+    session.pop(PENDING_KEY, None)  # one response per request
+    target = urlsplit(return_url)
+    response = Response(render_template("lti/deep_link_return.html", return_url=return_url, token=token))
+    # The form posts to the LMS: allow exactly that origin as a form target, and our own script.
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        f"form-action 'self' {target.scheme}://{target.netloc}"
+    )
+    return response
+
+
+# A course's LMS page (staff) ---------------------------------------------------------------------
+
+
+def _staff_course(course_id: int) -> Course:
+    course = db.session.get(Course, course_id)
+    if course is None or not is_staff(_user(), course.id):
+        abort(404, f"There is no course {course_id} that you teach.")
+    return course
+
+
+@blueprint.get("/courses/<int:course_id>/lti")
+@login_required
+def course_lti(course_id: int) -> str:
+    course = _staff_course(course_id)
+    return render_template(
+        "lti/course.html",
+        course=course,
+        contexts=roster.contexts_of(course.id),
+        line_items=overview.line_items(course.id),
+        passbacks=overview.passbacks(course.id),
+        counts=overview.counts(course.id),
+    )
+
+
+@blueprint.post("/courses/<int:course_id>/lti/contexts/<int:context_id>/roster")
+@login_required
+def roster_sync(course_id: int, context_id: int) -> Any:
+    course = _staff_course(course_id)
+    context = db.session.get(LtiContext, context_id)
+    if context is None or context.course_id != course.id:
+        abort(404, f"{course.code} is not linked to LMS course {context_id}.")
+    try:
+        roster.request_sync(context)
+        flash(f"The roster of {context.title!r} is being fetched from the LMS; reload this page in a moment.")
+    except PlatformError as exc:
+        flash(str(exc))
+    return redirect(url_for("lti.course_lti", course_id=course.id), code=303)
+
+
+@blueprint.post("/courses/<int:course_id>/lti/retry")
+@login_required
+def retry_failed(course_id: int) -> Any:
+    course = _staff_course(course_id)
+    n = passback.retry_failed(course.id)
+    flash(f"{n} failed passback(s) queued again." if n else "No failed passback to retry.")
+    return redirect(url_for("lti.course_lti", course_id=course.id), code=303)
+
+
+# Platforms (admins) ------------------------------------------------------------------------------
+
+
+def _admin() -> User:
+    user = _user()
+    if user.role is not Role.ADMIN:
+        abort(403, "Only administrators register LMS platforms.")
+    return user
+
+
+def _platforms_page(error: str | None = None, form: Any = None, status: int = 200) -> tuple[str, int]:
+    page = render_template(
+        "lti/platforms.html",
+        platforms=platforms.list_platforms(),
+        urls=tool_urls(),
+        error=error,
+        form=form or {},
+    )
+    return page, status
+
+
+@blueprint.get("/admin/lti/platforms")
+@login_required
+def platforms_page() -> tuple[str, int]:
+    _admin()
+    return _platforms_page()
+
+
+@blueprint.post("/admin/lti/platforms")
+@login_required
+def register_platform() -> Any:
+    _admin()
+    form = request.form
+    try:
+        platform, added = platforms.register(
+            platforms.PlatformForm(
+                issuer=form.get("issuer", ""), client_id=form.get("client_id", ""),
+                auth_login_url=form.get("auth_login_url", ""), auth_token_url=form.get("auth_token_url", ""),
+                key_set_url=form.get("key_set_url", ""), token_audience=form.get("token_audience", ""),
+                deployment_ids=form.get("deployment_ids", "").replace(",", " ").split(), name=form.get("name", ""),
+            )
+        )  # fmt: skip
+    except platforms.RegistrationRefused as refused:
+        return _platforms_page(str(refused), form, 400)
+    flash(f"{platform.name} is registered" + (f"; new deployments: {', '.join(added)}." if added else "."))
+    return redirect(url_for("lti.platforms_page"), code=303)

@@ -1,0 +1,71 @@
+"""The REST API under /api/v1: the domains' blueprints, the OpenAPI document, problem+json errors.
+
+The routes live with their domains (``grader/<domain>/api.py``); this package holds what they
+share: the route registry (``registry``), the models every resource uses (``schemas``) and the
+document built from them (``openapi``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from grader.api_errors import problem
+
+from .registry import PREFIX
+
+blueprint = Blueprint("rest", __name__, url_prefix=PREFIX)
+
+
+@blueprint.get("/openapi.json")
+def openapi_document() -> Response:
+    document: dict[str, Any] | None = current_app.extensions.get("grader.openapi")
+    if document is None:
+        from .openapi import document as build
+
+        document = current_app.extensions["grader.openapi"] = build()
+    response = jsonify(document)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # the document is public: let viewers fetch it
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register every API blueprint (create_app calls this)."""
+    from grader.assignments.api import api as assignments_api
+    from grader.courses.api import api as courses_api
+    from grader.submissions.api import api as submissions_api
+    from grader.submissions.grades_api import api as grades_api
+    from grader.webhooks.api import api as webhooks_api
+
+    for api in (courses_api, assignments_api, submissions_api, grades_api, webhooks_api):
+        app.register_blueprint(api.blueprint)
+    app.register_blueprint(blueprint)
+
+
+def http_problem(error: HTTPException) -> Response:
+    """An HTTP error under /api/ as problem+json, saying what to change (routing errors included)."""
+    code = error.code or 500
+    where = f"{request.method} {request.path}"
+    original = error.get_response()
+    if code == 404:
+        detail = f"There is no API endpoint {where}. The endpoints are listed in {PREFIX}/openapi.json."
+    elif code == 405:
+        allowed = [m.strip() for m in original.headers.get("Allow", "").split(",") if m.strip()]
+        useful = [m for m in allowed if m not in ("HEAD", "OPTIONS")] or allowed
+        detail = f"{request.method} is not allowed on {request.path}; use {' or '.join(useful) or 'another method'}."
+    elif code == 413:
+        limit = current_app.extensions["grader.config"].upload_max_bytes
+        detail = (
+            f"The request is too large: uploads may be at most {limit // 1024:,} KiB. Send a smaller file."
+        )
+    elif code == 500:
+        detail = "The grader failed on this request and logged why. Try again in a minute."
+    else:
+        detail = error.description or error.name
+    response = problem(code, error.name, detail)
+    for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+        if header in original.headers:
+            response.headers[header] = original.headers[header]
+    return response

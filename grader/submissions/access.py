@@ -1,0 +1,20 @@
+"""Who may see which submission: one answer for the pages and the API, so they never disagree."""
+
+from __future__ import annotations
+
+from grader.accounts.models import User
+from grader.courses.access import is_staff
+from grader.extensions import db
+
+from .models import Submission
+
+
+def submission_for(user: User, submission_id: int) -> Submission | None:
+    """The submission if it is the user's own, or the user is staff of its course."""
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        return None
+    if submission.user_id == user.id:
+        return submission
+    course_id = submission.assignment_version.assignment.course_id
+    return submission if is_staff(user, course_id) else None

@@ -1,0 +1,202 @@
+"""The API's submission, result and curve bodies, and how they are made from the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from grader.diagnosis.base import SEVERITIES
+from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
+from grader.runner.scoring import metric_label
+from grader.runner.verdicts import Verdict
+
+from .models import Curve, Result, State, Submission
+
+StateName = State  # the schema's enum: received, queued, running, scored, failed, error
+
+
+class StudentRef(Model):
+    id: int
+    name: str
+    email: str
+
+
+class Progress(BaseModel):
+    """The ~1 Hz snapshot of a running grading (as the worker last stored it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run: int | None = Field(None, description="The training run under way, from 1.")
+    runs: int | None = Field(None, description="Training runs in all (one per seed).")
+    fraction: Number = Field(None, description="How far the whole grading is, 0 to 1.")
+    eta_seconds: Number = Field(None, description="Seconds left (an estimate, or an upper bound).")
+    eta_is_bound: bool | None = Field(None, description="True while eta_seconds is only an upper bound.")
+    step: int | None = Field(None, description="Training steps done in this run.")
+    step_limit: int | None = None
+    loss: Number = None
+    elapsed: Number = Field(None, description="Seconds this run has trained.")
+    budget_seconds: Number = Field(None, description="The training time budget of one run.")
+
+
+class CurveOut(Model):
+    steps: list[int]
+    values: list[Number]
+    points_total: int = Field(description="Points recorded; at most ~500 are kept here.")
+
+
+class DiagnosisOut(Model):
+    code: str
+    severity: str = Field(description=f"One of {', '.join(SEVERITIES)}.")
+    title: str
+    where: str = Field(description="file.py:line in your code, when known.")
+    seen: str
+    why: str
+    fix: str
+
+
+class ResultOut(Model):
+    submission_id: int
+    verdict: str
+    title: str = Field(description="The verdict in words.")
+    message: str
+    metric: str
+    metric_label: str
+    metric_value: Number
+    score: Number
+    max_score: float
+    passed: bool
+    seed: int
+    wall_seconds: Number
+    late_days: int
+    late_penalty_percent: float
+    diagnoses: list[DiagnosisOut]
+    details: dict[str, Any] = Field(description="Everything else recorded: notes, warnings, counters, model.")
+    graded_at: UtcDateTime
+    url: str
+    curves_url: str
+
+
+class ResultWithCurves(ResultOut):
+    curves: dict[str, CurveOut]
+
+
+class SubmissionOut(Model):
+    id: int
+    url: str
+    page_url: str = Field(description="The submission's page on the website.")
+    assignment_id: int
+    assignment_version: int
+    student: StudentRef
+    state: StateName
+    final: bool = Field(description="True once scored, failed or error: it will not change unless regraded.")
+    filename: str
+    created_at: UtcDateTime
+    attempts: int
+    charged: bool = Field(description="Counts against the limits (a platform error does not).")
+    late: bool
+    progress: Progress | None
+    score: Number = Field(description="The score once graded (null before, or if it failed).")
+    verdict: str | None
+
+
+class SubmissionStatus(SubmissionOut):
+    result: ResultWithCurves | None = Field(description="Present once the submission is final.")
+
+
+class SubmissionPage(Page):
+    items: list[SubmissionOut]
+
+
+class CurvesOut(Model):
+    submission_id: int
+    curves: dict[str, CurveOut] = Field(description="Each series (loss, lr, grad_norm/<layer>, heldout/...).")
+
+
+class SubmissionQuery(PageQuery):
+    student: Id | None = Field(None, description="Staff: only this student's submissions (a user id).")
+    state: StateName | None = Field(None, description="Only submissions in this state.")
+
+
+def progress_of(raw: Any) -> Progress | None:
+    """The stored snapshot; a member of an unexpected type is left out rather than failing the request."""
+    if not isinstance(raw, dict):
+        return None
+    snapshot = dict(raw)
+    for _ in range(len(snapshot) + 1):
+        try:
+            return Progress.model_validate(snapshot)
+        except ValidationError as error:
+            for item in error.errors():
+                snapshot.pop(str(item["loc"][0]), None)
+    return None
+
+
+def curves_of(result: Result) -> dict[str, CurveOut]:
+    ordered: list[Curve] = sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
+    return {c.series: CurveOut(steps=c.steps, values=c.values, points_total=c.points_total) for c in ordered}
+
+
+def _diagnoses(details: dict[str, Any]) -> list[DiagnosisOut]:
+    found = [
+        d for d in details.get("diagnoses") or [] if isinstance(d, dict) and d.get("severity") in SEVERITIES
+    ]
+    found.sort(key=lambda d: SEVERITIES.index(d["severity"]))
+    fields = ("code", "severity", "title", "where", "seen", "why", "fix")
+    return [DiagnosisOut(**{name: str(d.get(name) or "") for name in fields}) for d in found]
+
+
+def _result_fields(result: Result) -> dict[str, Any]:
+    details = result.details if isinstance(result.details, dict) else {}
+    late = details.get("late")
+    late = late if isinstance(late, dict) else {}
+    try:
+        title = Verdict(result.verdict).headline
+    except ValueError:
+        title = result.verdict.replace("_", " ").capitalize()
+    return {
+        "submission_id": result.submission_id, "verdict": result.verdict, "title": title,
+        "message": result.message, "metric": result.metric_name, "metric_label": metric_label(result.metric_name),
+        "metric_value": result.metric_value, "score": result.score, "max_score": result.max_score,
+        "passed": result.passed, "seed": result.seed, "wall_seconds": result.wall_seconds,
+        "late_days": int(late.get("days") or 0), "late_penalty_percent": float(late.get("penalty_percent") or 0),
+        "diagnoses": _diagnoses(details), "details": details, "graded_at": result.created_at,
+        "url": url_for("submissions_api.get_result", submission_id=result.submission_id),
+        "curves_url": url_for("submissions_api.get_curves", submission_id=result.submission_id),
+    }  # fmt: skip
+
+
+def result_of(result: Result) -> ResultOut:
+    return ResultOut(**_result_fields(result))
+
+
+def submission_of(submission: Submission) -> dict[str, Any]:
+    result = submission.result
+    return {
+        "id": submission.id,
+        "url": url_for("submissions_api.get_submission", submission_id=submission.id),
+        "page_url": url_for("web.status", submission_id=submission.id),
+        "assignment_id": submission.assignment_version.assignment_id,
+        "assignment_version": submission.assignment_version.number,
+        "student": StudentRef(id=submission.user.id, name=submission.user.name, email=submission.user.email),
+        "state": submission.state,
+        "final": submission.state.final,
+        "filename": submission.filename,
+        "created_at": submission.created_at,
+        "attempts": submission.attempts,
+        "charged": submission.charged,
+        "late": submission.late,
+        "progress": progress_of(submission.progress),
+        "score": result.score if result is not None else None,
+        "verdict": result.verdict if result is not None else None,
+    }
+
+
+def status_of(submission: Submission) -> SubmissionStatus:
+    result = submission.result
+    body = submission_of(submission)
+    full = (
+        ResultWithCurves(**_result_fields(result), curves=curves_of(result)) if result is not None else None
+    )
+    return SubmissionStatus(**body, result=full)

@@ -1,0 +1,329 @@
+"""Webhooks: staff register an endpoint for their course; each scored submission is POSTed to it, signed.
+
+A result's event is recorded as one ``WebhookDelivery`` row per active endpoint in the same commit,
+and only then is a delivery task queued (thin, on the outbound queue). A delivery that fails
+(no 2xx, a timeout, a refused connection) is retried with exponential back-off by the periodic
+sweep, up to MAX_ATTEMPTS, then marked failed for staff to see. No ETA or countdown tasks: the
+rows are the schedule. Each attempt is claimed with a conditional update, so the task and a sweep
+never send the same attempt twice.
+
+Signature: ``X-Grader-Signature: sha256=<hex HMAC-SHA256 of "<X-Grader-Timestamp>.<body>">`` with
+the endpoint's secret (docs/webhooks.md shows a receiver checking it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from grader.accounts.models import User
+from grader.extensions import db, utcnow
+from grader.submissions.curves import json_safe
+from grader.submissions.models import Submission
+
+from .models import Webhook, WebhookDelivery
+
+EVENTS = ("submission.scored",)
+MAX_ATTEMPTS = 8
+TIMEOUT_SECONDS = 5.0
+CLAIM = timedelta(seconds=3 * TIMEOUT_SECONDS)  # an attempt's hold on its row while it is being sent
+MAX_BACKOFF = timedelta(hours=1)
+SWEEP_BATCH = 50
+URL_MAX = 500  # the column's width
+
+
+@dataclass
+class WebhookRefused(Exception):
+    """Staff asked for something that cannot be done; the message says why and what to do."""
+
+    message: str
+    status: int = 422
+
+
+def check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookRefused(
+            f"{url[:80]!r} is not an http:// or https:// URL: give the full address, like https://lms.example.edu/hooks/grader."
+        )
+    if len(url) > URL_MAX:
+        raise WebhookRefused(f"The URL may be at most {URL_MAX} characters; it has {len(url)}.")
+    if parts.username or parts.password:
+        raise WebhookRefused(
+            "Put no user name or password in the URL: the signature authenticates each delivery."
+        )
+    return url
+
+
+def register(
+    course_id: int, url: str, created_by: User, events: list[str] | None = None
+) -> tuple[Webhook, str]:
+    """Register an endpoint for the course and commit; returns it and its secret (shown only this once)."""
+    wanted = list(dict.fromkeys(events or EVENTS))
+    unknown = [e for e in wanted if e not in EVENTS]
+    if unknown:
+        raise WebhookRefused(f"Unknown event {unknown[0]!r}: the events are {', '.join(EVENTS)}.")
+    secret = "whsec_" + secrets.token_hex(32)
+    webhook = Webhook(
+        course_id=course_id, url=check_url(url), secret=secret, events=wanted, created_by_id=created_by.id
+    )
+    db.session.add(webhook)
+    db.session.commit()
+    return webhook, secret
+
+
+def deactivate(webhook: Webhook) -> None:
+    """Stop sending to the endpoint (its deliveries stay listed; pending ones fail at their next attempt)."""
+    webhook.active = False
+    db.session.commit()
+
+
+def course_webhooks(course_id: int) -> list[Webhook]:
+    return list(
+        db.session.scalars(select(Webhook).where(Webhook.course_id == course_id).order_by(Webhook.id))
+    )
+
+
+def deliveries(webhook_id: int, offset: int = 0, limit: int = 20) -> tuple[list[WebhookDelivery], int]:
+    """One page of the endpoint's deliveries, newest first, and how many there are."""
+    query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.session.scalars(query.order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit))
+    return list(page), int(total)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Grader-Signature value: HMAC-SHA256 over "<timestamp>.<body>"."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _result_url(submission_id: int) -> str:
+    base = current_app.extensions["grader.config"].public_url or ""
+    return f"{base}/submissions/{submission_id}/result"
+
+
+def scored_payload(submission: Submission, event_id: str) -> dict[str, Any]:
+    result = submission.result
+    assert result is not None
+    assignment = submission.assignment_version.assignment
+
+    def when(moment: datetime) -> str:
+        return moment.isoformat(timespec="seconds") + "Z"
+
+    payload = {
+        "event_id": event_id,
+        "event": "submission.scored",
+        "created_at": when(utcnow()),
+        "submission": {
+            "id": submission.id, "state": submission.state.value, "late": submission.late,
+            "submitted_at": when(submission.created_at), "url": _result_url(submission.id),
+        },
+        "student": {"id": submission.user.id, "email": submission.user.email, "name": submission.user.name},
+        "assignment": {"id": assignment.id, "slug": assignment.slug, "title": assignment.title, "version": submission.assignment_version.number},
+        "course": {"id": assignment.course_id, "code": assignment.course.code},
+        "result": {
+            "score": result.score, "max_score": result.max_score, "passed": result.passed, "verdict": result.verdict,
+            "metric": result.metric_name, "metric_value": result.metric_value, "graded_at": when(result.created_at),
+        },
+    }  # fmt: skip
+    # A diverged run's NaN metric becomes null: JSON has no NaN, and neither have JSON columns.
+    safe: dict[str, Any] = json_safe(payload)
+    return safe
+
+
+def record_scored(submission_id: int) -> list[int]:
+    """Record the submission's "submission.scored" event for each active endpoint of its course; commit.
+
+    The event id is derived from the result row, so the same result never makes two events and a
+    regrade (a new result) makes a new one. Returns the new deliveries' ids, to queue after the commit.
+    """
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or submission.result is None or submission.is_reference:
+        return []
+    result = submission.result
+    course_id = submission.assignment_version.assignment.course_id
+    hooks = [h for h in course_webhooks(course_id) if h.active and "submission.scored" in (h.events or [])]
+    if not hooks:
+        return []
+    seed = f"{submission.id}:{result.id}:{result.created_at.isoformat()}"
+    event_id = "evt_" + uuid.uuid5(uuid.NAMESPACE_URL, f"grader:{seed}").hex
+    payload = scored_payload(submission, event_id)
+    rows = [
+        WebhookDelivery(
+            webhook_id=h.id,
+            event="submission.scored",
+            event_id=event_id,
+            submission_id=submission.id,
+            payload=payload,
+            state="pending",
+            next_attempt_at=utcnow(),
+        )
+        for h in hooks
+    ]
+    db.session.add_all(rows)
+    try:
+        db.session.commit()
+    except IntegrityError:  # told twice of the same result: the first recording stands
+        db.session.rollback()
+        return []
+    return [row.id for row in rows]
+
+
+def queue(delivery_ids: list[int]) -> None:
+    """Queue the delivery tasks (after the commit); the sweep sends whatever the broker did not take."""
+    from grader.celery_app import MAINTENANCE_QUEUE
+
+    celery = current_app.extensions["celery"]
+    for delivery_id in delivery_ids:
+        try:
+            celery.send_task("grader.deliver_webhook", args=[delivery_id], queue=MAINTENANCE_QUEUE)
+        except Exception:  # noqa: BLE001 - the row is pending: the sweep delivers it
+            current_app.logger.warning(
+                "could not queue webhook delivery %s; the sweep will send it", delivery_id
+            )
+            return
+
+
+def scored(submission_id: int) -> None:
+    """outbox's listener: record the event, then queue its deliveries.
+
+    A failure here must not fail the grading that called it (its result is committed) nor stop the
+    other listeners: it is logged, and the event is not sent.
+    """
+    try:
+        recorded = record_scored(submission_id)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("could not record the webhook event of submission %s", submission_id)
+        return
+    queue(recorded)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long after a failed attempt the next one is due: doubling from the configured start, capped."""
+    first = current_app.extensions["grader.config"].webhook_backoff_seconds
+    return min(timedelta(seconds=first * 2 ** (attempts - 1)), MAX_BACKOFF)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is a failed delivery: the signed body goes to the registered URL only
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return int(response.status), None
+    except urllib.error.HTTPError as error:
+        said = error.read(200).decode("utf-8", "replace").strip()
+        hint = " (redirects are not followed: register the final URL)" if 300 <= error.code < 400 else ""
+        return error.code, f"HTTP {error.code}{hint}" + (f": {said}" if said else "")
+    except TimeoutError:
+        return None, f"no answer within {TIMEOUT_SECONDS:g} s"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return None, f"could not connect: {reason}"
+
+
+def deliver(delivery_id: int) -> str:
+    """Send one attempt of a pending delivery that is due; record how it went. Returns what happened."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.state == "pending",
+            WebhookDelivery.next_attempt_at.is_(None) | (WebhookDelivery.next_attempt_at <= now),
+        )
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + CLAIM)
+        .returning(WebhookDelivery.attempts)
+    ).first()
+    if claimed is None:
+        db.session.rollback()
+        return "not due"
+    attempt = int(claimed[0])
+    db.session.commit()
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    assert delivery is not None
+    db.session.refresh(delivery)
+    webhook = delivery.webhook
+    url, secret, active = webhook.url, webhook.secret, webhook.active
+    event, event_id = delivery.event, delivery.event_id
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    db.session.commit()  # no transaction stays open while the endpoint answers
+    status: int | None = None
+    error: str | None = "the webhook was deactivated before this delivery was sent"
+    if active:
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "grader-webhooks/1",
+            "X-Grader-Event": event,
+            "X-Grader-Delivery": event_id,
+            "X-Grader-Timestamp": timestamp,
+            "X-Grader-Signature": sign(secret, timestamp, body),
+        }
+        status, error = _post(url, body, headers)
+    ok = status is not None and 200 <= status < 300
+    values: dict[str, Any] = {"response_status": status, "last_error": None if ok else error}
+    outcome = "retry"
+    if ok:
+        outcome = "delivered"
+        values |= {"state": outcome, "delivered_at": utcnow(), "next_attempt_at": None}
+    elif attempt >= MAX_ATTEMPTS or not active:
+        outcome = "failed"
+        values |= {"state": outcome, "next_attempt_at": None}
+    else:
+        values |= {"next_attempt_at": utcnow() + backoff(attempt)}
+    db.session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
+        .values(**values)
+    )
+    db.session.commit()
+    return outcome
+
+
+def sweep(limit: int = SWEEP_BATCH) -> dict[str, int]:
+    """Send the pending deliveries that are due, oldest first (the beat's periodic task).
+
+    An endpoint that fails once is skipped for the rest of the sweep: its other deliveries would
+    only wait for the same timeout.
+    """
+    due = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.webhook_id)
+        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= utcnow())
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    counts = {"delivered": 0, "retry": 0, "failed": 0, "not due": 0}
+    broken: set[int] = set()
+    for delivery_id, webhook_id in due:
+        if webhook_id in broken:
+            continue
+        outcome = deliver(delivery_id)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome in ("retry", "failed"):
+            broken.add(webhook_id)
+    return counts

@@ -1,0 +1,384 @@
+"""LTI 1.3 end to end against an LMS nobody here wrote (lti1p3platform, tests/service/lti_platform.py).
+
+Two real HTTP servers on 127.0.0.1: the grader (its own PostgreSQL database, Redis db 6 as the
+broker) and the LMS. A requests session is the browser: it follows the redirects and submits the
+forms the pages hand it. Launches, deep linking, grade passback (the HTTP calls to the LMS are real;
+the grading itself is tested elsewhere, so results are written directly and the passback task's
+function runs here), roster sync, and the refusals (each with nothing created).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import jwt
+import pytest
+import redis
+import requests
+from flask_migrate import upgrade
+from sqlalchemy import select, update
+from werkzeug.serving import make_server
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user
+from grader.app import create_app
+from grader.assignments.models import Assignment
+from grader.assignments.services import publish
+from grader.courses.models import Course, Enrollment
+from grader.extensions import db, utcnow
+from grader.lti import passback, platforms, roster
+from grader.lti.models import (
+    LtiContext,
+    LtiGradePassback,
+    LtiLineItem,
+    LtiPlatform,
+    PassbackState,
+)
+
+from .conftest import temporary_database
+from .lti_browser import Stack, course_of, form_of, graded, launch, regraded, send_pending, snapshot, user_of
+from .lti_platform import INSTRUCTOR, LEARNER, MENTOR, LaunchSpec, TestLms
+
+REDIS_URL = os.environ.get("GRADER_TEST_LTI_REDIS", "redis://127.0.0.1:6379/6")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with temporary_database("grader_lti") as url:
+        app = create_app(
+            {
+                "GRADER_ENV": "test",
+                "GRADER_DATABASE_URL": url,
+                "GRADER_REDIS_URL": REDIS_URL,
+                "GRADER_STORAGE_DIR": str(tmp_path_factory.mktemp("lti-storage")),
+            }
+        )
+        with app.app_context():
+            upgrade()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        tool = f"http://127.0.0.1:{server.server_port}"
+        lms = TestLms()
+        lms.tool = {"login": f"{tool}/lti/login", "launch": f"{tool}/lti/launch", "jwks": f"{tool}/lti/jwks"}
+        with app.app_context():
+            platforms.register(
+                platforms.PlatformForm(
+                    issuer=lms.issuer, client_id=lms.client_id, auth_login_url=f"{lms.url}/auth",
+                    auth_token_url=f"{lms.url}/token", key_set_url=f"{lms.url}/jwks",
+                    deployment_ids=[lms.deployment_id], name="Test LMS",
+                )
+            )  # fmt: skip
+        try:
+            yield Stack(app, tool, lms)
+        finally:
+            lms.stop()
+            server.shutdown()
+            with app.app_context():
+                db.engine.dispose()
+
+
+def test_first_launches_make_the_course_the_users_and_enrollments_and_land_on_the_right_page(stack):
+    teacher = launch(
+        stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR], email="grace@example.edu", name="Grace")
+    )
+    course = course_of(stack)
+    assert teacher.status_code == 200 and teacher.url == f"{stack.tool}/courses/{course.id}"
+    assert "This LMS link opens no assignment yet" in html.unescape(teacher.text)
+    user = user_of(stack, "teacher-1")
+    assert user is not None and user.email == "grace@example.edu" and user.password_hash is None
+    assert course.title == "Neural networks" and course.code.startswith("NN-101")
+    with stack.app.app_context():
+        enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
+        assert enrollment.course_id == course.id and enrollment.role is Role.INSTRUCTOR
+        placed = publish(db.session.get(Course, course.id), "paraboloid", daily_limit=5)
+        assignment_id, title = placed.id, placed.title
+    # A student opening a link that names the assignment lands on it, logged in.
+    student = launch(
+        stack,
+        LaunchSpec(
+            sub="student-1",
+            roles=[LEARNER],
+            email="ada@example.edu",
+            custom={"assignment_id": str(assignment_id)},
+        ),
+    )
+    assert student.status_code == 200 and student.url == f"{stack.tool}/assignments/{assignment_id}"
+    assert title in html.unescape(student.text)
+    ada = user_of(stack, "student-1")
+    with stack.app.app_context():
+        assert db.session.scalar(select(Enrollment.role).where(Enrollment.user_id == ada.id)) is Role.STUDENT
+    # A student on a link without an assignment lands on their home page.
+    home = launch(stack, LaunchSpec(sub="student-1", roles=[LEARNER], resource_link_id="link-9"))
+    assert home.url == f"{stack.tool}/"
+
+
+def test_deep_linking_returns_a_signed_link_with_its_line_item(stack):
+    course = course_of(stack)
+    with stack.app.app_context():
+        assignment = db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
+        points = assignment.current.spec().points
+        title = assignment.title
+    browser = requests.Session()
+    picker = launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR], deep_link=True), browser)
+    assert picker.status_code == 200 and picker.url == f"{stack.tool}/lti/deep-link"
+    action, fields = form_of(picker.text, "deep-link-form")
+    back = browser.post(stack.tool + action, data={**fields, "assignment_id": str(assignment.id)}, timeout=30)
+    assert back.status_code == 200
+    assert f"form-action 'self' {stack.lms.url}" in back.headers["Content-Security-Policy"]
+    return_url, returned = form_of(back.text, "lti-auto-submit")
+    assert return_url == f"{stack.lms.url}/deep_link_return" and set(returned) >= {"JWT"}
+    # Verified with the tool's published JWKS, as the LMS does.
+    token = returned["JWT"]
+    keys = requests.get(f"{stack.tool}/lti/jwks", timeout=10).json()["keys"]
+    key = next(k for k in keys if k["kid"] == jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=stack.lms.issuer)
+    assert claims["iss"] == stack.lms.client_id
+    assert claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] == "LtiDeepLinkingResponse"
+    [item] = claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    assert item["type"] == "ltiResourceLink" and item["url"] == f"{stack.tool}/lti/launch"
+    assert item["custom"] == {"assignment_id": str(assignment.id)}
+    assert item["lineItem"] == {
+        "scoreMaximum": points, "label": title,
+        "resourceId": f"grader-assignment-{assignment.id}", "tag": "grader",
+    }  # fmt: skip
+    # The LMS accepts it (lti1p3platform checks the signature against the tool's JWKS).
+    accepted = browser.post(return_url, data=returned, timeout=30)
+    assert accepted.status_code == 200 and accepted.json()[0]["custom"] == item["custom"]
+
+
+def test_grade_passback_after_grading_and_after_a_regrade(stack):
+    lms = stack.lms
+    [placed] = [i for i in lms.line_items.values() if i["tag"] == "grader"]  # made by the deep linking
+    assignment_id = int(placed["resourceId"].rsplit("-", 1)[1])
+    # The student opens the placed link: the LMS tells the tool its column (AGS lineitem claim).
+    opened = launch(
+        stack,
+        LaunchSpec(sub="student-1", roles=[LEARNER], resource_link_id="link-dl",
+                   custom={"assignment_id": str(assignment_id)}, lineitem=placed["id"]),
+    )  # fmt: skip
+    assert opened.url == f"{stack.tool}/assignments/{assignment_id}"
+    before = len(lms.scores)
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.delete("outbound")
+    submission_id = graded(stack, "student-1", assignment_id, 72.5)
+    # The passback task, queued after the commit, for the one worker with a route out.
+    assert broker.llen("outbound") == 1
+    assert send_pending(stack) == ["sent"]
+    regraded(stack, submission_id, 41.0)  # the regrade lowers the only result: the gradebook follows
+    assert send_pending(stack) == ["sent"]
+    posted = lms.scores[before:]
+    assert [item for item, _ in posted] == [placed["id"], placed["id"]]
+    assert [s["scoreGiven"] for _, s in posted] == [72.5, 41.0]
+    for _, score in posted:
+        assert score["scoreMaximum"] == 100.0 and score["userId"] == "student-1"
+        assert score["activityProgress"] == "Completed" and score["gradingProgress"] == "FullyGraded"
+        assert datetime.fromisoformat(score["timestamp"]).utcoffset() == timedelta(0)
+    assert datetime.fromisoformat(posted[1][1]["timestamp"]) > datetime.fromisoformat(
+        posted[0][1]["timestamp"]
+    )
+    assert lms.created_line_items == []  # the deep-linked column was used: no second one
+    tokens = lms.token_requests
+    # A better submission later: the best counts, whichever submission triggered it.
+    graded(stack, "student-1", assignment_id, 90.0)
+    send_pending(stack)
+    graded(stack, "student-1", assignment_id, 60.0)
+    send_pending(stack)
+    assert [s["scoreGiven"] for _, s in lms.scores[before + 2 :]] == [90.0, 90.0]
+    assert tokens == 1 and lms.token_requests == 1  # one access token, cached, for every passback
+    # The instructor sees them.
+    browser = requests.Session()
+    launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), browser)
+    page = browser.get(f"{stack.tool}/courses/{course_of(stack).id}/lti", timeout=30)
+    assert page.status_code == 200 and 'id="lti-passbacks"' in page.text and "sent" in page.text
+
+
+def test_a_column_is_made_once_even_when_its_answer_was_lost_and_failures_retry_visibly(stack):
+    lms = stack.lms
+    course = course_of(stack)
+    with stack.app.app_context():
+        other = publish(db.session.get(Course, course.id), "linear", daily_limit=5)
+        other_id, points = other.id, other.current.spec().points
+    resource_id = f"grader-assignment-{other_id}"
+    submission_id = graded(stack, "student-1", other_id, 50.0)
+    assert send_pending(stack) == ["sent"]
+    made = [i for i in lms.created_line_items if i["resourceId"] == resource_id]
+    assert len(made) == 1 and made[0]["scoreMaximum"] == points
+    # The tool lost the LMS's answer (its row has no URL): the retry finds the column, makes none.
+    with stack.app.app_context():
+        db.session.execute(update(LtiLineItem).where(LtiLineItem.resource_id == resource_id).values(url=None))
+        db.session.commit()
+    lms.fail_scores = 1  # and the LMS fails once: the row stays pending with the error, then succeeds
+    regraded(stack, submission_id, 55.0)
+    assert send_pending(stack) == ["will retry"]
+    with stack.app.app_context():
+        row = db.session.scalar(select(LtiGradePassback).order_by(LtiGradePassback.id.desc()).limit(1))
+        assert row.state is PassbackState.PENDING and row.attempts == 1 and "HTTP 500" in row.last_error
+        assert row.next_attempt_at > utcnow()
+        assert passback.send(row.id) == "not due"  # back-off: the sweep sends it when its time comes
+        db.session.execute(
+            update(LtiGradePassback).where(LtiGradePassback.id == row.id).values(next_attempt_at=utcnow())
+        )
+        db.session.commit()
+        assert passback.sweep()["queued"] >= 1
+        assert passback.send(row.id) == "sent"
+    assert len([i for i in lms.line_items.values() if i.get("resourceId") == resource_id]) == 1
+    assert lms.scores[-1][1]["scoreGiven"] == 55.0
+
+
+def test_roster_sync_follows_both_pages(stack):
+    stack.lms.members = [
+        {"user_id": "teacher-1", "roles": [INSTRUCTOR], "name": "Grace", "status": "Active"},
+        {"user_id": "student-1", "roles": [LEARNER], "name": "Ada Lovelace", "status": "Active"},
+        {"user_id": "student-2", "roles": [LEARNER], "name": "Alan Turing", "email": "alan@example.edu", "status": "Active"},
+        {"user_id": "parent-1", "roles": [MENTOR], "name": "A Parent", "status": "Active"},
+    ]  # fmt: skip
+    course = course_of(stack)
+    browser = requests.Session()
+    launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), browser)
+    page = browser.get(f"{stack.tool}/courses/{course.id}/lti", timeout=30)
+    action = re.search(r'action="([^"]*/roster)"', page.text)[1]  # type: ignore[index]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    queued = browser.post(stack.tool + action, data={"csrf_token": token}, timeout=30)
+    assert queued.status_code == 200 and "being fetched from the LMS" in html.unescape(queued.text)
+    served = stack.lms.member_pages_served
+    with stack.app.app_context():
+        context = db.session.scalar(select(LtiContext).where(LtiContext.course_id == course.id))
+        report = roster.sync(context.id)
+    assert report.pages == 2 and stack.lms.member_pages_served - served == 2
+    assert (report.members, report.new_users, report.skipped) == (4, 1, 1)
+    alan = user_of(stack, "student-2")
+    assert alan is not None and alan.email == "alan@example.edu" and user_of(stack, "parent-1") is None
+    with stack.app.app_context():
+        assert (
+            db.session.scalar(
+                select(Enrollment.role).where(
+                    Enrollment.user_id == alan.id, Enrollment.course_id == course.id
+                )
+            )
+            is Role.STUDENT
+        )
+
+
+REFUSALS = {
+    "bad signature": (dict(foreign_key=True), 400, "signature does not verify"),
+    "wrong audience": (dict(extra={"aud": "someone-else", "azp": "someone-else"}), 403, "addressed to someone-else"),
+    "expired": (dict(expires_in=-120), 400, "The launch expired at"),
+    "unknown deployment": (
+        dict(extra={"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "deployment-9"}), 403,
+        "deployment 'deployment-9'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_bad_launches_are_refused_with_a_reason_and_create_nothing(stack, case):
+    changes, status, message = REFUSALS[case]
+    before = snapshot(stack)
+    response = launch(
+        stack,
+        LaunchSpec(
+            sub=f"intruder-{uuid.uuid4().hex[:6]}", roles=[INSTRUCTOR], context_id="course-x", **changes
+        ),
+    )
+    assert response.status_code == status
+    assert message in html.unescape(response.text) and "Nothing was created" in response.text
+    assert snapshot(stack) == before
+
+
+def test_a_replayed_launch_is_refused_and_creates_nothing(stack):
+    first = launch(stack, LaunchSpec(sub="student-3", roles=[LEARNER]))
+    assert first.status_code == 200
+    before = snapshot(stack)
+    action, fields = first.launch_form  # type: ignore[attr-defined]
+    again = requests.post(action, data=fields, timeout=30)
+    assert again.status_code == 403 and "already used (its nonce was seen before)" in html.unescape(
+        again.text
+    )
+    assert snapshot(stack) == before
+
+
+def test_a_rotated_platform_key_is_fetched_again(stack):
+    stack.lms.rotate_key()
+    with stack.app.app_context():  # the cache is old enough to be refreshed on an unknown kid
+        db.session.execute(update(LtiPlatform).values(key_set_fetched_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+    assert launch(stack, LaunchSpec(sub="student-1", roles=[LEARNER])).status_code == 200
+
+
+def test_login_without_a_known_platform_and_launch_by_get_are_explained(stack):
+    unknown = requests.get(
+        f"{stack.tool}/lti/login", params={"iss": "https://lms.example", "login_hint": "x"}, timeout=10
+    )
+    assert unknown.status_code == 400 and "No LMS with issuer 'https://lms.example'" in html.unescape(
+        unknown.text
+    )
+    assert requests.get(f"{stack.tool}/lti/launch", timeout=10).status_code == 405
+    # Only the login and the launch come from the LMS without our CSRF token; the picker's POST needs it.
+    forged = requests.post(f"{stack.tool}/lti/deep-link", data={"assignment_id": "1"}, timeout=10)
+    assert forged.status_code == 400 and "did not come from this site" in html.unescape(forged.text)
+    # Login initiation by POST (as Canvas does) is checked the same way; a wrong client id is named.
+    posted = requests.post(
+        f"{stack.tool}/lti/login",
+        data={"iss": stack.lms.issuer, "login_hint": "x", "client_id": "nope"},
+        timeout=10,
+    )
+    assert posted.status_code == 400 and "not 'nope'" in html.unescape(posted.text)
+    # A role that gives no access (a mentor) is refused, with the role named, and nothing is made.
+    before = snapshot(stack)
+    mentor = launch(stack, LaunchSpec(sub="parent-2", roles=[MENTOR]))
+    assert mentor.status_code == 403 and "(Mentor) gives no access" in html.unescape(mentor.text)
+    assert snapshot(stack) == before
+
+
+def test_only_admins_see_the_platforms_page_and_the_cli_prints_the_tool_config(stack, monkeypatch, capsys):
+    browser = requests.Session()
+    launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), browser)
+    assert browser.get(f"{stack.tool}/admin/lti/platforms", timeout=10).status_code == 403
+    with stack.app.app_context():
+        create_user("root@example.edu", "Root", Role.ADMIN, "pw")
+    admin = requests.Session()
+    login_page = admin.get(f"{stack.tool}/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login_page.text)[1]  # type: ignore[index]
+    admin.post(
+        f"{stack.tool}/login",
+        data={"email": "root@example.edu", "password": "pw", "csrf_token": token},
+        timeout=10,
+    )
+    page = admin.get(f"{stack.tool}/admin/lti/platforms", timeout=10)
+    assert page.status_code == 200 and stack.lms.issuer in page.text and f"{stack.tool}/lti/jwks" in page.text
+    from grader.cli import main
+
+    with stack.app.app_context():
+        monkeypatch.setenv("GRADER_DATABASE_URL", str(db.engine.url.render_as_string(hide_password=False)))
+    monkeypatch.setenv("GRADER_PUBLIC_URL", "https://grader.example.edu")
+    assert main(["lti", "show-config"]) == 0
+    assert "https://grader.example.edu/lti/login" in capsys.readouterr().out
+    code = main(["lti", "register-platform", "--issuer", "https://canvas.instructure.com", "--client-id", "1000",
+                 "--login-url", "https://sso.canvaslms.com/api/lti/authorize_redirect",
+                 "--token-url", "https://sso.canvaslms.com/login/oauth2/token",
+                 "--keyset-url", "https://sso.canvaslms.com/api/lti/security/jwks", "--deployment", "1:abc"])  # fmt: skip
+    assert code == 0 and "deployments 1:abc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("grader.example.edu", "expected the service's base address"),
+        ("http://grader.example.edu", "must be https"),
+    ],
+)
+def test_the_public_url_setting_is_checked(tmp_path, value, message):
+    from grader.config import ConfigError, ServiceConfig
+
+    settings = {"GRADER_ENV": "production", "GRADER_SECRET_KEY": "k" * 40, "GRADER_PUBLIC_URL": value}
+    with pytest.raises(ConfigError, match=message):
+        ServiceConfig.from_env(tmp_path, settings)
+    settings["GRADER_PUBLIC_URL"] = "https://grader.example.edu/"
+    assert ServiceConfig.from_env(tmp_path, settings).public_url == "https://grader.example.edu"
