@@ -76,6 +76,9 @@ class ServiceConfig:
     # must match exactly, whatever proxy sits in front); None: taken from each request's host.
     public_url: str | None = None
     webhook_backoff_seconds: int = 30  # the first retry of a failed webhook delivery; doubled each time
+    # Webhooks to loopback, private and link-local addresses (the grader's own network, cloud metadata)
+    # are refused unless this is set: for development and tests on one machine only.
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -127,7 +130,16 @@ class ServiceConfig:
             grading_queue=queue,
             public_url=public_url,
             webhook_backoff_seconds=number("GRADER_WEBHOOK_BACKOFF_SECONDS", 30, 1),
+            webhook_allow_private=_flag("GRADER_WEBHOOK_ALLOW_PRIVATE", get("GRADER_WEBHOOK_ALLOW_PRIVATE")),
         )
+
+
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() in ("", "0", "false", "no"):
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name}={raw!r}: expected 1 or 0")
 
 
 def _public_url(raw: str, mode: str) -> str | None:

@@ -32,8 +32,8 @@ BIN = Path(sys.executable).parent
 
 APP = {"migrate", "web", "worker-cpu", "worker-gpu", "worker-outbound", "beat"}  # built from the Dockerfile
 WORKERS = {"worker-cpu", "worker-gpu"}
-LONG_RUNNING = {"web", "worker-cpu", "worker-gpu", "beat", "postgres", "redis"}
-AFTER_MIGRATION = {"web", "worker-cpu", "worker-gpu", "beat"}
+LONG_RUNNING = {"web", "worker-cpu", "worker-gpu", "worker-outbound", "beat", "postgres", "redis"}
+AFTER_MIGRATION = {"web", "worker-cpu", "worker-gpu", "worker-outbound", "beat"}
 DATA = {"postgres", "redis"}
 
 # The variables compose must be given; each is required (`${NAME:?message}`), none has a default.

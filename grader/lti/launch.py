@@ -17,6 +17,7 @@ What the library leaves open is closed here:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,7 +103,18 @@ def _platform_for_login(issuer: str, client_id: str | None) -> LtiPlatform:
     return found[0]
 
 
-def start_login(values: dict[str, str], launch_url: str) -> str:
+@dataclass(frozen=True)
+class LoginRedirect:
+    url: str  # the LMS's authorization endpoint, with state and nonce
+    state: str  # also bound to the browser (a cookie, see views.login): the launch must come back to it
+
+
+def state_cookie_name(state: str) -> str:
+    """The cookie that ties a launch to the browser its login started in (one per login in flight)."""
+    return "lti-state-" + hashlib.sha256(state.encode()).hexdigest()[:24]
+
+
+def start_login(values: dict[str, str], launch_url: str) -> LoginRedirect:
     """Check a login initiation (GET or POST from the LMS), record its state, return the LMS's auth URL."""
     issuer = values.get("iss", "")
     if not issuer or not values.get("login_hint"):
@@ -135,7 +147,7 @@ def start_login(values: dict[str, str], launch_url: str) -> str:
         )
     )
     db.session.commit()
-    return url
+    return LoginRedirect(url, captured.state)
 
 
 def _request(values: dict[str, str]) -> Any:
@@ -270,6 +282,8 @@ class _Launch(FlaskMessageLaunch):
         nonce = str(self.body.get("nonce") or "")
         if not nonce:
             raise LaunchRefused("The launch carries no nonce; the LMS must echo the one from the login.")
+        if len(nonce) > 255:  # stored whole, so the single-use check compares what was sent
+            raise LaunchRefused("The launch's nonce is longer than 255 characters; LTI nonces are short.")
         used = db.session.scalar(select(LtiUsedNonce.id).where(LtiUsedNonce.nonce == nonce))
         if used is not None:
             raise LaunchRefused(
@@ -279,7 +293,7 @@ class _Launch(FlaskMessageLaunch):
             )
         expires = datetime.fromtimestamp(int(self.body["exp"]), UTC).replace(tzinfo=None)
         db.session.add(
-            LtiUsedNonce(nonce=nonce[:255], platform_id=self.platform.id, expires_at=expires + NONCE_KEPT)
+            LtiUsedNonce(nonce=nonce, platform_id=self.platform.id, expires_at=expires + NONCE_KEPT)
         )
         return self
 
@@ -329,10 +343,11 @@ def validate_launch(values: dict[str, str]) -> ValidLaunch:
             f"registered here with client id {known}. Check the client id registered for the LMS.",
             403,
         )
-    if len(audiences) > 1 and body.get("azp") != platform.client_id:
+    # The security framework: with several audiences azp is required; whenever present it must be us.
+    if (len(audiences) > 1 or "azp" in body) and body.get("azp") != platform.client_id:
         raise LaunchRefused(
-            f"The launch has several audiences and its authorized party (azp) {body.get('azp')!r} is not "
-            f"this tool's client id {platform.client_id!r}.",
+            f"The launch's authorized party (azp) {body.get('azp')!r} is not this tool's client id "
+            f"{platform.client_id!r}.",
             403,
         )
     if key_set_is_stale(platform, header.get("kid")):

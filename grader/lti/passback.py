@@ -172,12 +172,19 @@ def send(passback_id: int) -> str:
     passback = db.session.get(LtiGradePassback, passback_id)
     assert passback is not None
     item, lti_user = passback.line_item, passback.lti_user
-    best = best_score(lti_user.user_id, item.assignment)
-    if best is None:
+    if best_score(lti_user.user_id, item.assignment) is None:
         return _finish(passback, PassbackState.FAILED, "Nothing to pass back: the student has no result now.")
     try:
         url = lineitems.ensure_on_platform(item.id)
+        # The stamp first, then the score read after it: of two passbacks racing, the one with the
+        # later stamp (the one the LMS keeps) has read the newer best score.
         stamp = utcnow()
+        db.session.commit()  # a fresh snapshot: results committed while the column was found count
+        best = best_score(lti_user.user_id, item.assignment)
+        if best is None:
+            return _finish(
+                passback, PassbackState.FAILED, "Nothing to pass back: the student has no result now."
+            )
         grade = (
             Grade()
             .set_score_given(best[0])

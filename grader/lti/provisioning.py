@@ -166,7 +166,11 @@ def _resource_link_assignment(
     link.title = str(link_claim.get("title") or "")[:255]
     wanted = str((claims.get(CLAIM + "custom") or {}).get(ASSIGNMENT_PARAM) or "").strip()
     if wanted:
-        assignment = db.session.get(Assignment, int(wanted)) if wanted.isdigit() else None
+        assignment = (
+            db.session.get(Assignment, int(wanted))
+            if wanted.isascii() and wanted.isdecimal() and len(wanted) < 10
+            else None
+        )
         if assignment is None or assignment.course_id != context.course_id:
             messages.append(
                 f"This LMS link points to assignment {wanted}, which is not in this course (was the LMS "

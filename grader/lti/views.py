@@ -32,7 +32,7 @@ from grader.extensions import db
 from grader.web.auth import check_csrf, current_user, login_required, security_headers
 
 from . import deep_linking, keys, overview, passback, platforms, provisioning, roster
-from .launch import LaunchRefused, start_login
+from .launch import STATE_LIFETIME, LaunchRefused, start_login, state_cookie_name
 from .models import LtiContext
 from .toolconf import PlatformError
 
@@ -90,9 +90,18 @@ def _user() -> User:
 def login() -> Any:
     """OIDC third-party initiated login: record state and nonce, send the browser to the LMS."""
     try:
-        return redirect(start_login(request.values.to_dict(), tool_urls()["launch"]), code=302)
+        started = start_login(request.values.to_dict(), tool_urls()["launch"])
     except LaunchRefused as refused:
         return _refused(refused)
+    response = redirect(started.url, code=302)
+    # The launch comes back as a cross-site POST from the LMS: only a SameSite=None cookie rides along,
+    # and browsers take those over https only. Plain http (development, tests) gets a Lax one.
+    secure = request.is_secure or (tool_urls()["launch"].startswith("https://"))
+    response.set_cookie(
+        state_cookie_name(started.state), "1", max_age=int(STATE_LIFETIME.total_seconds()),
+        path=url_for("lti.launch"), secure=secure, httponly=True, samesite="None" if secure else "Lax",
+    )  # fmt: skip
+    return response
 
 
 @blueprint.route("/lti/launch", methods=["GET", "POST"])
@@ -101,6 +110,17 @@ def launch() -> Any:
         return _refused(
             LaunchRefused(
                 "An LTI launch is a form POST from the LMS: open the tool from the course in the LMS.", 405
+            )
+        )
+    if not request.cookies.get(state_cookie_name(request.form.get("state", ""))):
+        # Login CSRF: a launch captured in someone else's browser and posted into this one would sign
+        # this browser in as them. The launch must come back to the browser whose login made its state.
+        return _refused(
+            LaunchRefused(
+                "This browser did not start this launch (the cookie set when the LMS began it is missing). "
+                "Open the tool again from the LMS; if the LMS shows it inside its own page and your browser "
+                "blocks that page's cookies, choose the LMS's option to open it in a new window.",
+                403,
             )
         )
     try:
@@ -159,7 +179,7 @@ def deep_link_pick() -> Any:
         abort(403, "Only the course's instructors can place assignments in the LMS.")
     picked = request.form.get("assignment_id", "")
     try:
-        if not picked.isdigit():
+        if not (picked.isascii() and picked.isdecimal() and len(picked) < 10):
             raise deep_linking.DeepLinkRefused("Pick an assignment from the list.")
         return_url, token = deep_linking.response(pending, int(picked), tool_urls()["launch"])
     except deep_linking.DeepLinkRefused as refused:

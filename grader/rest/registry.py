@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException
 
 from grader.accounts.models import User
 from grader.accounts.services import user_for_token
@@ -176,8 +177,16 @@ def render(operation: Operation, result: Any) -> Response:
 
 
 def server_error(error: Exception) -> Response:
-    """An unexpected failure inside an API view: nothing half-written stays, the problem is logged."""
+    """An unexpected failure inside an API view: nothing half-written stays, the problem is logged.
+
+    HTTP errors raised inside a view (a body over the size limit while the form is read, say) are
+    not failures: the blueprint's catch-all would otherwise reach them before the app's handler.
+    """
     db.session.rollback()
+    if isinstance(error, HTTPException):
+        from . import http_problem  # the package imports this module: imported at call time
+
+        return http_problem(error)
     current_app.logger.exception("API request %s %s failed", request.method, request.path)
     return problem(
         500,

@@ -35,6 +35,7 @@ from grader.extensions import db, utcnow
 from grader.submissions.curves import json_safe
 from grader.submissions.models import Submission
 
+from .addresses import AddressRefused, check_public
 from .models import Webhook, WebhookDelivery
 
 EVENTS = ("submission.scored",)
@@ -67,6 +68,11 @@ def check_url(url: str) -> str:
         raise WebhookRefused(
             "Put no user name or password in the URL: the signature authenticates each delivery."
         )
+    if not current_app.extensions["grader.config"].webhook_allow_private:
+        try:
+            check_public(parts.hostname, parts.port)
+        except AddressRefused as refused:
+            raise WebhookRefused(str(refused)) from None
     return url
 
 
@@ -186,13 +192,15 @@ def record_scored(submission_id: int) -> list[int]:
 
 
 def queue(delivery_ids: list[int]) -> None:
-    """Queue the delivery tasks (after the commit); the sweep sends whatever the broker did not take."""
-    from grader.celery_app import MAINTENANCE_QUEUE
+    """Queue the delivery tasks (after the commit); the sweep sends whatever the broker did not take.
 
+    No queue is named here: the task's route (celery_app) sends it to the outbound worker, the
+    only one with a route out.
+    """
     celery = current_app.extensions["celery"]
     for delivery_id in delivery_ids:
         try:
-            celery.send_task("grader.deliver_webhook", args=[delivery_id], queue=MAINTENANCE_QUEUE)
+            celery.send_task("grader.deliver_webhook", args=[delivery_id])
         except Exception:  # noqa: BLE001 - the row is pending: the sweep delivers it
             current_app.logger.warning(
                 "could not queue webhook delivery %s; the sweep will send it", delivery_id
@@ -245,6 +253,18 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         return None, f"could not connect: {reason}"
 
 
+def _post_public(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    """``_post``, once the URL's host is known to resolve to public addresses only (checked again
+    here: a name that was public at registration may not be any more)."""
+    if not current_app.extensions["grader.config"].webhook_allow_private:
+        parts = urlsplit(url)
+        try:
+            check_public(parts.hostname or "", parts.port)
+        except AddressRefused as refused:
+            return None, f"not sent: {refused}"
+    return _post(url, body, headers)
+
+
 def deliver(delivery_id: int) -> str:
     """Send one attempt of a pending delivery that is due; record how it went. Returns what happened."""
     now = utcnow()
@@ -283,7 +303,7 @@ def deliver(delivery_id: int) -> str:
             "X-Grader-Timestamp": timestamp,
             "X-Grader-Signature": sign(secret, timestamp, body),
         }
-        status, error = _post(url, body, headers)
+        status, error = _post_public(url, body, headers)
     ok = status is not None and 200 <= status < 300
     values: dict[str, Any] = {"response_status": status, "last_error": None if ok else error}
     outcome = "retry"

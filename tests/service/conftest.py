@@ -63,6 +63,7 @@ def service_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory
         "GRADER_STORAGE_DIR": str(tmp_path_factory.mktemp("storage")),
         "GRADER_UPLOAD_MAX_BYTES": str(256 * 1024),
         "GRADER_LEASE_SECONDS": "20",
+        "GRADER_WEBHOOK_ALLOW_PRIVATE": "1",  # the tests' receivers listen on 127.0.0.1
     }
 
 

@@ -274,6 +274,14 @@ REFUSALS = {
         dict(extra={"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "deployment-9"}), 403,
         "deployment 'deployment-9'",
     ),
+    "foreign authorized party": (dict(extra={"azp": "someone-else"}), 403, "authorized party (azp) 'someone-else'"),
+    "another LTI version": (
+        dict(extra={"https://purl.imsglobal.org/spec/lti/claim/version": "1.1"}), 400, "LTI version '1.1'",
+    ),
+    "an unknown message type": (
+        dict(extra={"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiSubmissionReviewRequest"}),
+        400, "LtiSubmissionReviewRequest",
+    ),
 }  # fmt: skip
 
 
@@ -293,15 +301,31 @@ def test_bad_launches_are_refused_with_a_reason_and_create_nothing(stack, case):
 
 
 def test_a_replayed_launch_is_refused_and_creates_nothing(stack):
-    first = launch(stack, LaunchSpec(sub="student-3", roles=[LEARNER]))
+    browser = requests.Session()
+    first = launch(stack, LaunchSpec(sub="student-3", roles=[LEARNER]), browser)
     assert first.status_code == 200
     before = snapshot(stack)
     action, fields = first.launch_form  # type: ignore[attr-defined]
-    again = requests.post(action, data=fields, timeout=30)
+    again = browser.post(action, data=fields, timeout=30)
     assert again.status_code == 403 and "already used (its nonce was seen before)" in html.unescape(
         again.text
     )
     assert snapshot(stack) == before
+
+
+def test_a_launch_posted_into_another_browser_is_refused(stack):
+    """Login CSRF: a launch captured in one browser and posted from another page into a victim's
+    browser must not sign the victim in as its owner."""
+    browser = requests.Session()
+    page = browser.get(stack.lms.start_url(LaunchSpec(sub="student-4", roles=[LEARNER])), timeout=30)
+    action, fields = form_of(page.text)  # the attacker's own, fresh launch, never posted by them
+    before = snapshot(stack)
+    victim = requests.post(action, data=fields, timeout=30)  # no cookie from the login: another browser
+    assert victim.status_code == 403 and "This browser did not start this launch" in html.unescape(
+        victim.text
+    )
+    assert snapshot(stack) == before
+    assert browser.post(action, data=fields, timeout=30).status_code == 200  # its own browser: fine
 
 
 def test_a_rotated_platform_key_is_fetched_again(stack):

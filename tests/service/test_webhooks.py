@@ -15,7 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+import redis
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -27,9 +28,11 @@ from grader.submissions import services as submissions
 from grader.submissions.models import Submission
 from grader.submissions.outbox import result_committed
 from grader.webhooks import services
-from grader.webhooks.models import WebhookDelivery
+from grader.webhooks.addresses import AddressRefused, check_public
+from grader.webhooks.models import Webhook, WebhookDelivery
 
 from .apidata import bearer, grade, new_user, upload
+from .conftest import REDIS_URL
 from .test_pages import login
 
 
@@ -105,7 +108,12 @@ def test_a_scored_submission_is_signed_retried_and_delivered_once(
 
     submission_id = upload(client, paraboloid.id, student_token)["id"]
     grade(submission_id, score=87.5)
+    broker = redis.Redis.from_url(REDIS_URL)
+    queued = {name: broker.llen(name) for name in ("outbound", "maintenance")}
     result_committed(submission_id)  # what the worker calls after committing the result
+    # Its task went to the outbound worker (the one with a route out), not beside the reconciler.
+    assert broker.llen("outbound") == queued["outbound"] + 1
+    assert broker.llen("maintenance") == queued["maintenance"]
     (delivery,) = _deliveries(submission_id)
     assert delivery.state == "pending" and delivery.attempts == 0
     payload = delivery.payload
@@ -224,3 +232,51 @@ def test_deliveries_are_thin_tasks_on_the_outbound_queue_swept_by_beat(app):
     assert routes["grader.lti.*"]["queue"] == OUTBOUND_QUEUE
     assert celery.conf.beat_schedule["webhooks"]["task"] == "grader.webhooks_sweep"
     assert {"grader.deliver_webhook", "grader.webhooks_sweep"} <= set(celery.tasks)
+
+
+def test_webhooks_into_the_grader_s_own_network_are_refused(app, client, course, paraboloid, student_token):
+    config = dataclasses.replace(app.extensions["grader.config"], webhook_allow_private=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(app.extensions, "grader.config", config)
+        admin_token = issue_token(new_user(course, Role.INSTRUCTOR, "Sam"), "hooks", ["admin"])
+        for url in (
+            "http://127.0.0.1:6379/", "http://localhost:5000/api", "http://169.254.169.254/latest/meta-data",
+            "http://10.1.2.3/hook", "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
+            "https://no-such-host.invalid/hook",
+        ):  # fmt: skip
+            refused = client.post(
+                f"/api/v1/courses/{course.id}/webhooks", json={"url": url}, headers=bearer(admin_token)
+            )
+            assert refused.status_code in (400, 422), (url, refused.status_code)
+            detail = refused.get_json()["detail"]
+            # IPv6 literals are already outside the API's URL pattern; the rest reach the address check.
+            assert any(why in detail for why in ("public addresses only", "does not resolve", "pattern")), (
+                url,
+                detail,
+            )
+        assert db.session.scalar(select(func.count()).select_from(Webhook)) == 0
+        # One registered where private addresses were allowed is not sent once they are not.
+        hook = Webhook(
+            course_id=course.id, url="http://127.0.0.1:9/hook", secret="whsec_x", events=["submission.scored"]
+        )
+        db.session.add(hook)
+        db.session.commit()
+        submission_id = upload(client, paraboloid.id, student_token)["id"]
+        grade(submission_id, score=50.0)
+        result_committed(submission_id)
+        (delivery,) = _deliveries(submission_id)
+        assert services.deliver(delivery.id) == "retry"
+        db.session.refresh(delivery)
+        assert delivery.last_error.startswith("not sent:") and "127.0.0.1" in delivery.last_error
+
+
+@pytest.mark.parametrize(
+    "host", ["::1", "::ffff:127.0.0.1", "fe80::1", "192.168.1.10", "100.64.0.1", "0.0.0.0"]
+)
+def test_addresses_inside_are_not_public(host):
+    with pytest.raises(AddressRefused, match="public addresses only"):
+        check_public(host, 443)
+
+
+def test_a_public_address_passes():
+    check_public("93.184.215.14", 443)  # a literal: no DNS needed (the machine may have none)
