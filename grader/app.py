@@ -20,6 +20,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     config = ServiceConfig.from_env(instance, overrides)
+    from grader.ops.logs import configure_logging
+
+    configure_logging(config.log_format)  # first: web, workers and beat all build the app
     config.storage_dir.mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=config.secret_key,
@@ -49,7 +52,13 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     from grader.web import init_app as init_web
 
     init_web(app)
+    from grader.ops.metrics import blueprint as metrics
+
+    app.register_blueprint(metrics)
     app.register_error_handler(HTTPException, _http_error)
+    from grader import outage
+
+    outage.init_app(app)  # the database restarting: 503 + Retry-After, not a 500
     return app
 
 

@@ -6,6 +6,7 @@ grader assignments list|check|publish             for instructors (see cli_assig
 grader lti register-platform|show-config|generate-key   LTI 1.3 with an LMS (see grader/lti/cli.py)
 grader submit ASSIGNMENT FILE --server URL        submit to a grader server and follow it (see cli_client)
 grader tokens create --email E --scopes S         make an API token (on the server)
+grader doctor [--only CHECKS]                     check database, broker, workers, sandbox, GPUs, disk
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from grader.cli_assignments import add_commands as add_assignment_commands
 from grader.cli_client import add_commands as add_client_commands
 from grader.config import ConfigError, RunnerConfig
 from grader.lti.cli import add_commands as add_lti_commands
+from grader.ops.doctor import add_commands as add_doctor_commands
 from grader.runner.grade import GradeReport, grade
 from grader.runner.scoring import metric_label
 from grader.runner.submission import SubmissionRejected, prepare_submission
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     add_assignment_commands(commands)
     add_lti_commands(commands)
     add_client_commands(commands)
+    add_doctor_commands(commands)
     serve = commands.add_parser("serve", help="run web, worker and beat together")
     serve.add_argument("--demo", action="store_true", help="create demo users, course and graded examples")
     serve.add_argument("--port", type=int, default=5000)

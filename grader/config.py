@@ -79,6 +79,9 @@ class ServiceConfig:
     # Webhooks to loopback, private and link-local addresses (the grader's own network, cloud metadata)
     # are refused unless this is set: for development and tests on one machine only.
     webhook_allow_private: bool = False
+    log_format: str = "text"  # "json": one JSON object per log line (production log pipelines)
+    # /metrics answers only with this bearer token; unset, /metrics does not exist (404).
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -116,6 +119,15 @@ class ServiceConfig:
             raise ConfigError(f"GRADER_GRADING_QUEUE={queue!r}: expected cpu or gpu")
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
         public_url = _public_url(get("GRADER_PUBLIC_URL"), mode)
+        log_format = get("GRADER_LOG_FORMAT", "text")
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"GRADER_LOG_FORMAT={log_format!r}: expected text or json")
+        metrics_token = get("GRADER_METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < 24:
+            raise ConfigError(
+                "GRADER_METRICS_TOKEN must be at least 24 characters (it guards /metrics; "
+                'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         return cls(
             env=mode,
             secret_key=secret,
@@ -131,6 +143,8 @@ class ServiceConfig:
             public_url=public_url,
             webhook_backoff_seconds=number("GRADER_WEBHOOK_BACKOFF_SECONDS", 30, 1),
             webhook_allow_private=_flag("GRADER_WEBHOOK_ALLOW_PRIVATE", get("GRADER_WEBHOOK_ALLOW_PRIVATE")),
+            log_format=log_format,
+            metrics_token=metrics_token,
         )
 
 

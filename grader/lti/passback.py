@@ -6,8 +6,9 @@ recomputed from the current results, so the gradebook goes down too: a regrade c
 grading, and the gradebook must not keep a score no current result supports. A student whose
 every run failed (their code's fault) gets 0; platform errors are never passed back.
 
-How: ``record_for_submission`` (called after the result's commit, from the outbox) writes a pending
-row per LMS course the student launched from, and queues ``grader.lti.passback`` after its commit.
+How: the worker writes a pending row per LMS course the student launched from in the result's own
+transaction (``stage_for_submission``, from the outbox; ``record_for_submission`` does it for a
+result committed elsewhere) and queues ``grader.lti.passback`` after the commit.
 The task claims the row with a conditional update that also sets its next retry time (back-off),
 finds or makes the gradebook column, posts the score, and records sent or the error. The sweep
 (``grader.lti.sweep`` on the outbound queue, every minute; no Celery countdowns) re-queues rows
@@ -79,6 +80,16 @@ def record_for_submission(submission_id: int) -> list[int]:
 
 
 def _record(submission_id: int) -> list[int]:
+    ids = stage_for_submission(submission_id)
+    db.session.commit()
+    for passback_id in ids:
+        queue(passback_id)
+    return ids
+
+
+def stage_for_submission(submission_id: int) -> list[int]:
+    """The pending passbacks of a final result, in the caller's transaction (flushed, not committed);
+    their ids, to queue after the commit. The worker records them with the result itself."""
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.is_reference:
         return []
@@ -118,9 +129,6 @@ def _record(submission_id: int) -> list[int]:
         db.session.add(row)
         db.session.flush()
         ids.append(row.id)
-    db.session.commit()
-    for passback_id in ids:
-        queue(passback_id)
     return ids
 
 

@@ -92,10 +92,18 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _problem_response(status: int, problem_ref: dict[str, str]) -> dict[str, Any]:
-    return {
+    response: dict[str, Any] = {
         "description": HTTPStatus(status).phrase + " (the problem's detail says what to fix).",
         "content": {PROBLEM_JSON: {"schema": problem_ref}},
     }
+    if status == 503:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again (the database is restarting).",
+                "schema": {"type": "string"},
+            }
+        }
+    return response
 
 
 def _operation(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from grader.accounts.models import User
 from grader.accounts.services import user_for_token
 from grader.api_errors import ApiProblem, problem
 from grader.extensions import db
+from grader.outage import database_unavailable, unavailable_response
 
 from .schemas import MAX_ID, Page
 
@@ -182,6 +183,8 @@ def server_error(error: Exception) -> Response:
     HTTP errors raised inside a view (a body over the size limit while the form is read, say) are
     not failures: the blueprint's catch-all would otherwise reach them before the app's handler.
     """
+    if database_unavailable(error):
+        return unavailable_response(error)  # 503 + Retry-After: the database is restarting
     db.session.rollback()
     if isinstance(error, HTTPException):
         from . import http_problem  # the package imports this module: imported at call time
@@ -225,7 +228,7 @@ class Api:
 
         def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:
             name = handler.__name__
-            documented = set(errors) | {404}
+            documented = set(errors) | {404, 503}  # 503: the database is restarting (Retry-After)
             if scope is not None:
                 documented |= {401, 403}
             if query is not None or body is not None or upload is not None:

@@ -5,6 +5,8 @@ Students see their own submissions; a course's staff see everyone's in the cours
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from werkzeug.datastructures import FileStorage
 
 from grader.accounts.models import User
@@ -37,12 +39,12 @@ api = Api("submissions_api", "Submissions")
 
 @api.operation(
     "POST", "/assignments/<int:assignment_id>/submissions", summary="Submit a file", scope="submit",
-    upload="file", response=SubmissionStatus, status=202, errors=(409, 413, 422, 429), headers=("Location",),
+    upload="file", response=SubmissionStatus, status=202, errors=(409, 413, 422, 429, 507), headers=("Location",),
 )  # fmt: skip
 def create_submission(user: User, assignment_id: int, upload: FileStorage) -> Reply:
     """Upload a .py, .ipynb or .zip as the multipart field `file`. It is committed, then queued for
     grading; follow it at the `Location` given. A refused upload (deadline, daily limit, a file that
-    is not a submission) leaves nothing behind and says why."""
+    is not a submission, the grader's storage full: 507) leaves nothing behind and says why."""
     # The same check as GET /assignments/{id}, before the upload policy: another course's assignment,
     # or a hidden one, is not there for the caller (a 404 that does not tell its title).
     assignment = visible_assignment(user, assignment_id)
@@ -50,7 +52,9 @@ def create_submission(user: User, assignment_id: int, upload: FileStorage) -> Re
     try:
         submission = services.create_submission(user, assignment, filename, upload.read())
     except services.UploadRefused as refused:
-        raise ApiProblem(refused.status, "Submission refused", refused.message, field=refused.field) from None
+        # 5xx: the grader's own trouble (507, its storage full), not something wrong with the upload.
+        title = "Submission refused" if refused.status < 500 else HTTPStatus(refused.status).phrase
+        raise ApiProblem(refused.status, title, refused.message, field=refused.field) from None
     body = status_of(submission)
     return Reply(body, headers={"Location": body.url})
 

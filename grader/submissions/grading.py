@@ -8,10 +8,12 @@ overwrite the retry's. No transaction stays open while the sandbox trains.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -19,23 +21,56 @@ from sqlalchemy import select, update
 from grader.assignments.services import hidden_set_of
 from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
+from grader.outage import DATABASE_DOWN, rollback_quietly
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.runner.verdicts import Verdict
 from grader.storage import storage_path, store_file
 
+from . import outbox
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
 from .notify import notify
-from .outbox import result_committed
 from .policy import effective_deadline, late_penalty
-from .services import publish
+from .services import expire_attempt, publish
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
+DATABASE_PATIENCE_SECONDS = 60.0  # a restart or failover takes seconds; past this the lease decides
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def patiently(action: Callable[[], T], what: str, submission_id: int) -> T:
+    """Run ``action`` (one transaction), again while the database is out of reach, for a while.
+
+    Past ``DATABASE_PATIENCE_SECONDS`` the error goes up: the task fails, the lease runs out and
+    the reconciler has the submission graded again. ``action`` must be safe to repeat: each is a
+    conditional update that a committed earlier try makes fail (and ``_finish`` recognises).
+    """
+    deadline = time.monotonic() + DATABASE_PATIENCE_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            return action()
+        except DATABASE_DOWN as exc:
+            rollback_quietly()
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "submission %s: database unavailable during %s; trying again in %.1f s (%s)",
+                submission_id, what, pause, str(exc).splitlines()[0],
+                extra={"event": "database unavailable", "submission_id": submission_id, "step": what},
+            )  # fmt: skip
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def claim(submission_id: int, worker: str) -> int | None:
     """Take the submission for this worker; the attempt number, or None if it is not ours to run."""
+    return patiently(lambda: _claim(submission_id, worker), "claim", submission_id)
+
+
+def _claim(submission_id: int, worker: str) -> int | None:
     config = current_app.extensions["grader.config"]
     now = utcnow()
     row = db.session.execute(
@@ -58,9 +93,20 @@ def claim(submission_id: int, worker: str) -> int | None:
     ).first()
     if row is None:
         db.session.rollback()
+        log.info(
+            "submission %s: not claimable by %s", submission_id, worker,
+            extra={"event": "not claimable", "submission_id": submission_id, "worker": worker},
+        )  # fmt: skip
         return None
+    if row[0] > 1:
+        # Taking over an expired lease before the reconciler saw it: close that attempt here.
+        expire_attempt(submission_id, row[0] - 1, f"lease expired; taken over by {worker}", now)
     db.session.add(Attempt(submission_id=submission_id, number=row[0], worker=worker))
     db.session.commit()
+    log.info(
+        "submission %s: attempt %s claimed by %s", submission_id, row[0], worker,
+        extra={"event": "claimed", "submission_id": submission_id, "attempt": int(row[0]), "worker": worker},
+    )  # fmt: skip
     notify(submission_id)
     return int(row[0])
 
@@ -82,16 +128,48 @@ def heartbeat(submission_id: int, attempt: int, progress: dict[str, Any] | None 
     db.session.commit()
     if held is not None and progress is not None:
         notify(submission_id)
+    if held is None:
+        log.warning(
+            "submission %s: attempt %s lost its lease", submission_id, attempt,
+            extra={"event": "lease lost", "submission_id": submission_id, "attempt": attempt},
+        )  # fmt: skip
     return held is not None
 
 
 def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[int, float] = (0, 0.0)) -> bool:
-    """Write the result if this attempt still holds the submission; False if the lease was lost."""
+    """Write the result if this attempt still holds the submission; False if the lease was lost.
+
+    Minutes of training ride on this write, so a database that is away for a moment (a restart,
+    a failover) is waited for (``patiently``) rather than the run thrown away.
+    """
+    return patiently(lambda: _finish(submission_id, attempt, report, late), "finish", submission_id)
+
+
+def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[int, float]) -> bool:
     config = current_app.extensions["grader.config"]
     now = utcnow()
+    result: Result | None = None
+    if report.verdict is not Verdict.INTERNAL_ERROR:
+        try:
+            result = _result(submission_id, attempt, report, late)  # writes the full curves to storage
+        except OSError as exc:
+            # The artifact disk is full or failing: the platform's fault, retried like any other
+            # and never charged (the run is lost, not the student's quota).
+            log.error(
+                "submission %s: attempt %s could not store its results: %s", submission_id, attempt, exc,
+                extra={"event": "storage failed", "submission_id": submission_id, "attempt": attempt},
+            )  # fmt: skip
+            report = GradeReport(
+                report.assignment, Verdict.INTERNAL_ERROR,
+                f"The grader could not store this run's results ({exc.strerror or exc}). This is the "
+                "platform's fault and does not count against your submissions.",
+                report.metric_name, None, None, report.max_score, False,
+            )  # fmt: skip
     if report.verdict is Verdict.INTERNAL_ERROR:
         retry = attempt < config.max_attempts
         state = State.QUEUED if retry else State.ERROR
+        if state is State.ERROR:
+            result = _result(submission_id, attempt, report, late)  # no run: nothing to store
     else:
         state = State.SCORED if report.verdict is Verdict.SCORED else State.FAILED
     held = db.session.execute(
@@ -104,6 +182,16 @@ def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[in
     ).first()
     if held is None:
         db.session.rollback()
+        if _already_finished(submission_id, attempt):
+            # An earlier try of this very write committed; its answer was lost with the connection.
+            # The outbox rows went in with it: the sweeps send them.
+            if state is State.QUEUED:
+                publish(submission_id)
+            return True
+        log.warning(
+            "submission %s: attempt %s finished without its lease; its result is dropped", submission_id, attempt,
+            extra={"event": "result dropped", "submission_id": submission_id, "attempt": attempt},
+        )  # fmt: skip
         return False
     record = db.session.scalar(
         select(Attempt).where(Attempt.submission_id == submission_id, Attempt.number == attempt)
@@ -112,15 +200,32 @@ def finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[in
         record.outcome = "error" if report.verdict is Verdict.INTERNAL_ERROR else "finished"
         record.finished_at = now
         record.detail = report.message[:2000] if report.verdict is Verdict.INTERNAL_ERROR else None
-    if state in (State.SCORED, State.FAILED) or state is State.ERROR:
-        db.session.add(_result(submission_id, attempt, report, late))
+    announced = outbox.Announcements()
+    if result is not None:
+        db.session.add(result)
+        # In the result's own transaction: a worker killed right after the commit loses no webhook
+        # or passback (the sweeps send what was recorded but never queued).
+        announced = outbox.stage(submission_id)
     db.session.commit()
+    log.info(
+        "submission %s: attempt %s finished: %s (%s)", submission_id, attempt, state.value, report.verdict.value,
+        extra={"event": "finished", "submission_id": submission_id, "attempt": attempt, "state": state.value,
+               "verdict": report.verdict.value},
+    )  # fmt: skip
     notify(submission_id)
     if state is State.QUEUED:
         publish(submission_id)
     else:
-        result_committed(submission_id)
+        outbox.send(announced)
     return True
+
+
+def _already_finished(submission_id: int, attempt: int) -> bool:
+    outcome = db.session.scalar(
+        select(Attempt.outcome).where(Attempt.submission_id == submission_id, Attempt.number == attempt)
+    )
+    db.session.rollback()
+    return outcome in ("finished", "error")
 
 
 def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[int, float]) -> Result:
@@ -204,6 +309,10 @@ def run(submission_id: int, worker: str) -> str:
         # retried up to the cap like any platform failure, never left running, never charged.
         slug = version.assignment.slug
         db.session.rollback()
+        log.warning(
+            "submission %s: attempt %s could not be prepared: %s", submission_id, attempt, exc,
+            extra={"event": "prepare failed", "submission_id": submission_id, "attempt": attempt, "worker": worker},
+        )  # fmt: skip
         failed = GradeReport(
             slug, Verdict.INTERNAL_ERROR, f"The grader could not prepare this submission ({exc}).",
             "", None, None, 0.0, False,
@@ -232,7 +341,14 @@ def run(submission_id: int, worker: str) -> str:
                 step = snapshot.get("step")
                 if step == last_step and time.monotonic() - last_beat < lease / 3:
                     continue
-                if not heartbeat(submission_id, attempt, dict(snapshot) or None):
+                try:
+                    held = heartbeat(submission_id, attempt, dict(snapshot) or None)
+                except DATABASE_DOWN:
+                    # Away for a moment: try again next second. If the lease lapses meanwhile, the
+                    # conditional finish says so; the run goes on rather than being given up now.
+                    rollback_quietly()
+                    continue
+                if not held:
                     break
                 last_beat, last_step = time.monotonic(), step
 

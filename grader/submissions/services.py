@@ -7,7 +7,7 @@ anything the broker never got or lost. A refused upload leaves nothing behind.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -16,9 +16,11 @@ from grader.accounts.models import User
 from grader.assignments.models import Assignment
 from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
+from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
-from grader.storage import storage_path, store_file
+from grader.storage import disk_full, storage_path, store_file
 
+from . import broker
 from .models import Attempt, Result, State, StoredFile, Submission
 from .policy import UploadRefused, check_upload_allowed, submissions_today
 
@@ -36,6 +38,10 @@ __all__ = [
 
 REQUEUE_AFTER = timedelta(minutes=5)  # a queued message this old may have been lost with the broker
 RECEIVED_GRACE = timedelta(seconds=10)  # time for the request that committed it to publish
+STORAGE_FULL = (
+    "The grader's storage is full, so this upload was not kept (nothing of it was saved). "
+    "Try again later; the administrators can see the problem in the logs."
+)
 
 
 def create_submission(user: User, assignment: Assignment, filename: str, content: bytes) -> Submission:
@@ -50,7 +56,13 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
     except SubmissionRejected as exc:
         status = 413 if len(content) > config.upload_max_bytes else 422
         raise UploadRefused(status, str(exc)) from None
-    digest, new_file = store_file(content)
+    try:
+        digest, new_file = store_file(content)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        current_app.logger.error("upload refused: the storage is full (%s)", exc)
+        raise UploadRefused(507, STORAGE_FULL) from None
     try:
         if db.session.get(StoredFile, digest) is None:
             db.session.add(StoredFile(sha256=digest, size=len(content)))
@@ -65,10 +77,20 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
             created_at=now,  # the instant the deadline and limits were checked against
         )
         db.session.add(submission)
-        db.session.commit()
+        db.session.flush()
     except Exception:
         db.session.rollback()
         if new_file:
+            storage_path(digest).unlink(missing_ok=True)
+        raise
+    try:
+        db.session.commit()
+    except Exception as exc:
+        rollback_quietly()
+        # A connection lost during the COMMIT leaves its outcome unknown: the row may exist, so its
+        # file stays (content-addressed: a retried upload reuses it) rather than leave a row that
+        # points at nothing. The reconciler grades such a row like any other.
+        if new_file and not database_unavailable(exc):
             storage_path(digest).unlink(missing_ok=True)
         raise
     publish(submission.id)
@@ -142,12 +164,20 @@ def publish(submission_id: int) -> bool:
             "publish failed for submission %s; the reconciler will retry", submission_id
         )
         return False
-    db.session.execute(
-        update(Submission)
-        .where(Submission.id == submission_id, Submission.state.in_([State.RECEIVED, State.QUEUED]))
-        .values(state=State.QUEUED, updated_at=utcnow())
-    )
-    db.session.commit()
+    try:
+        db.session.execute(
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.state.in_([State.RECEIVED, State.QUEUED]))
+            .values(state=State.QUEUED, updated_at=utcnow())
+        )
+        db.session.commit()
+    except DATABASE_DOWN:
+        # The message is out: a worker claims a "received" row as well, and the reconciler's extra
+        # copy is ignored by the claim. Failing here would turn an accepted upload into an error.
+        rollback_quietly()
+        current_app.logger.warning(
+            "submission %s published but not marked queued (database away)", submission_id
+        )
     return True
 
 
@@ -190,28 +220,65 @@ def reconcile() -> dict[str, int]:
     """Re-publish what was committed but never queued, queued but lost, or running with an expired lease."""
     config = current_app.extensions["grader.config"]
     now = utcnow()
-    expired = db.session.scalars(
-        select(Submission).where(Submission.state == State.RUNNING, Submission.lease_expires_at < now)
+    expired = db.session.execute(
+        select(Submission.id, Submission.attempts, Submission.lease_owner).where(
+            Submission.state == State.RUNNING, Submission.lease_expires_at < now
+        )
     ).all()
-    for submission in expired:
-        attempt = db.session.scalar(
-            select(Attempt).where(
-                Attempt.submission_id == submission.id, Attempt.number == submission.attempts
+    requeued: list[int] = []
+    taken_over = 0
+    for submission_id, attempts, owner in expired:
+        retry = attempts < config.max_attempts
+        # Conditional, like the worker's own writes: a worker that was only slow (its heartbeats
+        # failed while the database was away) may finish between the select and this update, and
+        # then its result stands instead of being overwritten by a requeue.
+        taken = db.session.execute(
+            update(Submission)
+            .where(
+                Submission.id == submission_id,
+                Submission.state == State.RUNNING,
+                Submission.attempts == attempts,
+                Submission.lease_expires_at < now,
             )
-        )
-        if attempt is not None and attempt.outcome == "running":
-            attempt.outcome, attempt.finished_at = "expired", now
-            attempt.detail = f"lease held by {submission.lease_owner} expired"
-        retry = submission.attempts < config.max_attempts
-        submission.state = State.QUEUED if retry else State.ERROR
-        submission.lease_owner, submission.lease_expires_at, submission.updated_at = None, None, now
+            .values(
+                state=State.QUEUED if retry else State.ERROR,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            .returning(Submission.id)
+        ).first()
+        if taken is None:
+            continue
+        taken_over += 1
+        expire_attempt(submission_id, attempts, f"lease held by {owner} expired", now)
+        if retry:
+            requeued.append(submission_id)
     db.session.commit()
+    # A broker that lost its data (Redis restarted without persistence) lost every queued message:
+    # all are sent again now (one that was published after the restart gets a harmless second copy).
+    lost = broker.lost_messages()
+    queued_before = now if lost else now - REQUEUE_AFTER
     stale = db.session.scalars(
-        select(Submission.id).where(
+        select(Submission.id)
+        .where(
             ((Submission.state == State.RECEIVED) & (Submission.updated_at < now - RECEIVED_GRACE))
-            | ((Submission.state == State.QUEUED) & (Submission.updated_at < now - REQUEUE_AFTER))
-            | Submission.id.in_([s.id for s in expired if s.state is State.QUEUED])
+            | ((Submission.state == State.QUEUED) & (Submission.updated_at < queued_before))
+            | Submission.id.in_(requeued)
         )
+        .order_by(Submission.id)
     ).all()
     published = sum(publish(submission_id) for submission_id in stale)
-    return {"expired": len(expired), "published": published}
+    if lost and published == len(stale):
+        broker.mark_seen()
+    return {"expired": taken_over, "published": published}
+
+
+def expire_attempt(submission_id: int, number: int, why: str, now: datetime) -> None:
+    """Mark an attempt that lost its lease (its worker died or stalled) as expired; no commit."""
+    db.session.execute(
+        update(Attempt)
+        .where(Attempt.submission_id == submission_id, Attempt.number == number, Attempt.outcome == "running")
+        .values(outcome="expired", finished_at=now, detail=why[:2000])
+        .execution_options(synchronize_session=False)
+    )

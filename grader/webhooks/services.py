@@ -159,6 +159,18 @@ def record_scored(submission_id: int) -> list[int]:
     The event id is derived from the result row, so the same result never makes two events and a
     regrade (a new result) makes a new one. Returns the new deliveries' ids, to queue after the commit.
     """
+    try:
+        ids = stage_scored(submission_id)
+        db.session.commit()
+    except IntegrityError:  # told twice of the same result: the first recording stands
+        db.session.rollback()
+        return []
+    return ids
+
+
+def stage_scored(submission_id: int) -> list[int]:
+    """``record_scored`` in the caller's transaction (flushed, not committed): the worker records the
+    deliveries with the result itself, so that no crash between two commits can lose them."""
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.result is None or submission.is_reference:
         return []
@@ -183,11 +195,7 @@ def record_scored(submission_id: int) -> list[int]:
         for h in hooks
     ]
     db.session.add_all(rows)
-    try:
-        db.session.commit()
-    except IntegrityError:  # told twice of the same result: the first recording stands
-        db.session.rollback()
-        return []
+    db.session.flush()
     return [row.id for row in rows]
 
 

@@ -209,6 +209,20 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         context.close()
 
 
+def _logged_in(browser, base_url: str, email: str):  # type: ignore[no-untyped-def]
+    """A new browser context logged in as ``email``, collecting the page's errors and console errors."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    return context, page, errors
+
+
 def _result_with_fit(stack: Stack, slug: str, predict) -> int:  # type: ignore[no-untyped-def]
     """A scored submission of the E2E student on ``slug`` whose fit view is ``predict`` on its grid."""
     from grader.assignments.datasets import public_files
@@ -249,16 +263,8 @@ def _result_with_fit(stack: Stack, slug: str, predict) -> int:  # type: ignore[n
 def test_fits_of_one_input_and_decision_regions_are_drawn(stack, base_url, browser):  # type: ignore[no-untyped-def]
     line = _result_with_fit(stack, "linear", lambda x: 2.1 * x[:, 0] + 0.8)
     regions = _result_with_fit(stack, "xor", lambda x: ((x[:, 0] > 0.5) ^ (x[:, 1] > 0.5)).astype(float))
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = _logged_in(browser, base_url, "e2e@example.edu")
     try:
-        page.goto(base_url + "/login")
-        page.get_by_label("Email").fill("e2e@example.edu")
-        page.get_by_label("Password").fill("pw")
-        page.get_by_role("button", name="Log in").click()
         page.goto(f"{base_url}/submissions/{line}/result")
         page.wait_for_selector("#fit-chart canvas")
         assert page.evaluate(INKED_IN, "#fit-chart") > 1_000
@@ -408,16 +414,8 @@ def test_an_instructor_uploads_checks_and_publishes_an_assignment(stack, base_ur
                 zipped.writestr(f"linear-uploaded/{path.relative_to(folder)}", data)
     if not any(worker.poll() is None for worker in stack.workers):
         stack.start_worker()
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = _logged_in(browser, base_url, "teacher@example.edu")
     try:
-        page.goto(base_url + "/login")
-        page.get_by_label("Email").fill("teacher@example.edu")
-        page.get_by_label("Password").fill("pw")
-        page.get_by_role("button", name="Log in").click()
         page.get_by_role("link", name=re.compile("E2E-1|End to end")).first.click()
         page.get_by_role("link", name=re.compile("Upload a new assignment")).click()
         page.get_by_label("The assignment folder, as a .zip").set_input_files(str(archive))

@@ -57,6 +57,21 @@ def test_an_expired_lease_is_reclaimed_and_the_old_attempt_cannot_write(client, 
     assert submission.state is State.SCORED
 
 
+def test_a_claim_that_takes_over_an_expired_lease_closes_the_old_attempt(client, paraboloid, student_token):
+    # A redelivered message can reach the row before the reconciler does: the old attempt must not
+    # stay "running" forever.
+    submission = _submit(client, paraboloid, student_token)
+    assert grading.claim(submission.id, "w1") == 1
+    submission.lease_expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert grading.claim(submission.id, "w2") == 2
+    attempts = db.session.scalars(
+        select(Attempt).where(Attempt.submission_id == submission.id).order_by(Attempt.number)
+    ).all()
+    assert [a.outcome for a in attempts] == ["expired", "running"]
+    assert "taken over by w2" in attempts[0].detail
+
+
 def test_platform_errors_are_retried_then_final_and_never_charged(client, paraboloid, student_token, app):
     submission = _submit(client, paraboloid, student_token)
     limit = app.extensions["grader.config"].max_attempts

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics (metrics, queues), JSON logs (logs) and ``grader doctor``."""

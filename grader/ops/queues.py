@@ -1,0 +1,106 @@
+"""How many messages wait in each Celery queue, read from the broker itself (metrics and doctor).
+
+Redis (kombu's transport): a queue is a list named after it, plus one list per priority step
+(``cpu\\x06\\x163``, ...); a message a worker has taken but not acknowledged (acks_late: the
+run is in progress) sits in the ``unacked`` hash instead. The embedded SQLAlchemy transport: the
+``kombu_message`` rows still visible, per ``kombu_queue``; it keeps taken messages as invisible
+rows until they are acknowledged, so it cannot tell taken from done: no unacked count there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from grader.celery_app import MAINTENANCE_QUEUE, OUTBOUND_QUEUE
+
+QUEUES = ("cpu", "gpu", MAINTENANCE_QUEUE, OUTBOUND_QUEUE)
+# kombu's Redis transport: the separator and priority steps of its per-priority lists.
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (3, 6, 9)
+UNACKED_KEY = "unacked"
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be reached or read; the message says what failed."""
+
+
+@dataclass(frozen=True)
+class QueueDepths:
+    transport: str  # "redis" or "sqlalchemy"
+    waiting: dict[str, int]  # messages no worker has taken yet, per queue
+    unacked: dict[str, int] | None  # taken by a worker, not acknowledged yet (Redis only)
+    note: str = ""  # e.g. "the embedded broker has made no tables yet"
+
+
+def read_queue_depths(broker_url: str, timeout: float = 3.0) -> QueueDepths:
+    """Each queue's depth, straight from the broker; raises BrokerUnavailable."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        return _redis_depths(broker_url, timeout)
+    if broker_url.startswith("sqla+"):
+        return _sqlalchemy_depths(broker_url[len("sqla+") :])
+    raise BrokerUnavailable(f"unknown broker transport in {broker_url!r}")
+
+
+@lru_cache(maxsize=4)
+def redis_client(url: str, timeout: float) -> redis.Redis:
+    # One client (and connection pool) per process and URL: a scrape every few seconds reuses it.
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def _redis_depths(url: str, timeout: float) -> QueueDepths:
+    client = redis_client(url, timeout)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.llen(queue)
+            for step in PRIORITY_STEPS:
+                pipe.llen(f"{queue}{PRIORITY_SEPARATOR}{step}")
+        # Bounded by the number of worker slots (prefetch 1): reading them all is cheap.
+        pipe.hvals(UNACKED_KEY)
+        replies = pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        raise BrokerUnavailable(f"Redis: {exc}") from None
+    per_queue = 1 + len(PRIORITY_STEPS)
+    waiting = {q: int(sum(replies[i * per_queue : (i + 1) * per_queue])) for i, q in enumerate(QUEUES)}
+    unacked = dict.fromkeys(QUEUES, 0)
+    for raw in replies[-1]:
+        try:
+            routing_key = json.loads(raw)[2]  # [message, exchange, routing key]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key in unacked:
+            unacked[routing_key] += 1
+    return QueueDepths("redis", waiting, unacked)
+
+
+def _sqlalchemy_depths(url: str) -> QueueDepths:
+    empty = dict.fromkeys(QUEUES, 0)
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.exists():  # connecting would create the file: say so instead
+            return QueueDepths("sqlalchemy", empty, None, f"no broker file yet at {path}: made on first use")
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("kombu_queue"):
+                return QueueDepths("sqlalchemy", empty, None, "the embedded broker has made no tables yet")
+            rows = connection.execute(
+                sa.text(
+                    "SELECT q.name, COUNT(m.id) FROM kombu_queue q "
+                    "LEFT JOIN kombu_message m ON m.queue_id = q.id AND m.visible "
+                    "GROUP BY q.name"
+                )
+            ).all()
+    except sa.exc.SQLAlchemyError as exc:
+        raise BrokerUnavailable(f"embedded broker: {str(exc).splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    waiting = empty | {str(name): int(count) for name, count in rows if name in empty}
+    return QueueDepths("sqlalchemy", waiting, None)
