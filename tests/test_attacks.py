@@ -412,3 +412,17 @@ def test_a_warm_sandbox_takes_the_jobs_own_memory_limit(runner_config, attack_li
     assert result.warm and result.verdict is Verdict.MEMORY_LIMIT
     assert "400 MiB" in result.message
     assert result.usage.peak_memory_bytes is not None and result.usage.peak_memory_bytes <= 400 * 1024 * 1024
+
+
+def test_the_harness_s_exit_status_from_student_code_is_not_a_platform_failure(
+    runner_config, attack_limits, warm_pool
+):
+    """Exiting with the harness's own failure status must not pass for the platform's failure: that
+    would be retried and never charged, a way around every submission limit."""
+    code = """
+    import os
+    os._exit(70)
+    """
+    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.RUNTIME_ERROR, (result.verdict, result.message)
+    assert "exit status 70" in result.message

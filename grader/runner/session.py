@@ -158,9 +158,19 @@ def _verdict(
 ) -> tuple[Verdict, str, dict[str, Any]]:
     t = talk.training
     limits = request.limits
-    if t.started is None or (outcome.exit_code == protocol.HARNESS_FAILED and t.failure is None):
+    if t.started is None:
         # Nothing of the student's had run yet: whatever went wrong is the platform's.
         return Verdict.INTERNAL_ERROR, _internal_message(outcome), {}
+    if outcome.exit_code == protocol.HARNESS_FAILED and t.failure is None and talk.predictions is None:
+        # Once the student's code runs in the process, status 70 is as easily their os._exit(70) as the
+        # harness's: taking it for the platform's would let any submission skip its quota (and be
+        # retried for free). So it is theirs, said plainly; a real harness bug shows in the traceback.
+        tail = " | ".join(outcome.stderr.strip().splitlines()[-3:])
+        return (
+            Verdict.RUNTIME_ERROR,
+            f"Your program stopped with exit status {protocol.HARNESS_FAILED} while training. {tail}".strip(),
+            {},
+        )
     if talk.predictions is not None:
         return Verdict.SCORED, "", {}
     if outcome.oom_killed:
