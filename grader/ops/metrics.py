@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, request
@@ -112,15 +113,10 @@ class GraderCollector(Collector):
             db.session.rollback()  # read only: end the transaction the queries opened
 
     def _submissions(self, now: datetime) -> Iterator[Metric]:
-        counts = dict(
-            db.session.execute(sa.select(Submission.state, sa.func.count()).group_by(Submission.state)).all()
-        )
-        by_state = GaugeMetricFamily(
-            "grader_submissions", "Submissions in each state, now (all time)", labels=["state"]
-        )
-        for state in State:
-            by_state.add_metric([state.value], counts.get(state, 0))
-        yield by_state
+        yield _count_by(
+            Submission.state, "grader_submissions", "Submissions in each state, now (all time)", "state",
+            [state.value for state in State],
+        )  # fmt: skip
         running = sa.select(sa.func.count()).where(Submission.state == State.RUNNING)
         held = db.session.scalar(running.where(Submission.lease_expires_at >= now)) or 0
         expired = db.session.scalar(running.where(Submission.lease_expires_at < now)) or 0
@@ -179,46 +175,30 @@ class GraderCollector(Collector):
         yield recent
 
     def _verdicts(self) -> Iterator[Metric]:
-        counts = dict(
-            db.session.execute(sa.select(Result.verdict, sa.func.count()).group_by(Result.verdict)).all()
-        )
-        family = GaugeMetricFamily(
+        yield _count_by(
+            Result.verdict,
             "grader_results",
             "Results by verdict, now (all time; a regrade replaces its submission's result, so this is "
             "a gauge: use delta, not rate)",
-            labels=["verdict"],
+            "verdict",
+            VERDICTS,
         )
-        for verdict in _with_known(VERDICTS, counts):
-            family.add_metric([verdict], counts.get(verdict, 0))
-        yield family
 
     def _outbound(self, now: datetime) -> Iterator[Metric]:
-        hooks = dict(
-            db.session.execute(
-                sa.select(WebhookDelivery.state, sa.func.count()).group_by(WebhookDelivery.state)
-            ).all()
-        )
-        family = GaugeMetricFamily(
+        yield _count_by(
+            WebhookDelivery.state,
             "grader_webhook_deliveries",
             "Webhook deliveries by state (pending: to send or retry; failed: gave up after the retries)",
-            labels=["state"],
+            "state",
+            WEBHOOK_STATES,
         )
-        for state in _with_known(WEBHOOK_STATES, hooks):
-            family.add_metric([state], hooks.get(state, 0))
-        yield family
-        passbacks = dict(
-            db.session.execute(
-                sa.select(LtiGradePassback.state, sa.func.count()).group_by(LtiGradePassback.state)
-            ).all()
-        )
-        family = GaugeMetricFamily(
+        yield _count_by(
+            LtiGradePassback.state,
             "grader_lti_passbacks",
             "LTI grade passbacks by state (pending: to send or retry; failed: gave up or refused)",
-            labels=["state"],
+            "state",
+            [state.value for state in PassbackState],
         )
-        for state in PassbackState:
-            family.add_metric([state.value], passbacks.get(state, 0))
-        yield family
         overdue = GaugeMetricFamily(
             "grader_outbound_overdue",
             f"Pending outbound calls due more than {int(OVERDUE.total_seconds() // 60)} minutes ago: the "
@@ -267,6 +247,16 @@ class GraderCollector(Collector):
                 taken.add_metric([queue, depths.transport], depths.unacked[queue])
             families.append(taken)
         return families
+
+
+def _count_by(column: Any, name: str, documentation: str, label: str, known: Sequence[str]) -> Metric:
+    """A gauge of the rows counted by ``column``'s value: every known value present (0 when none)."""
+    rows = db.session.execute(sa.select(column, sa.func.count()).group_by(column)).all()
+    counts = {str(getattr(value, "value", value)): int(n) for value, n in rows}
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for value in _with_known(known, counts):
+        family.add_metric([value], counts.get(value, 0))
+    return family
 
 
 def _with_known(known: Sequence[str], seen: Iterable[str]) -> list[str]:
