@@ -1,26 +1,31 @@
 """The student-facing helpers of the grader, small on purpose.
 
-    from gradekit import submit, load_training_data
+    from gradekit import submit, load_training_data, params
 
     x_train, y_train = load_training_data()   # the assignment's public training set
+    lr = params().get("lr", 1e-3)             # this sweep point's settings ({} when not a sweep)
     ...
     submit(model)                             # only needed when the grader cannot tell
 
-Outside the grader, ``submit`` does nothing and ``load_training_data`` reads the
+Outside the grader, ``submit`` does nothing, ``load_training_data`` reads the
 files the grader's ``grader data ASSIGNMENT`` command writes (or the path in
-``GRADEKIT_DATA``), so the same script runs unchanged on a laptop.
+``GRADEKIT_DATA``) and ``params`` reads a JSON object from ``GRADEKIT_PARAMS``
+(``{}`` without it), so the same script runs unchanged on a laptop.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from typing import Any
 
-__all__ = ["load_training_data", "submit"]
+__all__ = ["load_training_data", "params", "submit"]
 
 _submitted: list[Any] = []
 _data_dir: str | None = None
 _device: str = "cpu"
+_params: dict[str, Any] | None = None  # set by the grader; None outside it
 
 
 def submit(model: Any) -> Any:
@@ -61,9 +66,33 @@ def load_training_data() -> tuple[Any, Any]:
     return torch.from_numpy(x).to(_device), torch.from_numpy(y).to(_device)
 
 
-def _configure(data_dir: str | None, device: str) -> None:
+def params() -> dict[str, Any]:
+    """This run's settings when it is one point of a sweep, e.g. ``{"lr": 0.01, "hidden": 32}``.
+
+    An empty dict when the run is no sweep point, so ``params().get("lr", 0.01)`` gives your own
+    default then. A copy: changing it changes nothing for the grader.
+    """
+    if _params is not None:
+        return copy.deepcopy(_params)
+    raw = os.environ.get("GRADEKIT_PARAMS")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(
+            "GRADEKIT_PARAMS must hold a JSON object of settings, e.g. "
+            '{"lr": 0.01, "hidden": 32}; unset it to get {} from params().'
+        )
+    return value
+
+
+def _configure(data_dir: str | None, device: str, params: dict[str, Any] | None = None) -> None:
     """Called by the grader's harness before the student's code runs."""
-    global _data_dir, _device
+    global _data_dir, _device, _params
     _data_dir = data_dir
     _device = device
+    _params = dict(params or {})
     _submitted.clear()

@@ -1,6 +1,7 @@
 """The ``grader`` command line.
 
 grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public validation split
+grader run ASSIGNMENT FILE --sweep [JSON]        a sweep, locally, one run after another (cli_sweep)
 grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
 grader assignments list|check|publish             for instructors (see cli_assignments)
 grader lti register-platform|show-config|generate-key   LTI 1.3 with an LMS (see grader/lti/cli.py)
@@ -88,7 +89,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunnerConfig.from_env()
     assignment = find(args.assignment)
     path = Path(args.file)
-    submission = prepare_submission(path.name, path.read_bytes())
+    content = path.read_bytes()
+    submission = prepare_submission(path.name, content)
+    if args.sweep is not None:
+        from grader.cli_sweep import run_sweep
+
+        return run_sweep(args, assignment, submission, content)
     evaluation = datasets.public_split(assignment, "validation")
     progress = None if args.json else _progress_printer(sys.stderr)
     if not args.json:
@@ -132,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("file", help="a .py, .ipynb or .zip submission")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    run.add_argument(
+        "--sweep", nargs="?", const="", default=None, metavar="JSON",
+        help="train a sweep, one run after another: JSON, or none to use SWEEP = {...} in the file",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
     data = commands.add_parser("data", help="write an assignment's public data sets as .npy files")
     data.add_argument("assignment")

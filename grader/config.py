@@ -7,6 +7,7 @@ allowed. The web service's settings join these in the service issue.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,19 @@ from urllib.parse import urlsplit
 
 class ConfigError(ValueError):
     pass
+
+
+# A GPU kind (a spec's [budget] gpu_kind) has a queue of its own, "gpu-<kind>". The pattern lives
+# here, not in grader/assignments/queueing.py, so that reading the configuration (the `grader submit`
+# client too) does not import the spec parser and numpy with it. At most 16 characters: "gpu-" and
+# the kind are stored in submissions.queue, a column of 20 characters.
+GPU_KIND_MAX = 16
+GPU_KIND = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{GPU_KIND_MAX - 1}}}")
+GPU_KIND_FORM = (
+    f"lower-case letters, digits, '-' and '_', starting with a letter or digit, at most {GPU_KIND_MAX} "
+    "characters"
+)
+GRADING_QUEUE = re.compile(rf"cpu|gpu|gpu-(?:{GPU_KIND.pattern})")
 
 
 def _int(name: str, default: int | None, low: int = 0, env: Mapping[str, str] = os.environ) -> int | None:
@@ -71,7 +85,7 @@ class ServiceConfig:
     lease_seconds: int  # a running attempt's lease; renewed by heartbeat
     max_attempts: int  # platform failures retried this many times, never charged
     max_run_seconds: int  # the longest run any assignment allows (sets the broker's visibility timeout)
-    grading_queue: str  # "cpu", or "gpu" where GPU workers serve the gradings
+    grading_queue: str  # "cpu", or "gpu" / "gpu-<kind>" where GPU workers serve the gradings
     # The address users and LMSs reach this service at (LTI: the URLs registered with a platform
     # must match exactly, whatever proxy sits in front); None: taken from each request's host.
     public_url: str | None = None
@@ -115,8 +129,11 @@ class ServiceConfig:
             return _int(name, default, low, env) or default
 
         queue = get("GRADER_GRADING_QUEUE", "cpu")
-        if queue not in ("cpu", "gpu"):
-            raise ConfigError(f"GRADER_GRADING_QUEUE={queue!r}: expected cpu or gpu")
+        if not GRADING_QUEUE.fullmatch(queue):
+            raise ConfigError(
+                f"GRADER_GRADING_QUEUE={queue!r}: expected cpu, gpu or gpu-<kind> such as gpu-a100 "
+                f"(the kind: {GPU_KIND_FORM})"
+            )
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
         public_url = _public_url(get("GRADER_PUBLIC_URL"), mode)
         log_format = get("GRADER_LOG_FORMAT", "text")

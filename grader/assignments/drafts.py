@@ -40,6 +40,7 @@ from . import services
 from .check import RunnerSettings, SolutionCheck, check_solution
 from .fields import SpecError
 from .models import Assignment, SpecDraft
+from .queueing import grading_queue
 from .spec import SPEC_FILE, Reader
 from .spec import Assignment as Spec
 from .spec import parse as parse_spec
@@ -232,7 +233,7 @@ def start_check(draft: SpecDraft) -> None:
         raise DraftRefused(409, "The check is already running; this page shows its results when it finishes.")
     db.session.commit()
     config = current_app.extensions["grader.config"]
-    queue = "gpu" if spec.budget.device == "gpu" else config.grading_queue
+    queue = grading_queue(spec.budget, config.grading_queue)
     try:
         current_app.extensions["celery"].send_task("grader.check_draft", args=[draft.id], queue=queue)
     except Exception:  # the broker is down: put the draft back as it was

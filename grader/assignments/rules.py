@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grader.config import GPU_KIND, GPU_KIND_FORM
 from grader.runner.verdicts import Verdict
 
 from . import expression
@@ -82,6 +83,7 @@ class Budget:
     memory_mb: int = 2048
     max_parameters: int | None = None
     device: str = "cpu"  # "gpu": graded by the gpu queue's workers (one GPU per worker slot)
+    gpu_kind: str | None = None  # e.g. "a100": graded by the gpu-a100 queue's workers only
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ def parse_budget(top: Table) -> Budget:
             "memory_mb",
             "max_parameters",
             "device",
+            "gpu_kind",
         },
         {},
     )
@@ -236,6 +239,7 @@ def parse_budget(top: Table) -> Budget:
         memory_mb=b.positive("memory_mb", int, Budget.memory_mb),
         max_parameters=b.positive("max_parameters", int, None),
         device=b.choice("device", ("cpu", "gpu"), "cpu"),
+        gpu_kind=_gpu_kind(b),
     )
     if budget.train_seconds + budget.eval_seconds > budget.wall_seconds:
         raise SpecError(
@@ -244,6 +248,19 @@ def parse_budget(top: Table) -> Budget:
     if budget.memory_mb < 256:
         raise SpecError(f"{b.field('memory_mb')}: {budget.memory_mb}; PyTorch alone needs at least 256")
     return budget
+
+
+def _gpu_kind(b: Table) -> str | None:
+    kind: str | None = b.get("gpu_kind", str, None)
+    if kind is None:
+        return None
+    if b.raw.get("device") != "gpu":
+        raise SpecError(f'{b.field("gpu_kind")}: only for a GPU assignment; set device = "gpu" too')
+    if not GPU_KIND.fullmatch(kind):
+        raise SpecError(
+            f"{b.field('gpu_kind')}: {kind!r} is not allowed; write it as {GPU_KIND_FORM}, e.g. a100"
+        )
+    return kind
 
 
 def parse_submissions(top: Table) -> SubmissionPolicy:

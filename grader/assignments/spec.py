@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from . import rules
 from .fields import SpecError, Table
 from .rules import Budget, Data, Grading, Solution, SubmissionPolicy, Target, Task
+from .sweep_rules import SweepPolicy, parse_sweep
 from .variables import Variable, parse_constraint, parse_variable
 
 __all__ = ["Assignment", "SpecError", "find", "load", "parse"]
@@ -25,7 +26,7 @@ REPO_ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
 SPEC_FILE = "assignment.toml"
 TOP_LEVEL = {
     "slug", "title", "description", "task", "inputs", "latent", "constraints", "target", "data",
-    "metric", "budget", "submissions", "grading", "solutions",
+    "metric", "budget", "submissions", "grading", "solutions", "sweep",
 }  # fmt: skip
 Reader = Callable[[str], bytes]
 
@@ -46,6 +47,7 @@ class Assignment:
     solutions: tuple[Solution, ...]
     text: str
     files: dict[str, bytes] = field(default_factory=dict)  # referenced files, by relative path
+    sweep: SweepPolicy | None = None  # None: uploads with a sweep are refused
     folder: Path | None = None
 
     @property
@@ -147,6 +149,7 @@ def parse(
         submissions=rules.parse_submissions(top),
         solutions=rules.parse_solutions(top, folder),
         text=text,
+        sweep=parse_sweep(top),
         files=files,
         folder=folder,
     )

@@ -25,9 +25,11 @@ import gradekit
 
 from . import protocol
 from .channels import connect_channels
+from .early_stop import early_stopper
 from .errors import describe
 from .instrument import Recorder
 from .modes import SubmissionError, load_data, run_module, run_script
+from .sweep import Point
 
 WORKDIR = "/workspace"
 JOBDIR = "/job"
@@ -116,13 +118,18 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     device = pick_device(job.get("device", "cpu"))
     torch.set_num_threads(int(job.get("threads", 1)))
     data_dir = os.path.join(JOBDIR, "data")
-    gradekit._configure(data_dir if os.path.isdir(data_dir) else None, str(device))
+    params = job.get("params") or {}
+    gradekit._configure(data_dir if os.path.isdir(data_dir) else None, str(device), params)
     seed = int(job["seed"])
     seed_everything(seed)
+    stopper = early_stopper(job.get("early_stopping"), data_dir, job.get("max_steps"), channels.send)
     recorder = Recorder(
         channels.send, job.get("max_steps"), job.get("train_seconds"), WORKDIR, bool(job.get("probes", True)),
-        heldout=public_inputs(data_dir, "x_val"),
+        heldout=public_inputs(data_dir, "x_val"), stopper=stopper,
     )  # fmt: skip
+    if stopper is not None:
+        stopper.find_model = lambda: recorder.probes.root  # a script's model, once a step has shown it
+    point = Point(params, seed, channels.send, stopper)
     outcome: dict[str, Any] = {"reason": "finished"}
     entry = os.path.join(WORKDIR, job["entry"])
     channels.send("start", seed=seed, mode=job["mode"], device=str(device))
@@ -137,8 +144,9 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
                 for name, value in list(values.items())[:20]:
                     channels.send("points", series=f"log/{name}"[:120], x=[int(step)], y=[float(value)])
 
-            model = run_module(entry, data, log, outcome)
+            model = run_module(entry, data, log, outcome, point)
         else:
+            point.announce_script()
             model = run_script(entry, outcome)
     except SubmissionError as exc:
         recorder.uninstall()
@@ -156,6 +164,8 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     channels.send(
         "model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules
     )
+    if stopper is not None:
+        channels.send("early_stopping", **stopper.summary())  # before "trained": nothing after it is read
     channels.send(
         "trained",
         reason=outcome["reason"],

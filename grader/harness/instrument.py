@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from .early_stop import EarlyStopper
 from .probes import Probes
 
 Send = Callable[..., None]
@@ -53,8 +54,10 @@ class Recorder:
         workdir: str | None = None,
         probes: bool = True,
         heldout: torch.Tensor | None = None,
+        stopper: EarlyStopper | None = None,
     ) -> None:
         self.send = send
+        self.stopper = stopper
         self.workdir = workdir
         self.probes = Probes(send, enabled=probes, heldout=heldout)
         self.missing_zero_grad_at: dict[str, Any] | None = None
@@ -139,6 +142,8 @@ class Recorder:
             self._step_x.append(self.steps)
         self._last_step_at = now
         self._remember_gradients(optimizer)
+        # Before the probes arm for a sampled step: the look's forward pass must not be the one sampled.
+        plateau = self._look()
         self.probes.after_step(self.steps)
         lr = optimizer.param_groups[0].get("lr")
         if isinstance(lr, torch.Tensor):
@@ -158,6 +163,17 @@ class Recorder:
             raise StopTraining("step_budget")
         if self.train_seconds is not None and now - self.t0 >= self.train_seconds:
             raise StopTraining("time_budget")
+        if plateau:
+            raise StopTraining("plateau")
+
+    def _look(self) -> bool:
+        """Early stopping's look at the held-out loss on its steps; True when it has plateaued."""
+        if self.stopper is None or not self.stopper.due(self.steps):
+            return False
+        with self.probes.paused():
+            plateau = self.stopper.after_step(self.steps)
+        self._last_step_at = time.perf_counter()  # the look is not part of the student's next step
+        return plateau
 
     def _remember_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         """One of this optimizer's gradients as the step leaves it (zero_grad clears all of them at

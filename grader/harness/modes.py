@@ -23,6 +23,8 @@ import gradekit
 from .discover import NoModel, find_model
 from .instrument import StopTraining
 from .platform_loop import TrainingSpecError, train_with_spec
+from .sweep import ParamsError, Point
+from .sweep import training_spec as with_point
 
 
 class SubmissionError(Exception):
@@ -76,8 +78,14 @@ def run_script(path: str, outcome: dict[str, Any]) -> torch.nn.Module:
     return find_model(namespace, gradekit._submitted)[1]
 
 
-def run_module(path: str, data: Data, log: Any, outcome: dict[str, Any]) -> torch.nn.Module:
-    """Module mode: build_model() plus train(model, data, log) or a TRAINING dict."""
+def run_module(
+    path: str, data: Data, log: Any, outcome: dict[str, Any], point: Point | None = None
+) -> torch.nn.Module:
+    """Module mode: build_model() plus train(model, data, log) or a TRAINING dict.
+
+    A sweep point's model settings go to build_model as keyword arguments, its training settings
+    replace the TRAINING dict's (a student's own train() reads them from gradekit.params()).
+    """
     directory, filename = os.path.split(path)
     name = os.path.splitext(filename)[0]
     sys.path.insert(0, directory)
@@ -85,11 +93,16 @@ def run_module(path: str, data: Data, log: Any, outcome: dict[str, Any]) -> torc
     build = getattr(module, "build_model", None)
     if not callable(build):
         raise SubmissionError(f"{filename} has no build_model() function.")
-    model = build()
+    point = point or Point({}, 0, lambda *args, **fields: None)
+    try:
+        model = point.build(build)
+    except ParamsError as exc:
+        raise SubmissionError(str(exc)) from None
     if not isinstance(model, torch.nn.Module):
         raise SubmissionError(
             f"build_model() returned {type(model).__name__}; it must return a torch.nn.Module."
         )
+    point.prepare(model)
     model = model.to(data.device)
     train = getattr(module, "train", None)
     spec = getattr(module, "TRAINING", None)
@@ -97,12 +110,13 @@ def run_module(path: str, data: Data, log: Any, outcome: dict[str, Any]) -> torc
         raise SubmissionError(f"{filename} defines both train() and TRAINING: keep one of them.")
     try:
         if callable(train):
+            point.announce()
             result = train(model, data, log)
             if isinstance(result, torch.nn.Module):
                 model = result
         elif isinstance(spec, dict):
             try:
-                train_with_spec(model, data, spec)
+                train_with_spec(model, data, _overridden(spec, point), announce=point.announce)
             except TrainingSpecError as exc:
                 raise SubmissionError(str(exc)) from None
         else:
@@ -113,6 +127,13 @@ def run_module(path: str, data: Data, log: Any, outcome: dict[str, Any]) -> torc
     except StopTraining as stop:
         outcome["reason"] = stop.reason
     return model
+
+
+def _overridden(spec: dict[str, Any], point: Point) -> dict[str, Any]:
+    try:
+        return with_point(spec, point.params)
+    except ParamsError as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 __all__ = ["Data", "NoModel", "SubmissionError", "load_data", "run_module", "run_script"]

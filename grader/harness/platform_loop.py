@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -59,7 +60,13 @@ def _check(spec: dict[str, Any]) -> None:
             raise TrainingSpecError(f"TRAINING[{key!r}] must be positive.")
 
 
-def train_with_spec(model: torch.nn.Module, data: Any, spec: dict[str, Any]) -> None:
+def train_with_spec(
+    model: torch.nn.Module,
+    data: Any,
+    spec: dict[str, Any],
+    announce: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Train as ``spec`` says; ``announce`` hears the settings in effect, defaults filled in, first."""
     _check(spec)
     if data.x_train is None or data.y_train is None:
         raise TrainingSpecError(
@@ -86,6 +93,9 @@ def train_with_spec(model: torch.nn.Module, data: Any, spec: dict[str, Any]) -> 
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     elif kind == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=max(10, steps // 50))
+    if announce is not None:
+        announce({"optimizer": name, "loss": spec.get("loss", "mse").lower(), "scheduler": kind,
+                  "batch_size": batch, "steps": steps} | options)  # fmt: skip
     model.train()
     generator = torch.Generator(device="cpu").manual_seed(int(torch.initial_seed()) % (2**63))
     for _ in range(steps):

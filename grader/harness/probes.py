@@ -12,7 +12,8 @@ Each probe is sent as one small ``probe`` record; the host treats them as claims
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -56,6 +57,7 @@ class Probes:
         self._depth = 0
         self._root: nn.Module | None = None  # the outermost module of the sampled forward pass
         self._sampled = False
+        self._paused = False
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
@@ -80,6 +82,20 @@ class Probes:
                 handle.remove()
         self._handle = self._pre_handle = None
 
+    @property
+    def root(self) -> nn.Module | None:
+        """The model a script trains, as far as a sampled forward pass has shown it."""
+        return self._root
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The platform's own forward passes (early stopping's looks) are not the student's step."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
     def seen_backward(self) -> None:
         """The sampled step's forward pass is over: stop looking (a loop with no optimizer step too)."""
         if self._handle is not None:
@@ -98,7 +114,8 @@ class Probes:
             self.arm()
 
     def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self._depth += 1
+        if not self._paused:
+            self._depth += 1
 
     def predict_heldout(self, model: nn.Module, step: int) -> None:
         """The model's predictions on public validation inputs; the host scores them (a held-out curve).
@@ -123,6 +140,8 @@ class Probes:
                 module.train(mode)
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._paused:
+            return
         self._depth = max(0, self._depth - 1)
         if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss):
             self._root = module

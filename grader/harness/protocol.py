@@ -56,6 +56,23 @@ RECORD_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "heldout": {"step": int, "values": list},
     # What a diagnosis rests on (see harness/probes.py): a name and a small object of claims.
     "probe": {"name": str, "data": dict},
+    # What the run trains with: the sweep point's settings (``params``), the platform loop's resolved
+    # TRAINING (empty when the student's own code trains), what build_model was given, and who applied
+    # the initialisation ("platform", "build_model", "script" or "none").
+    "settings": {"params": dict, "training": dict, "build_kwargs": dict, "init": str, "init_by": str},
+    # The held-out loss early stopping watched (the looks themselves are the "heldout_loss" series):
+    # the first look, the best and its step, and the step it stopped at (None: it never stopped).
+    "early_stopping": {
+        "loss": str,
+        "every": int,
+        "patience": int,
+        "min_delta": (int, float),
+        "evaluations": int,
+        "first": (int, float, type(None)),
+        "best": (int, float, type(None)),
+        "best_step": (int, type(None)),
+        "stopped_at": (int, type(None)),
+    },
     # The model that will be evaluated.
     "model": {"name": str, "cls": str, "params": int, "modules": list},
     # Training ended normally or was stopped at a budget; evaluation follows.
@@ -84,7 +101,10 @@ FAILURE_KINDS = {
     "bad_submission",
     "process_limit",
 }
-TRAINED_REASONS = {"finished", "step_budget", "time_budget"}
+# "plateau": early stopping saw the held-out loss stop improving (see harness/early_stop.py).
+TRAINED_REASONS = {"finished", "step_budget", "time_budget", "plateau"}
+# The job's ``early_stopping.loss``: what the held-out loss is, chosen by the host from the task.
+HELDOUT_LOSSES = ("mse", "cross_entropy", "bce", "bce_with_logits")
 
 
 class ProtocolError(ValueError):

@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.extensions import db, utcnow
-from grader.submissions.models import Result, State, Submission
+from grader.submissions.models import Result, State, Submission, counts_as_grade
 
 from . import lineitems
 from .models import LtiContext, LtiGradePassback, LtiLineItem, LtiUser, PassbackState
@@ -55,6 +55,7 @@ def best_score(user_id: int, assignment: Assignment) -> tuple[float, float] | No
             AssignmentVersion.assignment_id == assignment.id,
             Submission.user_id == user_id,
             Submission.is_reference.is_(False),
+            counts_as_grade(),
             Submission.state.in_([State.SCORED, State.FAILED]),
         )
     ).all()

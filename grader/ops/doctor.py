@@ -72,7 +72,7 @@ def run_checks(overrides: dict[str, str] | None = None, options: Options | None 
     steps: list[tuple[str, Callable[[], list[Finding]]]] = [
         ("database", lambda: check_database(config, options.timeout)),
         ("broker", lambda: check_broker(config, options.timeout)),
-        ("workers", lambda: check_workers(config)),
+        ("workers", lambda: check_workers(config, options.timeout)),
         ("sandbox", lambda: doctor_host.check_sandbox(runner)),
         ("gpu", lambda: doctor_host.check_torch_and_gpu(runner)),
         ("disk", lambda: check_disk(_disk_paths(config, runner), options.min_free_bytes)),
@@ -221,10 +221,11 @@ def _gradings(connection: Any) -> list[Finding]:
 
 # -- the broker and the workers ---------------------------------------------------------------
 def check_broker(config: ServiceConfig, timeout: float) -> list[Finding]:
-    from .queues import BrokerUnavailable, read_queue_depths, redis_client
+    from .queues import BrokerUnavailable, queues_in_use_at, read_queue_depths, redis_client
 
+    in_use = queues_in_use_at(config.database_url, timeout)
     try:
-        depths = read_queue_depths(config.broker_url, timeout)
+        depths = read_queue_depths(config.broker_url, timeout, extra=in_use)
         what = "embedded broker (kombu's SQLAlchemy transport)"
         if depths.transport == "redis":
             what = f"Redis {redis_client(config.broker_url, timeout).info('server')['redis_version']}"
@@ -248,7 +249,7 @@ def _broker_fix(url: str) -> str:
     return f"start Redis, or fix GRADER_REDIS_URL: `redis-cli -u {shown} ping` must answer PONG"
 
 
-def check_workers(config: ServiceConfig) -> list[Finding]:
+def check_workers(config: ServiceConfig, timeout: float = 5.0) -> list[Finding]:
     """Which Celery workers answer, and which queues nobody consumes (Redis only: broadcast)."""
     if not config.broker_url.startswith(("redis://", "rediss://")):
         return [
@@ -258,11 +259,13 @@ def check_workers(config: ServiceConfig) -> list[Finding]:
         ]
     from celery import Celery
 
-    from .queues import QUEUES, BrokerUnavailable, read_queue_depths
+    from .queues import BrokerUnavailable, queues_in_use_at, read_queue_depths
 
     app = Celery("grader-doctor", broker=config.broker_url)
+    in_use = queues_in_use_at(config.database_url, timeout)
     try:
-        depths = read_queue_depths(config.broker_url)  # first: fails fast where Celery would retry
+        # The broker first: it fails fast where Celery would retry.
+        depths = read_queue_depths(config.broker_url, extra=in_use)
         with app.connection_for_write() as connection:
             replies = app.control.inspect(timeout=1.0, connection=connection).active_queues() or {}
     except (BrokerUnavailable, OSError):
@@ -285,7 +288,7 @@ def check_workers(config: ServiceConfig) -> list[Finding]:
                 "start the workers (compose: worker-cpu, worker-outbound and beat; one machine: grader serve)",
             )
         ]
-    consumers: dict[str, list[str]] = {queue: [] for queue in QUEUES}
+    consumers: dict[str, list[str]] = {queue: [] for queue in depths.waiting}
     for worker, queues in replies.items():
         for queue in queues:
             consumers.setdefault(queue["name"], []).append(worker)
@@ -296,16 +299,21 @@ def check_workers(config: ServiceConfig) -> list[Finding]:
         "outbound": "start worker-outbound: celery -A grader.worker_main:celery worker -Q outbound --pool threads",
         "gpu": "start a GPU worker (-Q gpu, GRADER_GPU_INDEX set), or publish the assignment for the CPU",
     }
-    for queue in QUEUES:
-        if consumers[queue] or (queue == "gpu" and not depths.waiting["gpu"]):
+    for queue in depths.waiting:
+        gpu = queue == "gpu" or queue.startswith("gpu-")
+        if consumers[queue] or (gpu and not depths.waiting[queue]):
             continue
+        fix = how.get(queue) or (  # a GPU kind's queue, named by an assignment's [budget] gpu_kind
+            f"start a GPU worker on a host with that kind of GPU: celery -A grader.worker_main:celery "
+            f"worker -Q {queue} (GRADER_GPU_INDEX set)"
+        )
         found.append(
             Finding(
                 "workers",
                 WARN,
                 f"no worker consumes the {queue} queue ({depths.waiting[queue]} message(s) waiting"
                 + (f", {held[queue]} held by a worker{busy})" if held.get(queue) else ")"),
-                how[queue],
+                fix,
             )
         )
     return found

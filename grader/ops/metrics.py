@@ -33,7 +33,7 @@ from grader.runner.verdicts import Verdict
 from grader.submissions.models import Result, State, Submission
 from grader.webhooks.models import WebhookDelivery
 
-from .queues import QUEUES, BrokerUnavailable, read_queue_depths
+from .queues import BrokerUnavailable, queues_in_use, read_queue_depths
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("metrics", __name__)
@@ -75,6 +75,9 @@ class GraderCollector(Collector):
 
     def __init__(self, broker_url: str) -> None:
         self.broker_url = broker_url
+        # The GPU kinds' queues (gpu-<kind>) with work, found by the database source and then read
+        # from the broker too; left empty when the database is down: the fixed queues still show.
+        self.queues_in_use: tuple[str, ...] = ()
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -85,6 +88,7 @@ class GraderCollector(Collector):
         spent = GaugeMetricFamily(
             "grader_metrics_scrape_seconds", "Time this scrape spent reading the source", labels=["source"]
         )
+        # The database first: it names the queues in use that the broker is then asked about.
         sources = (("database", self._database), ("broker", self._broker))
         for name, read in sources:
             started = time.monotonic()
@@ -105,6 +109,7 @@ class GraderCollector(Collector):
     def _database(self) -> Iterable[Metric]:
         now = utcnow()
         try:
+            self.queues_in_use = queues_in_use(db.session)
             yield from self._submissions(now)
             yield from self._latencies(now)
             yield from self._verdicts()
@@ -228,24 +233,29 @@ class GraderCollector(Collector):
 
     # -- the broker ---------------------------------------------------------------------------
     def _broker(self) -> Iterable[Metric]:
-        depths = read_queue_depths(self.broker_url)
-        waiting = GaugeMetricFamily(
-            "grader_queue_messages",
-            "Messages waiting in each Celery queue for a worker, read from the broker",
-            labels=["queue", "transport"],
-        )
-        for queue in QUEUES:
-            waiting.add_metric([queue, depths.transport], depths.waiting[queue])
-        families: list[Metric] = [waiting]
-        if depths.unacked is not None:
-            taken = GaugeMetricFamily(
-                "grader_queue_unacked",
-                "Messages a worker has taken and not acknowledged yet (acks late: its task is running)",
-                labels=["queue", "transport"],
+        depths = read_queue_depths(self.broker_url, extra=self.queues_in_use)
+
+        def per_queue(name: str, documentation: str, counts: dict[str, int]) -> Metric:
+            family = GaugeMetricFamily(name, documentation, labels=["queue", "transport"])
+            for queue, count in counts.items():
+                family.add_metric([queue, depths.transport], count)
+            return family
+
+        families = [
+            per_queue(
+                "grader_queue_messages",
+                "Messages waiting in each Celery queue for a worker, read from the broker",
+                depths.waiting,
             )
-            for queue in QUEUES:
-                taken.add_metric([queue, depths.transport], depths.unacked[queue])
-            families.append(taken)
+        ]
+        if depths.unacked is not None:
+            families.append(
+                per_queue(
+                    "grader_queue_unacked",
+                    "Messages a worker has taken and not acknowledged yet (acks late: its task is running)",
+                    depths.unacked,
+                )
+            )
         return families
 
 

@@ -10,17 +10,24 @@ rows until they are acknowledged, so it cannot tell taken from done: no unacked 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import redis
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import NullPool
 
 from grader.celery_app import MAINTENANCE_QUEUE, OUTBOUND_QUEUE
+from grader.submissions.models import State, Submission
 
+# The queues always reported; a GPU kind's queue (gpu-<kind>) is reported while it has work: the
+# callers pass those names as ``extra`` (see ``queues_in_use``).
 QUEUES = ("cpu", "gpu", MAINTENANCE_QUEUE, OUTBOUND_QUEUE)
+ACTIVE = (State.RECEIVED, State.QUEUED, State.RUNNING)  # a submission that still needs its queue
 # kombu's Redis transport: the separator and priority steps of its per-priority lists.
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
@@ -39,13 +46,47 @@ class QueueDepths:
     note: str = ""  # e.g. "the embedded broker has made no tables yet"
 
 
-def read_queue_depths(broker_url: str, timeout: float = 3.0) -> QueueDepths:
-    """Each queue's depth, straight from the broker; raises BrokerUnavailable."""
+def read_queue_depths(broker_url: str, timeout: float = 3.0, extra: Iterable[str] = ()) -> QueueDepths:
+    """The depth of each of QUEUES and of the ``extra`` queues, straight from the broker; raises
+    BrokerUnavailable."""
+    queues = tuple(dict.fromkeys((*QUEUES, *extra)))  # in order, each once
     if broker_url.startswith(("redis://", "rediss://")):
-        return _redis_depths(broker_url, timeout)
+        return _redis_depths(broker_url, timeout, queues)
     if broker_url.startswith("sqla+"):
-        return _sqlalchemy_depths(broker_url[len("sqla+") :])
+        return _sqlalchemy_depths(broker_url[len("sqla+") :], queues)
     raise BrokerUnavailable(f"unknown broker transport in {broker_url!r}")
+
+
+def queues_in_use(connection: sa.Connection | Session | scoped_session[Any]) -> tuple[str, ...]:
+    """The queues of the submissions waiting or running (a GPU kind's among them), by name.
+
+    The queues are named by the specs (``[budget] gpu_kind``), so no fixed list knows them all; the
+    rows do. One DISTINCT over the active states, which the (state, updated_at) index finds.
+    """
+    names = connection.scalars(
+        sa.select(Submission.queue).where(Submission.state.in_(ACTIVE)).distinct().order_by(Submission.queue)
+    )
+    return tuple(str(name) for name in names)
+
+
+def queues_in_use_at(database_url: str, timeout: float) -> tuple[str, ...]:
+    """``queues_in_use`` read through a connection of its own (the doctor runs without the app);
+    () when the database cannot be read: the fixed QUEUES are still reported then."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not Path(url.database or "").exists():  # connecting would create an empty file
+            return ()
+        connect_args: dict[str, float] = {"timeout": timeout}
+    else:
+        connect_args = {"connect_timeout": max(1, int(timeout))}
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        with engine.connect() as connection:
+            return queues_in_use(connection)
+    except sa.exc.SQLAlchemyError:  # the database check says what is wrong with it
+        return ()
+    finally:
+        engine.dispose()
 
 
 @lru_cache(maxsize=4)
@@ -54,11 +95,11 @@ def redis_client(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def _redis_depths(url: str, timeout: float) -> QueueDepths:
+def _redis_depths(url: str, timeout: float, queues: tuple[str, ...]) -> QueueDepths:
     client = redis_client(url, timeout)
     try:
         pipe = client.pipeline(transaction=False)
-        for queue in QUEUES:
+        for queue in queues:
             pipe.llen(queue)
             for step in PRIORITY_STEPS:
                 pipe.llen(f"{queue}{PRIORITY_SEPARATOR}{step}")
@@ -68,8 +109,8 @@ def _redis_depths(url: str, timeout: float) -> QueueDepths:
     except (redis.RedisError, OSError) as exc:
         raise BrokerUnavailable(f"Redis: {exc}") from None
     per_queue = 1 + len(PRIORITY_STEPS)
-    waiting = {q: int(sum(replies[i * per_queue : (i + 1) * per_queue])) for i, q in enumerate(QUEUES)}
-    unacked = dict.fromkeys(QUEUES, 0)
+    waiting = {q: int(sum(replies[i * per_queue : (i + 1) * per_queue])) for i, q in enumerate(queues)}
+    unacked = dict.fromkeys(queues, 0)
     for raw in replies[-1]:
         try:
             routing_key = json.loads(raw)[2]  # [message, exchange, routing key]
@@ -80,8 +121,8 @@ def _redis_depths(url: str, timeout: float) -> QueueDepths:
     return QueueDepths("redis", waiting, unacked)
 
 
-def _sqlalchemy_depths(url: str) -> QueueDepths:
-    empty = dict.fromkeys(QUEUES, 0)
+def _sqlalchemy_depths(url: str, queues: tuple[str, ...]) -> QueueDepths:
+    empty = dict.fromkeys(queues, 0)
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         if not path.exists():  # connecting would create the file: say so instead

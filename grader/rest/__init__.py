@@ -37,9 +37,10 @@ def init_app(app: Flask) -> None:
     from grader.courses.api import api as courses_api
     from grader.submissions.api import api as submissions_api
     from grader.submissions.grades_api import api as grades_api
+    from grader.sweeps.api import api as sweeps_api
     from grader.webhooks.api import api as webhooks_api
 
-    for api in (courses_api, assignments_api, submissions_api, grades_api, webhooks_api):
+    for api in (courses_api, assignments_api, submissions_api, sweeps_api, grades_api, webhooks_api):
         app.register_blueprint(api.blueprint)
     app.register_blueprint(blueprint)
 

@@ -162,7 +162,12 @@ def _operation(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {operation.upload: file_schema},
+                        "properties": {
+                            operation.upload: file_schema,
+                            **{
+                                name: {"type": "string", "description": text} for name, text in operation.form
+                            },
+                        },
                         "required": [operation.upload],
                     }
                 }

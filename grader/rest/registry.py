@@ -51,6 +51,7 @@ class Operation:
     query: type[BaseModel] | None
     body: type[BaseModel] | None  # a JSON request body
     upload: str | None  # a multipart form field holding a file
+    form: tuple[tuple[str, str], ...]  # optional text fields beside the upload: (name, description)
     response: type[BaseModel] | None  # None: ``media_type`` is not JSON (a CSV file)
     status: int
     media_type: str
@@ -218,13 +219,14 @@ class Api:
         query: type[BaseModel] | None = None,
         body: type[BaseModel] | None = None,
         upload: str | None = None,
+        form: tuple[tuple[str, str], ...] = (),
         response: type[BaseModel] | None = None,
         status: int = 200,
         media_type: str = "application/json",
         errors: tuple[int, ...] = (),
         headers: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-        """Register ``handler(user, [query=], [body=], [upload=], **path)`` at ``rule``."""
+        """Register ``handler(user, [query=], [body=], [upload=], [form=], **path)`` at ``rule``."""
 
         def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:
             name = handler.__name__
@@ -238,7 +240,7 @@ class Api:
             operation = Operation(
                 method=method, rule=rule, endpoint=f"{self.blueprint.name}.{name}", summary=summary,
                 description=(handler.__doc__ or summary).strip(), tag=self.tag, scope=scope, query=query,
-                body=body, upload=upload, response=response, status=status, media_type=media_type,
+                body=body, upload=upload, form=form, response=response, status=status, media_type=media_type,
                 errors=tuple(sorted(documented)), headers=headers,
             )  # fmt: skip
             OPERATIONS.append(operation)
@@ -256,6 +258,8 @@ class Api:
                     kwargs["body"] = parse_body(body)
                 if upload is not None:
                     kwargs["upload"] = _upload(upload)
+                if form:
+                    kwargs["form"] = {name: request.form.get(name) for name, _ in form}
                 return render(operation, handler(user, **kwargs))
 
             self.blueprint.add_url_rule(rule, name, view, methods=[method])

@@ -35,6 +35,8 @@ class Training:
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     heldout: list[tuple[int, list[Any]]] = field(default_factory=list)  # scored by grade.py
     model: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None  # what the run trained with (a sweep point's settings)
+    early_stopping: dict[str, Any] | None = None  # the held-out loss early stopping watched
     trained: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
     started: dict[str, Any] | None = None
@@ -144,6 +146,10 @@ class GradingConversation:
             t.probes[record["name"]] = record["data"]
         elif kind == "model":
             t.model = record
+        elif kind == "settings":
+            t.settings = record
+        elif kind == "early_stopping":
+            t.early_stopping = record
         elif kind == "failed" and t.failure is None and t.trained is None:
             t.failure = record
             self.done = True

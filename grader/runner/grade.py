@@ -2,7 +2,9 @@
 
 The evaluation set's targets stay in this process: only its inputs go to the
 sandbox (see ``session``). With several seeds, the reported score is the median
-run's, so a lucky or unlucky initialisation does not decide a grade.
+run's, so a lucky or unlucky initialisation does not decide a grade. A sweep point
+is one such grading with its ``params``; with ``restarts``, a run that stalls early
+is trained again from a new initialisation and the stalled attempts are reported.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from grader.diagnosis import Diagnosis, diagnose, gather
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
+from .restarts import RESTART_STRIDE, stalled_early
 from .scoring import BadPredictions, check_predictions, metric, metric_label, points
-from .session import RunRequest, RunResult, run_submission
+from .session import RunRequest, RunResult, early_stopping_settings, heldout_loss, run_submission
 from .submission import PreparedSubmission
 from .verdicts import Verdict
 
@@ -57,6 +60,9 @@ class GradeReport:
     public_metric: float | None = None
     public_score: float | None = None
     fit: dict[str, Any] | None = None  # the model over its input domain (grid.fit_view)
+    # Runs that stalled early and were trained again from a new seed (``grade(restarts=...)``): each
+    # {"seed", "for_seed", "restarted_as", "step", "first_loss", "best_loss", "metric_value", "score"}.
+    restarts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def chosen(self) -> SeedRun | None:
@@ -87,6 +93,9 @@ class GradeReport:
             "model": training.model if training else None,
             "warnings": training.warnings if training else [],
             "usage": vars(run.result.usage) if run else {},
+            "settings": training.settings if training else None,
+            "early_stopping": training.early_stopping if training else None,
+            "restarts": self.restarts,
         }
 
 
@@ -111,15 +120,28 @@ def grade(
     jobs_root: Path | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     gpu_index: int | None = None,
+    params: dict[str, Any] | None = None,
+    early_stopping: dict[str, Any] | None = None,
+    restarts: int = 0,
 ) -> GradeReport:
+    """Train and score ``submission`` once per seed.
+
+    ``params``: a sweep point's settings (gradekit.params(); applied in module mode). ``early_stopping``:
+    patience, min_delta, every and loss (``heldout_loss`` of the task when left out; see
+    ``early_stopping_settings``). ``restarts``: how many times a run that stalled early is trained
+    again from a new seed (see ``restarts.stalled_early``).
+    """
     public = public_files(assignment)
     grid = domain_grid(assignment, public.get("x_val"))
     # The grid rides along with the evaluation inputs (inputs only): one inference call serves both.
     eval_inputs = evaluation.inputs if grid is None else np.concatenate([evaluation.inputs, grid.inputs])
+    if early_stopping is not None and "loss" not in early_stopping:
+        early_stopping = {**early_stopping, "loss": heldout_loss(assignment.task)}
     runs: list[SeedRun] = []
+    stalled: list[dict[str, Any]] = []
     first_run: float | None = None
-    for index, seed in enumerate(seeds):
-        started = time.monotonic()
+
+    def train(seed: int, index: int) -> SeedRun:
         request = RunRequest(
             files=submission.files,
             entry=submission.entry,
@@ -132,17 +154,32 @@ def grade(
             eval_seconds=assignment.budget.eval_seconds,
             limits=replace(limits_for(assignment, threads), gpu_index=gpu_index),
             device="cpu" if gpu_index is None else "cuda",
+            params=params,
+            early_stopping=early_stopping,
         )
         progress = _progress(on_progress, assignment, index, len(seeds), first_run)
         run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress))
-        first_run = first_run or time.monotonic() - started
         _split_grid(run, len(evaluation.targets), grid)
         _score(assignment, evaluation, run)
         _heldout_curve(assignment, run, public.get("y_val"))
+        return run
+
+    for index, seed in enumerate(seeds):
+        started = time.monotonic()
+        run = train(seed, index)
+        first_run = first_run or time.monotonic() - started
+        for k in range(1, restarts + 1):
+            stall = stalled_early(assignment, run, params)
+            if stall is None:
+                break
+            again = seed + RESTART_STRIDE * k
+            stalled.append({"seed": run.result.seed, "for_seed": seed, "restarted_as": again} | stall)
+            run = train(again, index)  # the last attempt is this seed's run, whatever it scores
         runs.append(run)
         if run.result.verdict is not Verdict.SCORED:
             break  # a submission that fails once is not retried with other seeds
     report = _report(assignment, submission, runs)
+    report.restarts = stalled
     chosen = report.chosen
     if chosen is not None and chosen.score is not None:
         report.fit = _fit(assignment, grid, chosen, public)
@@ -309,6 +346,11 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         )
     elif trained and trained.get("reason") == "time_budget":
         notes.append(f"Training was stopped at the time budget ({assignment.budget.train_seconds:g} s).")
+    elif trained and trained.get("reason") == "plateau":
+        notes.append(
+            f"Training was stopped early, after {trained.get('steps')} optimizer steps: the loss on the "
+            "public validation set had stopped improving (early stopping)."
+        )
     passed = score is not None and score >= assignment.points
     report = GradeReport(
         assignment.slug,
@@ -324,3 +366,6 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
     )
     report.public_metric, report.public_score = public_value, public_score
     return report
+
+
+__all__ = ["GradeReport", "SeedRun", "early_stopping_settings", "grade", "heldout_loss"]

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.assignments.rules import Task
+from grader.assignments.sweep_rules import EarlyStopping
 from grader.harness import protocol
 from grader.sandbox.bwrap import SandboxUnavailable
 from grader.sandbox.limits import Limits, Usage
@@ -41,6 +43,35 @@ class RunRequest:
     device: str = "cpu"
     instrument: bool = True  # off only in the benchmark that measures the recording's cost
     probes: bool = True  # off only in the benchmark that measures the diagnoses' cost
+    # A sweep point's settings, checked by the host already (grader/sweeps/settings.py): the run reads
+    # them with gradekit.params(); module mode also applies them (grader/harness/sweep.py).
+    params: dict[str, Any] | None = None
+    # Stop at a plateau of the held-out loss on the public validation set (harness/early_stop.py):
+    # patience (looks), min_delta (relative), every (steps, or None: about 100 looks), loss.
+    early_stopping: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.early_stopping is not None:
+            self.early_stopping = checked_early_stopping(self.early_stopping)
+
+
+def checked_early_stopping(settings: dict[str, Any]) -> dict[str, Any]:
+    """The early-stopping settings with defaults filled in; ValueError (the caller's bug) otherwise."""
+    unknown = set(settings) - {"patience", "min_delta", "every", "loss"}
+    if unknown:
+        raise ValueError(f"early_stopping: unknown keys {sorted(unknown)}")
+    patience = settings.get("patience", EarlyStopping.patience)
+    min_delta = settings.get("min_delta", EarlyStopping.min_delta)
+    every, loss = settings.get("every"), settings.get("loss")
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"early_stopping.patience: {patience!r}; a whole number of looks, at least 1")
+    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < 1:
+        raise ValueError(f"early_stopping.min_delta: {min_delta!r}; a relative improvement from 0 up to 1")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"early_stopping.every: {every!r}; a whole number of steps, or None")
+    if loss not in protocol.HELDOUT_LOSSES:
+        raise ValueError(f"early_stopping.loss: {loss!r}; one of {', '.join(protocol.HELDOUT_LOSSES)}")
+    return {"patience": patience, "min_delta": float(min_delta), "every": every, "loss": loss}
 
 
 @dataclass
@@ -74,6 +105,23 @@ def _write_job(jobdir: Path, request: RunRequest) -> None:
             (data / f"{name}.npy").chmod(0o644)
 
 
+def heldout_loss(task: Task) -> str:
+    """The held-out loss early stopping watches, fitting what the task's models output."""
+    if task.type == "multiclass":
+        return "cross_entropy"
+    if task.type == "binary":
+        return "bce_with_logits" if task.output == "logit" else "bce"
+    return "mse"
+
+
+def early_stopping_settings(rules: EarlyStopping, task: Task) -> dict[str, Any]:
+    """``RunRequest.early_stopping`` (and ``grade(early_stopping=...)``) from ``[sweep.early_stopping]``."""
+    return {
+        "patience": rules.patience, "min_delta": rules.min_delta, "every": rules.every,
+        "loss": heldout_loss(task),
+    }  # fmt: skip
+
+
 def run_submission(
     request: RunRequest,
     pool: WarmPool | None = None,
@@ -105,6 +153,8 @@ def run_submission(
             "train_seconds": request.train_seconds,
             "instrument": request.instrument,
             "probes": request.probes,
+            "params": request.params or {},
+            "early_stopping": request.early_stopping,
         }
         talk = GradingConversation(job, request.eval_inputs, request.eval_seconds, on_progress, ready.hello)
         outcome = Supervisor(proc, request.limits, talk).run(started)

@@ -35,22 +35,32 @@ from .schemas import (
 )
 
 api = Api("submissions_api", "Submissions")
+SWEEP_FIELD = (
+    'A sweep, as JSON: {"grid": {"lr": [0.1, 0.01], "optimizer": ["sgd", "adam"]}, "seeds": 1} or '
+    '{"random": {"lr": {"log_uniform": [1e-5, 0.1]}}, "samples": 8}. The file may carry it instead '
+    "(SWEEP = {...} in a .py). Each run of the sweep is a submission of its own."
+)
 
 
 @api.operation(
     "POST", "/assignments/<int:assignment_id>/submissions", summary="Submit a file", scope="submit",
-    upload="file", response=SubmissionStatus, status=202, errors=(409, 413, 422, 429, 507), headers=("Location",),
+    upload="file", form=(("sweep", SWEEP_FIELD),), response=SubmissionStatus, status=202,
+    errors=(409, 413, 422, 429, 507), headers=("Location",),
 )  # fmt: skip
-def create_submission(user: User, assignment_id: int, upload: FileStorage) -> Reply:
+def create_submission(
+    user: User, assignment_id: int, upload: FileStorage, form: dict[str, str | None]
+) -> Reply:
     """Upload a .py, .ipynb or .zip as the multipart field `file`. It is committed, then queued for
     grading; follow it at the `Location` given. A refused upload (deadline, daily limit, a file that
-    is not a submission, the grader's storage full: 507) leaves nothing behind and says why."""
+    is not a submission, a sweep the assignment does not allow, the grader's storage full: 507)
+    leaves nothing behind and says why. With a sweep, each run is a submission of its own: the
+    answer is the first, with the sweep's id and address in `sweep`."""
     # The same check as GET /assignments/{id}, before the upload policy: another course's assignment,
     # or a hidden one, is not there for the caller (a 404 that does not tell its title).
     assignment = visible_assignment(user, assignment_id)
     filename = upload.filename or "upload"
     try:
-        submission = services.create_submission(user, assignment, filename, upload.read())
+        submission = services.create_submission(user, assignment, filename, upload.read(), form["sweep"])
     except services.UploadRefused as refused:
         # 5xx: the grader's own trouble (507, its storage full), not something wrong with the upload.
         title = "Submission refused" if refused.status < 500 else HTTPStatus(refused.status).phrase

@@ -19,8 +19,8 @@ from grader.assignments.spec import SpecError
 from grader.diagnosis.base import SEVERITIES
 from grader.runner.scoring import metric_label
 
-from .grading import seeds_for
 from .models import Submission
+from .seeds import seeds_for
 
 Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
 

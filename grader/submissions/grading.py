@@ -26,13 +26,17 @@ from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.runner.verdicts import Verdict
 from grader.storage import storage_path, store_file
+from grader.sweeps.runs import run_options
+from grader.sweeps.settle import settle_quietly
 
 from . import outbox
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
 from .notify import notify
 from .policy import effective_deadline, late_penalty
+from .seeds import seeds_for, sweep_seed
 from .services import expire_attempt, publish
+from .weights import kept_weights
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
 DATABASE_PATIENCE_SECONDS = 60.0  # a restart or failover takes seconds; past this the lease decides
@@ -201,11 +205,14 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         record.finished_at = now
         record.detail = report.message[:2000] if report.verdict is Verdict.INTERNAL_ERROR else None
     announced = outbox.Announcements()
+    sweep_id = db.session.scalar(select(Submission.sweep_id).where(Submission.id == submission_id))
     if result is not None:
         db.session.add(result)
         # In the result's own transaction: a worker killed right after the commit loses no webhook
-        # or passback (the sweeps send what was recorded but never queued).
-        announced = outbox.stage(submission_id)
+        # or passback (the sweeps send what was recorded but never queued). A sweep's run is no
+        # grade by itself: its sweep announces the graded run once settled.
+        if sweep_id is None:
+            announced = outbox.stage(submission_id)
     db.session.commit()
     log.info(
         "submission %s: attempt %s finished: %s (%s)", submission_id, attempt, state.value, report.verdict.value,
@@ -217,6 +224,8 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         publish(submission_id)
     else:
         outbox.send(announced)
+        if sweep_id is not None:
+            settle_quietly(sweep_id)  # when this was its last run; the reconciler catches a missed one
     return True
 
 
@@ -259,13 +268,25 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         details=json_safe(
             {
                 k: summary[k]
-                for k in ("details", "notes", "warnings", "counters", "model", "trained", "diagnoses")
+                for k in (
+                    "details",
+                    "notes",
+                    "warnings",
+                    "counters",
+                    "model",
+                    "trained",
+                    "diagnoses",
+                    "settings",
+                    "early_stopping",
+                    "restarts",
+                )
             }
             | {"late": {"days": days, "penalty_percent": percent, "score_before_penalty": report.score}}
         ),
     )
     if report.fit is not None:
         result.fit = ResultFit(payload=json_safe(report.fit))
+    result.weights_sha256 = kept_weights(submission_id, run.result.weights if run else None)
     result.diagnoses.extend(
         ResultDiagnosis(code=d.code[:60], severity=d.severity, title=d.title[:200]) for d in report.diagnoses
     )
@@ -286,16 +307,19 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     return result
 
 
-def seeds_for(submission_id: int, count: int) -> list[int]:
-    """The training seeds of a submission: fixed by its id, so a regrade trains the same way."""
-    return [(submission_id * 7919 + 104_729 * i) % 2**31 for i in range(count)]
-
-
 def run(submission_id: int, worker: str) -> str:
-    """Grade one submission end to end (the Celery task calls this). Returns what happened."""
+    """Claim this submission and grade it end to end. Returns what happened.
+
+    The Celery task does not: it grades whichever submission's turn it is (``fairness.claim_next``).
+    """
     attempt = claim(submission_id, worker)
     if attempt is None:
         return "not claimable"
+    return grade_claimed(submission_id, attempt, worker)
+
+
+def grade_claimed(submission_id: int, attempt: int, worker: str) -> str:
+    """Grade a submission this worker holds as ``attempt``: train, score, record. Returns what happened."""
     submission = db.session.get(Submission, submission_id)
     assert submission is not None
     version = submission.assignment_version
@@ -321,6 +345,10 @@ def run(submission_id: int, worker: str) -> str:
     late = late_penalty(
         spec.submissions, effective_deadline(version.assignment, submission.user), submission.created_at
     )
+    # A sweep's run is one seed: its seeds are runs of their own, side by side on the sweep's page.
+    params, seeds = submission.params, seeds_for(submission_id, spec.grading.seeds)
+    if submission.sweep_id is not None:
+        seeds = [sweep_seed(submission.sweep_id, submission.sweep_seed or 0)]
     db.session.commit()  # end the read transaction before minutes of training
 
     from . import worker_slot  # the slot's warm pool and settings
@@ -356,8 +384,9 @@ def run(submission_id: int, worker: str) -> str:
     beat.start()
     try:
         report = grade(
-            spec, prepared, hidden, seeds_for(submission_id, spec.grading.seeds), threads=slot.threads, pool=slot.pool,
+            spec, prepared, hidden, seeds, threads=slot.threads, pool=slot.pool,
             uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update, gpu_index=slot.gpu_index,
+            **run_options(spec, params),
         )  # fmt: skip
     finally:
         stop.set()

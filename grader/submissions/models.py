@@ -44,6 +44,8 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_submissions_state_updated", "state", "updated_at"),
         Index("ix_submissions_user_created", "user_id", "created_at"),
         Index("ix_submissions_version_user", "assignment_version_id", "user_id"),  # scoreboards
+        # The workers' fair pick (fairness.py): the waiting, and each lane's runs of the last hour.
+        Index("ix_submissions_queue_state_updated", "queue", "state", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +58,19 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     late: Mapped[bool] = mapped_column(default=False)
     # The assignment's reference solution run by the platform at publication: the class's yardstick.
     is_reference: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The Celery queue that grades it ("cpu", "gpu" or "gpu-<kind>"), fixed when it is queued, and
+    # its turn-taking lane: None is the student's own; a regrade waits in its assignment's lane
+    # (fairness.py).
+    queue: Mapped[str] = mapped_column(String(20), default="cpu", server_default="cpu")
+    lane: Mapped[str | None] = mapped_column(String(40))
+    # A run of a sweep: its point's settings (passed into the run) and which seed of that point.
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    sweep_point: Mapped[int | None]
+    sweep_seed: Mapped[int | None]
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The one run of a sweep that carries its grade (grader/sweeps/settle.py); the others are not
+    # grades, only the experiment: see ``counts_as_grade``.
+    sweep_grade: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The current attempt's lease: claimed and renewed with conditional updates.
@@ -72,6 +87,16 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     def charged(self) -> bool:
         """Counts against the student's limits unless the platform failed."""
         return self.state is not State.ERROR
+
+
+# One upload, counted against the limits and in the attempts columns: a plain submission, or a
+# whole sweep (its id negated, apart from the submissions' ids).
+UPLOAD = sa.func.coalesce(-Submission.sweep_id, Submission.id)
+
+
+def counts_as_grade() -> sa.ColumnElement[bool]:
+    """The submissions whose results are grades: plain ones, and the graded run of each sweep."""
+    return sa.or_(Submission.sweep_id.is_(None), Submission.sweep_grade.is_(True))
 
 
 class Attempt(db.Model):  # type: ignore[name-defined,misc]
@@ -112,6 +137,8 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     stdout: Mapped[str] = mapped_column(Text, default="")
     stderr: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The trained weights (safetensors, stored by content; kept for sweep runs): parsed, never unpickled.
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     submission: Mapped[Submission] = relationship(back_populates="result")

@@ -21,7 +21,7 @@ from grader.assignments.rules import SubmissionPolicy
 from grader.courses.access import is_enrolled, is_staff
 from grader.extensions import db
 
-from .models import State, Submission
+from .models import UPLOAD, State, Submission
 
 __all__ = ["UploadRefused", "check_upload_allowed", "days_late", "effective_deadline", "late_penalty"]
 
@@ -34,7 +34,7 @@ class UploadRefused(Exception):
 
 
 def _charged(user: User, assignment: Assignment, since: datetime | None = None) -> int:
-    query = select(func.count(Submission.id)).where(
+    query = select(func.count(func.distinct(UPLOAD))).where(
         Submission.user_id == user.id,
         Submission.assignment_version_id.in_(assignment.version_ids),
         Submission.state != State.ERROR,

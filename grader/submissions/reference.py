@@ -20,7 +20,7 @@ from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.storage import store_file
 
 from .models import State, StoredFile, Submission
-from .services import publish
+from .services import publish, queue_of
 
 REFERENCE_EMAIL = "reference@grader.invalid"  # .invalid: a name that can never receive mail or log in
 
@@ -72,6 +72,7 @@ def ensure_reference_run(
         file_sha256=digest,
         kind=prepared.kind,
         state=State.RECEIVED,
+        queue=queue_of(assignment.current),
         is_reference=True,
         created_at=utcnow(),
     )

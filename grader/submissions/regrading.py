@@ -90,7 +90,7 @@ def regrade_all(assignment: Assignment, requested_by: User) -> RegradeBatch:
         assignment_id=assignment.id, requested_by_id=requested_by.id, submission_ids=finished, created_at=now
     )
     db.session.add(batch)
-    reset_for_regrade(finished, assignment.current.id)
+    reset_for_regrade(finished, assignment.current)
     db.session.commit()
     publish_many(finished)
     return batch

@@ -82,6 +82,15 @@ class ResultWithCurves(ResultOut):
     curves: dict[str, CurveOut]
 
 
+class SweepRef(Model):
+    id: int
+    url: str
+    page_url: str
+    point: int = Field(description="Which point of the sweep this run is (an index into its points).")
+    seed_index: int
+    settings: dict[str, Any] = Field(description="The point's settings, passed into the run.")
+
+
 class SubmissionOut(Model):
     id: int
     url: str
@@ -99,6 +108,7 @@ class SubmissionOut(Model):
     progress: Progress | None
     score: Number = Field(description="The score once graded (null before, or if it failed).")
     verdict: str | None
+    sweep: SweepRef | None = Field(None, description="Present when this submission is a run of a sweep.")
 
 
 class SubmissionStatus(SubmissionOut):
@@ -190,7 +200,21 @@ def submission_of(submission: Submission) -> dict[str, Any]:
         "progress": progress_of(submission.progress),
         "score": result.score if result is not None else None,
         "verdict": result.verdict if result is not None else None,
+        "sweep": _sweep_ref(submission),
     }
+
+
+def _sweep_ref(submission: Submission) -> SweepRef | None:
+    if submission.sweep_id is None:
+        return None
+    return SweepRef(
+        id=submission.sweep_id,
+        url=url_for("sweeps_api.get_sweep", sweep_id=submission.sweep_id),
+        page_url=url_for("sweeps.page", sweep_id=submission.sweep_id),
+        point=submission.sweep_point or 0,
+        seed_index=submission.sweep_seed or 0,
+        settings=submission.params or {},
+    )
 
 
 def status_of(submission: Submission) -> SubmissionStatus:

@@ -19,7 +19,7 @@ from grader.courses.models import Enrollment
 from grader.diagnosis.base import SEVERITIES
 from grader.extensions import db
 
-from .models import Curve, Result, ResultDiagnosis, State, Submission
+from .models import UPLOAD, Curve, Result, ResultDiagnosis, State, Submission, counts_as_grade
 
 SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
 PICKS = ("best", "last")  # each student's best-scored submission, or their latest graded one
@@ -78,7 +78,7 @@ def _class_query(
             func.row_number().over(partition_by=Submission.user_id, order_by=order).label("rank"),
         )
         .join(Result, Result.submission_id == Submission.id)
-        .where(Submission.assignment_version_id.in_(versions), graded)
+        .where(Submission.assignment_version_id.in_(versions), graded, counts_as_grade())
         .subquery()
     )
     # Materialised: computed once per request, whatever the planner believes of the row counts.
@@ -91,7 +91,7 @@ def _class_query(
     totals = (
         select(
             Submission.user_id,
-            func.count(Submission.id).filter(Submission.state != State.ERROR).label("attempts"),
+            func.count(func.distinct(UPLOAD)).filter(Submission.state != State.ERROR).label("attempts"),
             func.max(Submission.created_at).label("last_at"),
         )
         .where(Submission.assignment_version_id.in_(versions))
@@ -231,9 +231,9 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
         select(
             Submission.assignment_version_id,
             Submission.user_id,
-            func.count(Submission.id).filter(Submission.state != State.ERROR),
-            func.max(Result.score),
-            func.max(case((Result.passed, 1), else_=0)),
+            func.count(func.distinct(UPLOAD)).filter(Submission.state != State.ERROR),
+            func.max(Result.score).filter(counts_as_grade()),
+            func.max(case((Result.passed & counts_as_grade(), 1), else_=0)),
         )
         .outerjoin(Result, Result.submission_id == Submission.id)
         .where(Submission.assignment_version_id.in_(list(version_of)), Submission.is_reference.is_(False))

@@ -8,17 +8,22 @@ anything the broker never got or lost. A refused upload leaves nothing behind.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
 
 from grader.accounts.models import User
-from grader.assignments.models import Assignment
+from grader.assignments.models import Assignment, AssignmentVersion
+from grader.assignments.queueing import grading_queue
 from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import disk_full, storage_path, store_file
+from grader.sweeps.models import Sweep
+from grader.sweeps.request import SweepPlan, SweepRefused
+from grader.sweeps.uploads import sweep_of_upload
 
 from . import broker
 from .models import Attempt, Result, State, StoredFile, Submission
@@ -44,11 +49,18 @@ STORAGE_FULL = (
 )
 
 
-def create_submission(user: User, assignment: Assignment, filename: str, content: bytes) -> Submission:
-    """Check, store and commit an upload, then publish it. Raises UploadRefused with a 4xx."""
+def create_submission(
+    user: User, assignment: Assignment, filename: str, content: bytes, sweep: str | None = None
+) -> Submission:
+    """Check, store and commit an upload, then publish it. Raises UploadRefused with a 4xx.
+
+    An upload that carries a sweep (``sweep``: JSON sent beside it, or ``SWEEP = {...}`` in its
+    file) becomes one submission per run of the sweep, all committed together; the first is returned.
+    """
     config = current_app.extensions["grader.config"]
     now = utcnow()
-    late = check_upload_allowed(user, assignment, assignment.current.spec().submissions, now)
+    spec = assignment.current.spec()
+    late = check_upload_allowed(user, assignment, spec.submissions, now)
     try:
         prepared = prepare_submission(
             filename, content, UploadLimits(max_upload_bytes=config.upload_max_bytes)
@@ -56,6 +68,10 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
     except SubmissionRejected as exc:
         status = 413 if len(content) > config.upload_max_bytes else 422
         raise UploadRefused(status, str(exc)) from None
+    try:
+        plan = sweep_of_upload(spec, prepared, content, sweep)
+    except SweepRefused as exc:
+        raise UploadRefused(422, str(exc), "sweep") from None
     try:
         digest, new_file = store_file(content)
     except OSError as exc:
@@ -66,17 +82,19 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
     try:
         if db.session.get(StoredFile, digest) is None:
             db.session.add(StoredFile(sha256=digest, size=len(content)))
-        submission = Submission(
-            user_id=user.id,
-            assignment_version_id=assignment.current.id,
-            filename=filename[:255],
-            file_sha256=digest,
-            kind=prepared.kind,
-            state=State.RECEIVED,
-            late=late,
-            created_at=now,  # the instant the deadline and limits were checked against
-        )
-        db.session.add(submission)
+        common = {
+            "user_id": user.id,
+            "assignment_version_id": assignment.current.id,
+            "filename": filename[:255],
+            "file_sha256": digest,
+            "kind": prepared.kind,
+            "state": State.RECEIVED,
+            "queue": queue_of(assignment.current),
+            "late": late,
+            "created_at": now,  # the instant the deadline and limits were checked against
+        }
+        runs = [Submission(**common)] if plan is None else _sweep_runs(plan, common)
+        db.session.add_all(runs)
         db.session.flush()
     except Exception:
         db.session.rollback()
@@ -93,8 +111,30 @@ def create_submission(user: User, assignment: Assignment, filename: str, content
         if new_file and not database_unavailable(exc):
             storage_path(digest).unlink(missing_ok=True)
         raise
-    publish(submission.id)
-    return submission
+    if len(runs) == 1:
+        publish(runs[0].id)
+    else:
+        publish_many([run.id for run in runs])
+    return runs[0]
+
+
+def _sweep_runs(plan: SweepPlan, common: dict[str, Any]) -> list[Submission]:
+    """The sweep's row and one submission per point and seed (in the caller's transaction)."""
+    sweep = Sweep(
+        user_id=common["user_id"],
+        assignment_version_id=common["assignment_version_id"],
+        filename=common["filename"],
+        file_sha256=common["file_sha256"],
+        plan=plan.as_json(),
+        created_at=common["created_at"],
+    )
+    db.session.add(sweep)
+    db.session.flush()
+    return [
+        Submission(**common, sweep_id=sweep.id, sweep_point=index, sweep_seed=seed, params=point)
+        for index, point in enumerate(plan.points)
+        for seed in range(plan.seeds)
+    ]
 
 
 def regrade(submission: Submission) -> None:
@@ -106,19 +146,34 @@ def regrade(submission: Submission) -> None:
     """
     if not submission.state.final:
         raise UploadRefused(409, "This submission is still being graded; regrade it once it has finished.")
-    reset_for_regrade([submission.id], submission.assignment_version.assignment.current.id)
+    assignment = submission.assignment_version.assignment
+    reset_for_regrade([submission.id], assignment.current)
     db.session.commit()
     publish(submission.id)
 
 
-def reset_for_regrade(submission_ids: list[int], version_id: int) -> None:
-    """Make finished submissions "received" again, graded next against ``version_id``; no commit.
+def reset_for_regrade(submission_ids: list[int], version: AssignmentVersion) -> None:
+    """Make finished submissions "received" again, graded next against ``version``; no commit.
 
+    They wait in their assignment's regrade lane, which takes its turn among the students' (fairness.py).
     The caller commits (with whatever else belongs to the same act) and only then publishes:
     a worker must never receive a message for a reset it cannot see yet.
     """
     if not submission_ids:
         return
+    # A regraded sweep run reopens its sweep: its grade is settled again once the run is final.
+    sweep_ids = select(Submission.sweep_id).where(
+        Submission.id.in_(submission_ids), Submission.sweep_id.is_not(None)
+    )
+    db.session.execute(
+        update(Sweep).where(Sweep.id.in_(sweep_ids)).values(settled_at=None, graded_submission_id=None)
+    )
+    db.session.execute(
+        update(Submission)
+        .where(Submission.sweep_id.in_(sweep_ids), Submission.sweep_grade.is_(True))
+        .values(sweep_grade=False)
+        .execution_options(synchronize_session=False)
+    )
     # Curves, diagnoses and fitted-model views go with their result (ON DELETE CASCADE).
     db.session.execute(delete(Result).where(Result.submission_id.in_(submission_ids)))
     db.session.execute(delete(Attempt).where(Attempt.submission_id.in_(submission_ids)))
@@ -126,8 +181,10 @@ def reset_for_regrade(submission_ids: list[int], version_id: int) -> None:
         update(Submission)
         .where(Submission.id.in_(submission_ids))
         .values(
-            assignment_version_id=version_id,
+            assignment_version_id=version.id,
             state=State.RECEIVED,
+            queue=queue_of(version),
+            lane=regrade_lane(version.assignment_id),
             attempts=0,
             progress=None,
             lease_owner=None,
@@ -140,17 +197,24 @@ def reset_for_regrade(submission_ids: list[int], version_id: int) -> None:
     db.session.expire_all()
 
 
-def queue_for(submission_id: int) -> str:
-    """The gpu queue for assignments whose spec asks for a GPU; the deployment's queue otherwise."""
+def regrade_lane(assignment_id: int) -> str:
+    """Where an assignment's regrades wait: one lane, taking turns with the students' (fairness.py)."""
+    return f"regrade:{assignment_id}"
+
+
+def queue_of(version: AssignmentVersion) -> str:
+    """The queue that grades the version's submissions (a GPU's when its spec asks for one)."""
     default: str = current_app.extensions["grader.config"].grading_queue
-    submission = db.session.get(Submission, submission_id)
-    if submission is None:
-        return default
     try:
-        device = submission.assignment_version.spec().budget.device
+        return grading_queue(version.spec().budget, default)
     except SpecError:
         return default
-    return "gpu" if device == "gpu" else default
+
+
+def queue_for(submission_id: int) -> str:
+    """The queue a submission's grading messages go to (fixed when it was received or reset)."""
+    queue = db.session.scalar(select(Submission.queue).where(Submission.id == submission_id))
+    return queue or current_app.extensions["grader.config"].grading_queue
 
 
 def publish(submission_id: int) -> bool:
@@ -182,21 +246,18 @@ def publish(submission_id: int) -> bool:
 
 
 def publish_many(submission_ids: list[int]) -> int:
-    """``publish`` for many committed submissions: the queue worked out once per assignment version,
+    """``publish`` for many committed submissions: one SELECT, one message each,
     one UPDATE for all that were sent. Returns how many were sent; the reconciler sends the rest."""
     celery = current_app.extensions["celery"]
     rows = db.session.execute(
-        select(Submission.id, Submission.assignment_version_id)
+        select(Submission.id, Submission.queue)
         .where(Submission.id.in_(submission_ids))
         .order_by(Submission.id)
     ).all()
-    queues: dict[int, str] = {}
     sent: list[int] = []
-    for submission_id, version_id in rows:
-        if version_id not in queues:
-            queues[version_id] = queue_for(submission_id)
+    for submission_id, queue in rows:
         try:
-            celery.send_task("grader.grade", args=[submission_id], queue=queues[version_id])
+            celery.send_task("grader.grade", args=[submission_id], queue=queue)
         except Exception:  # noqa: BLE001 - the reconciler publishes the rest later; the rows are the truth
             current_app.logger.warning(
                 "publish failed at submission %s; the reconciler will send %d submission(s)",
@@ -271,7 +332,11 @@ def reconcile() -> dict[str, int]:
     published = sum(publish(submission_id) for submission_id in stale)
     if lost and published == len(stale):
         broker.mark_seen()
-    return {"expired": taken_over, "published": published}
+    # A sweep whose last run's worker died between its commit and the settling.
+    from grader.sweeps.settle import settle_quietly, unsettled
+
+    settled = sum(1 for sweep_id in unsettled() if settle_quietly(sweep_id) is not None)
+    return {"expired": taken_over, "published": published, "sweeps_settled": settled}
 
 
 def expire_attempt(submission_id: int, number: int, why: str, now: datetime) -> None:

@@ -12,7 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages' blueprints (create_app calls this)."""
-    from . import auth, drafts, leaderboards, publishing, staff, views
+    from . import auth, drafts, leaderboards, publishing, staff, sweeps, views
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.blueprint)
     app.register_blueprint(drafts.blueprint)
     app.register_blueprint(leaderboards.blueprint)
+    app.register_blueprint(sweeps.blueprint)
     from grader.lti.views import blueprint as lti_pages  # launches from an LMS, its pages for staff
 
     app.register_blueprint(lti_pages)

@@ -23,7 +23,7 @@ from grader.courses.access import is_enrolled, is_staff
 from grader.courses.models import Enrollment
 from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
-from grader.submissions.models import Result, State, Submission
+from grader.submissions.models import Result, State, Submission, counts_as_grade
 
 from .auth import check_csrf, current_user, login_required, security_headers
 from .views import error_page
@@ -83,6 +83,7 @@ def _per_student(assignment: Assignment) -> Any:
             Submission.assignment_version_id.in_(assignment.version_ids),
             Submission.state == State.SCORED,
             Submission.is_reference.is_(False),
+            counts_as_grade(),
             Submission.late.is_(False),
             in_time,
         )

@@ -122,7 +122,9 @@ def _assignment_or_404(assignment_id: int) -> Assignment:
     return assignment
 
 
-def _assignment_page(assignment: Assignment, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _assignment_page(
+    assignment: Assignment, error: str | None = None, status: int = 200, sweep_text: str | None = None
+) -> tuple[str, int]:
     user = _user()
     spec = spec_of(assignment)
     page = render_template(
@@ -136,6 +138,7 @@ def _assignment_page(assignment: Assignment, error: str | None = None, status: i
         max_bytes=current_app.extensions["grader.config"].upload_max_bytes,
         now=utcnow(),
         error=error,
+        sweep_text=sweep_text,  # kept in the form when the upload was refused
     )
     return page, status
 
@@ -185,10 +188,13 @@ def upload(assignment_id: int) -> Any:
     file = request.files.get("file")
     if file is None or not file.filename:
         return _assignment_page(assignment, "Choose a .py, .ipynb or .zip file to upload.", 400)
+    sweep = request.form.get("sweep") or None
     try:
-        submission = services.create_submission(_user(), assignment, file.filename, file.read())
+        submission = services.create_submission(_user(), assignment, file.filename, file.read(), sweep)
     except services.UploadRefused as refused:
-        return _assignment_page(assignment, refused.message, refused.status)
+        return _assignment_page(assignment, refused.message, refused.status, sweep)
+    if submission.sweep_id is not None:
+        return redirect(url_for("sweeps.page", sweep_id=submission.sweep_id), code=303)
     return redirect(url_for("web.status", submission_id=submission.id), code=303)
 
 

@@ -10,6 +10,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,6 +25,8 @@ from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
+
+from .browsing import chromium, served
 
 PG_ADMIN = os.environ.get("GRADER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GRADER_TEST_REDIS", "redis://127.0.0.1:6379/13")
@@ -144,3 +147,17 @@ def make_zip(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def base_url(stack: Any) -> Iterator[str]:
+    """The module's ``stack`` app on a real threaded server (browser tests)."""
+    with served(stack.app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium for the module's tests (skipped where Debian's is not installed)."""
+    with chromium() as launched:
+        yield launched

@@ -9,35 +9,21 @@ scoreboard, opens the submission and regrades it. Screenshots go to test-artifac
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 
+from .browsing import ARTIFACTS
 from .conftest import FIXED_SCRIPT
 from .test_end_to_end import Stack, postgres_stack
-
-CHROMIUM = "/usr/bin/chromium"
-# Screenshots of the main pages, kept as the run's artifacts (git ignores the folder).
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARTIFACTS.mkdir(exist_ok=True)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.slow
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -47,32 +33,6 @@ expect = pytest.importorskip("playwright.sync_api").expect
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with postgres_stack(tmp_path_factory.mktemp("web"), redis_db=12, lease_seconds=10) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def base_url(stack: Stack) -> Iterator[str]:
-    """The app on a real threaded werkzeug server, on a free port of 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, stack.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium when run as root")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 DROP = """([name, text]) => {

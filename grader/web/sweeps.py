@@ -1,0 +1,124 @@
+"""A sweep's comparison page: every run side by side, the best configuration marked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, send_file
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from grader.assignments.models import AssignmentVersion
+from grader.extensions import db
+from grader.storage import storage_path
+from grader.submissions.access import submission_for
+from grader.submissions.models import Result, Submission
+from grader.sweeps import services
+
+from .auth import check_csrf, current_user, login_required, security_headers
+from .views import error_page
+
+blueprint = Blueprint("sweeps", __name__)
+blueprint.before_request(check_csrf)
+blueprint.after_request(security_headers)
+blueprint.register_error_handler(HTTPException, error_page)
+CURVES = ("loss", "heldout_loss")  # what the overlay can draw
+
+
+def _sweep_or_404(sweep_id: int) -> Any:
+    user = current_user()
+    sweep = services.sweep_for(user, sweep_id) if user is not None else None
+    if sweep is None:
+        abort(404, f"There is no sweep {sweep_id} you can see.")
+    return sweep
+
+
+def _runs_with_weights(sweep_id: int) -> set[int]:
+    rows = db.session.scalars(
+        select(Result.submission_id)
+        .join(Submission, Submission.id == Result.submission_id)
+        .where(Submission.sweep_id == sweep_id, Result.weights_sha256.is_not(None))
+    )
+    return {int(r) for r in rows}
+
+
+@blueprint.get("/sweeps/<int:sweep_id>")
+@login_required
+def page(sweep_id: int) -> Any:
+    sweep = _sweep_or_404(sweep_id)
+    version = db.session.get(AssignmentVersion, sweep.assignment_version_id)
+    assert version is not None
+    return render_template(
+        "web/sweep.html",
+        sweep=sweep,
+        comparison=services.compare(sweep),
+        assignment=version.assignment,
+        with_weights=_runs_with_weights(sweep.id),
+    )
+
+
+@blueprint.get("/sweeps/<int:sweep_id>/data.json")
+@login_required
+def data(sweep_id: int) -> Any:
+    """Everything the page's charts draw: points, runs, metrics and the runs' curves."""
+    sweep = _sweep_or_404(sweep_id)
+    comparison = services.compare(sweep)
+    body = {
+        "metric": comparison.metric,
+        "lower_is_better": comparison.lower_is_better,
+        "varying": comparison.settings,
+        "log_settings": comparison.log_settings,
+        "done": comparison.done,
+        "total": comparison.total,
+        "points": [
+            {
+                "index": p.index, "settings": p.settings, "median": p.median, "low": p.low, "high": p.high,
+                "best": p.best,
+                "runs": [
+                    {"submission_id": r.submission_id, "seed_index": r.seed_index, "state": r.state,
+                     "metric_value": r.metric_value, "score": r.score, "stopped": r.stopped, "steps": r.steps, "best_heldout": r.best_heldout,
+                     "restarts": len(r.restarts)}
+                    for r in p.runs
+                ],
+            }
+            for p in comparison.points
+        ],
+        "curves": services.curves(sweep, CURVES),
+    }  # fmt: skip
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/submissions/<int:submission_id>/weights.safetensors")
+@login_required
+def weights(submission_id: int) -> Any:
+    """A sweep run's trained weights, as the harness wrote them: sent as bytes, never loaded here."""
+    user = current_user()
+    submission = submission_for(user, submission_id) if user is not None else None
+    if submission is None:
+        abort(404, f"There is no submission {submission_id} you can see.")
+    digest = submission.result.weights_sha256 if submission.result is not None else None
+    if digest is None:
+        abort(
+            404,
+            f"Submission {submission_id} kept no trained weights: only the runs of a sweep keep theirs, "
+            "once they are graded. Run a sweep (the upload form's “Run a sweep”) to get weights to download.",
+        )
+    path = storage_path(digest)
+    if not path.is_file():
+        current_app.logger.error(
+            "weights %s of submission %s are missing from %s", digest, submission_id, path
+        )
+        abort(
+            404,
+            f"The trained weights of submission {submission_id} are missing from the grader's storage. "
+            "Ask your instructor to regrade the run, which trains and stores them again.",
+        )
+    return send_file(
+        path,
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=f"submission-{submission_id}.safetensors",
+        max_age=0,
+    )

@@ -1,0 +1,282 @@
+"""Uploading a sweep: one submission per run, one upload against the limits, refusals naming the field."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from grader.accounts.models import Role
+from grader.accounts.services import create_user, issue_token
+from grader.assignments.models import Assignment
+from grader.assignments.services import publish
+from grader.extensions import db, utcnow
+from grader.runner.grade import GradeReport
+from grader.runner.verdicts import Verdict
+from grader.submissions import grading, scoreboard, services
+from grader.submissions.models import Submission
+from grader.submissions.policy import submissions_today
+from grader.sweeps.models import Sweep
+from grader.webhooks import services as webhooks
+from grader.webhooks.models import WebhookDelivery
+
+from .conftest import PARABOLOID, enroll
+from .test_pages import login
+
+MODULE = b"""
+import torch.nn as nn
+
+def build_model(hidden=16):
+    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+TRAINING = {"optimizer": "adam", "lr": 0.01, "steps": 200}
+"""
+GRID = {"grid": {"lr": [0.1, 0.01, 0.001], "optimizer": ["sgd", "adam"]}}
+SWEEP_TABLE = """
+[sweep]
+max_runs = 8
+settings = ["lr", "optimizer", "hidden", "batch_size"]
+"""
+
+
+def _sweepable(course, tmp_path: Path, table: str = SWEEP_TABLE) -> Assignment:  # type: ignore[no-untyped-def]
+    folder = tmp_path / f"paraboloid-{uuid.uuid4().hex[:4]}"
+    shutil.copytree(PARABOLOID, folder)
+    spec = folder / "assignment.toml"
+    spec.write_text(spec.read_text() + table)
+    return publish(course, str(folder), daily_limit=5)
+
+
+def _post(client, assignment_id: int, token: str, content: bytes = MODULE, sweep: object = None):  # type: ignore[no-untyped-def]
+    data: dict[str, object] = {"file": (io.BytesIO(content), "model.py")}
+    if sweep is not None:
+        data["sweep"] = sweep if isinstance(sweep, str) else json.dumps(sweep)
+    return client.post(
+        f"/api/v1/assignments/{assignment_id}/submissions",
+        data=data,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _counts() -> tuple[int, int]:
+    return (
+        db.session.scalar(select(func.count(Submission.id))) or 0,
+        db.session.scalar(select(func.count(Sweep.id))) or 0,
+    )
+
+
+def test_a_grid_becomes_one_queued_submission_per_run_and_counts_as_one_upload(
+    client, course, student, student_token, tmp_path
+):
+    assignment = _sweepable(course, tmp_path)
+    response = _post(client, assignment.id, student_token, sweep=GRID)
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    sweep_id = body["sweep"]["id"]
+    runs = db.session.scalars(
+        select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
+    ).all()
+    assert [r.params for r in runs] == [
+        {"lr": lr, "optimizer": opt} for lr in (0.1, 0.01, 0.001) for opt in ("sgd", "adam")
+    ]
+    assert {r.state.value for r in runs} == {"queued"} and body["id"] == runs[0].id
+    assert body["sweep"]["settings"] == {"lr": 0.1, "optimizer": "sgd"}
+    assert submissions_today(student, assignment, utcnow()) == 1  # one upload, six runs
+    sweep = client.get(f"/api/v1/sweeps/{sweep_id}", headers={"Authorization": f"Bearer {student_token}"})
+    assert sweep.status_code == 200
+    doc = sweep.get_json()
+    assert doc["method"] == "grid" and doc["runs_total"] == 6 and doc["runs_done"] == 0
+    assert doc["varying"] == ["lr", "optimizer"] and doc["best_point"] is None
+
+
+def test_the_sweep_can_be_written_in_the_file(client, course, student_token, tmp_path):
+    assignment = _sweepable(course, tmp_path)
+    content = MODULE + b"\nSWEEP = {'grid': {'hidden': [8, 32]}, 'seeds': 2}\n"
+    response = _post(client, assignment.id, student_token, content)
+    assert response.status_code == 202, response.get_json()
+    runs = db.session.scalars(
+        select(Submission).where(Submission.sweep_id == response.get_json()["sweep"]["id"])
+    ).all()
+    assert sorted((r.params["hidden"], r.sweep_seed) for r in runs) == [(8, 0), (8, 1), (32, 0), (32, 1)]
+
+
+@pytest.mark.parametrize(
+    ("sweep", "words"),
+    [
+        (
+            {"grid": {"lr": [1, 0.1, 0.01], "batch_size": [16, 32, 64]}},
+            ["3 x 3 = 9 points", "at most 8 runs"],
+        ),
+        ({"grid": {"learning_rate": [0.1]}}, ["sweep.grid.learning_rate", "unknown setting", "lr"]),
+        ({"grid": {"lr": [0.1, "big"]}}, ["sweep.grid.lr[1]", "'big' is not a number"]),
+        ({"grid": {"hidden": [16, 1.5]}}, ["sweep.grid.hidden[1]", "layer size"]),
+        (
+            {"grid": {"activation": ["relu"]}},
+            ["sweep.grid.activation", "may vary lr, optimizer, hidden, batch_size only"],
+        ),
+        ("{'grid': }", ["not valid JSON"]),
+    ],
+)
+def test_a_bad_sweep_is_refused_at_upload_naming_the_field_and_leaves_nothing(
+    client, course, student, student_token, tmp_path, sweep, words
+):
+    assignment = _sweepable(course, tmp_path)
+    before = _counts()
+    response = _post(client, assignment.id, student_token, sweep=sweep)
+    assert response.status_code == 422
+    problem = response.get_json()
+    for word in words:
+        assert word in problem["detail"], problem["detail"]
+    assert problem["field"] == "sweep"
+    assert _counts() == before
+    assert submissions_today(student, assignment, utcnow()) == 0
+
+
+def test_an_assignment_without_sweeps_refuses_one_and_one_that_requires_it_refuses_a_plain_upload(
+    client, course, student_token, paraboloid, tmp_path
+):
+    refused = _post(client, paraboloid.id, student_token, sweep=GRID)
+    assert refused.status_code == 422 and "does not take sweeps" in refused.get_json()["detail"]
+    required = _sweepable(
+        course, tmp_path, SWEEP_TABLE + 'require = { setting = "lr", min_values = 2, span_decades = 2 }\n'
+    )
+    plain = _post(client, required.id, student_token)
+    assert plain.status_code == 422 and "graded on a sweep" in plain.get_json()["detail"]
+    narrow = _post(client, required.id, student_token, sweep={"grid": {"lr": [0.1, 0.01]}, "seeds": 3})
+    assert narrow.status_code == 422 and "spans 1 decades" in narrow.get_json()["detail"]
+    # Graded on the sweep: each point on the assignment's three seeds, as any submission.
+    one_seed = _post(client, required.id, student_token, sweep={"grid": {"lr": [1, 0.01]}})
+    assert one_seed.status_code == 422 and "sweep.seeds: 1; " in one_seed.get_json()["detail"]
+    wide = _post(client, required.id, student_token, sweep={"grid": {"lr": [1, 0.01]}, "seeds": 3})
+    assert wide.status_code == 202
+
+
+def test_the_comparison_marks_the_best_point_and_only_its_student_and_staff_see_it(
+    client, course, student, student_token, tmp_path
+):
+    assignment = _sweepable(course, tmp_path)
+    sweep_id = _post(client, assignment.id, student_token, sweep=GRID).get_json()["sweep"]["id"]
+    runs = db.session.scalars(
+        select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
+    ).all()
+    for run, mse in zip(runs, (0.05, 0.02, 0.01, 0.0008, 0.03, 0.004), strict=True):
+        attempt = grading.claim(run.id, "w")
+        report = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", mse, 50.0, 100.0, True)
+        assert grading.finish(run.id, attempt, report)
+    doc = client.get(
+        f"/api/v1/sweeps/{sweep_id}", headers={"Authorization": f"Bearer {student_token}"}
+    ).get_json()
+    assert doc["runs_done"] == 6 and doc["best_point"] == 3
+    assert doc["points"][3]["settings"] == {"lr": 0.01, "optimizer": "adam"} and doc["points"][3]["best"]
+
+    other = create_user(f"other-{uuid.uuid4().hex[:6]}@example.edu", "Other", Role.STUDENT, "pw")
+    enroll(course, other)
+    other_token = issue_token(other, "cli", ["read"])
+    assert (
+        client.get(
+            f"/api/v1/sweeps/{sweep_id}", headers={"Authorization": f"Bearer {other_token}"}
+        ).status_code
+        == 404
+    )
+    teacher = create_user(f"teacher-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    login(client, teacher)
+    page = client.get(f"/sweeps/{sweep_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'class="best"' in html and "lr = 0.01, optimizer = adam" in html and "6 of 6 runs finished" in html
+    assert 'id="curves-chart"' in html and 'id="metric-caption"' in html  # the charts' containers
+    data = client.get(f"/sweeps/{sweep_id}/data.json").get_json()
+    assert [p["best"] for p in data["points"]].count(True) == 1 and len(data["points"]) == 6
+    stranger = client.application.test_client()
+    login(stranger, other)
+    assert stranger.get(f"/sweeps/{sweep_id}").status_code == 404
+
+
+def _finish_all(runs: list[Submission], metrics: list[float]) -> None:
+    for run, mse in zip(runs, metrics, strict=True):
+        attempt = grading.claim(run.id, "w")
+        score = round(100 - 1000 * mse, 2)
+        report = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", mse, score, 100.0, score >= 50)
+        assert grading.finish(run.id, attempt, report)
+
+
+def test_a_sweep_on_the_assignment_s_seeds_is_graded_once_by_its_best_point_s_median_run(
+    client, course, student, student_token, tmp_path
+):
+    teacher = create_user(f"t-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    webhooks.register(course.id, "http://127.0.0.1:9/hook", teacher)
+    assignment = _sweepable(course, tmp_path)  # paraboloid grades on three seeds
+    body = _post(
+        client, assignment.id, student_token, sweep={"grid": {"lr": [0.1, 0.01]}, "seeds": 3}
+    ).get_json()
+    sweep_id = body["sweep"]["id"]
+    runs = db.session.scalars(
+        select(Submission)
+        .where(Submission.sweep_id == sweep_id)
+        .order_by(Submission.sweep_point, Submission.sweep_seed)
+    ).all()
+    # lr 0.1: one lucky seed (0.0001) among bad ones; lr 0.01: steadily good. The median decides.
+    _finish_all(runs[:5], [0.0001, 0.04, 0.05, 0.003, 0.004])
+    assert db.session.get(Sweep, sweep_id).settled_at is None  # one run still to go
+    assert scoreboard.scoreboard(assignment, per_page=None).rows[0].submission_id is None
+    _finish_all(runs[5:], [0.002])
+    sweep = db.session.get(Sweep, sweep_id)
+    db.session.refresh(sweep)
+    # lr 0.01's seeds: 0.003, 0.004, 0.002; its median is 0.003 (runs[3]), better than lr 0.1's 0.04.
+    assert sweep.settled_at is not None and sweep.graded_submission_id == runs[3].id
+    assert [r.id for r in runs if db.session.get(Submission, r.id).sweep_grade] == [runs[3].id]
+    row = scoreboard.scoreboard(assignment, per_page=None).rows[0]
+    assert (row.submission_id, row.score, row.attempts) == (runs[3].id, 97.0, 1)  # not the lucky 99.9
+    deliveries = db.session.scalars(select(WebhookDelivery.submission_id)).all()
+    assert deliveries == [runs[3].id]  # one announcement, for the graded run
+    assert services.reconcile()["sweeps_settled"] == 0  # nothing left to settle
+    page = client.get(f"/sweeps/{sweep_id}")
+    login(client, student)
+    html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
+    assert "Graded: the median run of the best settings" in html and page.status_code in (200, 302)
+
+
+def test_a_sweep_on_fewer_seeds_is_an_experiment_not_a_grade(
+    client, course, student, student_token, tmp_path
+):
+    assignment = _sweepable(course, tmp_path)
+    sweep_id = _post(client, assignment.id, student_token, sweep={"grid": {"lr": [0.1, 0.01]}}).get_json()[
+        "sweep"
+    ]["id"]
+    runs = db.session.scalars(
+        select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
+    ).all()
+    _finish_all(runs, [0.0001, 0.05])
+    sweep = db.session.get(Sweep, sweep_id)
+    db.session.refresh(sweep)
+    assert sweep.settled_at is not None and sweep.graded_submission_id is None
+    row = scoreboard.scoreboard(assignment, per_page=None).rows[0]
+    assert row.submission_id is None and row.attempts == 1
+    login(client, student)
+    assert "Not graded: each point trains on 1 seed(s)" in client.get(f"/sweeps/{sweep_id}").get_data(
+        as_text=True
+    )
+
+
+def test_a_settle_missed_by_a_dead_worker_is_done_by_the_reconciler(client, course, student_token, tmp_path):
+    assignment = _sweepable(course, tmp_path)
+    sweep_id = _post(
+        client, assignment.id, student_token, sweep={"grid": {"lr": [0.1]}, "seeds": 3}
+    ).get_json()["sweep"]["id"]
+    runs = db.session.scalars(select(Submission).where(Submission.sweep_id == sweep_id)).all()
+    _finish_all(runs, [0.01, 0.02, 0.03])
+    sweep = db.session.get(Sweep, sweep_id)
+    # As if the worker died between its result's commit and the settling:
+    sweep.settled_at, sweep.graded_submission_id = None, None
+    db.session.execute(update(Submission).where(Submission.sweep_id == sweep_id).values(sweep_grade=False))
+    db.session.commit()
+    assert services.reconcile()["sweeps_settled"] == 1
+    db.session.refresh(sweep)
+    assert sweep.graded_submission_id == sorted(runs, key=lambda r: r.id)[1].id  # the median, 0.02
