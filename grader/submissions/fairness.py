@@ -10,7 +10,7 @@ free slot (it waits at most one run), and a class-wide regrade takes turns as on
 (the deadline's uploads first, the regrades whenever a slot would otherwise be idle or their
 turn comes).
 
-Every message still yields at most one claim, and there are never fewer messages than waiting
+Every message still yields at most one claim, and there are never fewer messages than queued
 submissions (each publish sends one; the reconciler sends again what waited too long), so taking
 another submission's message loses nothing: the one passed over is graded on a later message.
 """
@@ -27,7 +27,11 @@ from grader.extensions import db, utcnow
 from . import grading
 from .models import State, Submission
 
-WAITING = (State.RECEIVED, State.QUEUED)
+# Only rows marked queued are picked: each was published, so a message is on its way for it. A row
+# still "received" (committed while the broker was down) has none yet; taking it on another row's
+# message would leave that row without one until the reconciler's REQUEUE_AFTER (minutes). It is
+# published by the reconciler, or claimed through its own message's hint.
+PICKABLE = State.QUEUED
 FINAL = (State.SCORED, State.FAILED, State.ERROR)
 SHARE_WINDOW = timedelta(hours=1)  # how long a finished run counts against its lane's next turns
 # Picks lost to other slots before this message is given up. Each loss is another slot's claim, so
@@ -52,7 +56,7 @@ def next_in_turn(queue: str, max_attempts: int) -> int | None:
         )
         .where(
             Submission.queue == queue,
-            Submission.state.in_(WAITING),
+            Submission.state == PICKABLE,
             Submission.attempts < max_attempts,
         )
         .subquery("waiting")

@@ -178,3 +178,18 @@ def test_a_dead_worker_s_redelivered_message_takes_over_its_expired_lease_when_n
     )
     db.session.commit()
     assert fairness.claim_next(first, "alive") == (first, 2)
+
+
+def test_a_submission_the_broker_never_got_does_not_take_another_s_message(course, assignment):
+    # The broker was down when Bob uploaded: his row stayed "received", with no message. Were it
+    # picked on Ada's message (Bob's turn is better), Ada's would wait for the reconciler's
+    # REQUEUE_AFTER with no message left for it; it waits for its own publish instead.
+    ada, bob = _student(course, "ada"), _student(course, "bob")
+    adas = _upload(ada, assignment, 2)
+    assert _take(adas[0]) == adas[0]
+    (bobs,) = _upload(bob, assignment)
+    db.session.execute(Submission.__table__.update().where(Submission.id == bobs).values(state=State.RECEIVED))
+    db.session.commit()
+    assert _take(adas[1]) == adas[1]
+    # Once nothing queued is left, a message naming it (the reconciler's publish) claims it.
+    assert _take(bobs) == bobs
