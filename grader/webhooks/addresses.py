@@ -4,7 +4,8 @@ The outbound worker shares the backend network with PostgreSQL, Redis and the we
 cloud host answers metadata requests on a link-local address: a webhook URL naming any of them
 would turn the grader into a proxy into its own network (SSRF). The host is resolved and every
 address it resolves to must be public, at registration and again before each delivery (DNS can
-change in between). GRADER_WEBHOOK_ALLOW_PRIVATE lifts this for development on one machine.
+change in between), and the delivery connects to the address it checked (sending.py).
+GRADER_WEBHOOK_ALLOW_PRIVATE lifts this for development on one machine.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def _private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not address.is_global or address.is_multicast
 
 
-def check_public(host: str, port: int | None) -> None:
-    """Raise AddressRefused unless every address ``host`` resolves to is a public one."""
+def check_public(host: str, port: int | None) -> str:
+    """The address to connect to; AddressRefused unless every address ``host`` resolves to is public."""
     try:
         found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
@@ -37,3 +38,6 @@ def check_public(host: str, port: int | None) -> None:
                 "webhooks go to public addresses only (a receiver inside the grader's own network is "
                 "not allowed)."
             )
+    if not found:
+        raise AddressRefused(f"{host!r} does not resolve to any address; check the host name.")
+    return str(found[0][4][0]).split("%", 1)[0]

@@ -18,8 +18,6 @@ import hmac
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,13 +33,13 @@ from grader.extensions import db, utcnow
 from grader.submissions.curves import json_safe
 from grader.submissions.models import Submission
 
+from . import sending
 from .addresses import AddressRefused, check_public
 from .models import Webhook, WebhookDelivery
 
 EVENTS = ("submission.scored",)
 MAX_ATTEMPTS = 8
-TIMEOUT_SECONDS = 5.0
-CLAIM = timedelta(seconds=3 * TIMEOUT_SECONDS)  # an attempt's hold on its row while it is being sent
+CLAIM = timedelta(seconds=3 * sending.TIMEOUT_SECONDS)  # an attempt's hold on its row while it is being sent
 MAX_BACKOFF = timedelta(hours=1)
 SWEEP_BATCH = 50
 URL_MAX = 500  # the column's width
@@ -237,40 +235,17 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=first * 2 ** (attempts - 1)), MAX_BACKOFF)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is a failed delivery: the signed body goes to the registered URL only
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return int(response.status), None
-    except urllib.error.HTTPError as error:
-        said = error.read(200).decode("utf-8", "replace").strip()
-        hint = " (redirects are not followed: register the final URL)" if 300 <= error.code < 400 else ""
-        return error.code, f"HTTP {error.code}{hint}" + (f": {said}" if said else "")
-    except TimeoutError:
-        return None, f"no answer within {TIMEOUT_SECONDS:g} s"
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        return None, f"could not connect: {reason}"
-
-
 def _post_public(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    """``_post``, once the URL's host is known to resolve to public addresses only (checked again
-    here: a name that was public at registration may not be any more)."""
+    """``sending.post`` to an address of the URL's host known to be public (checked again here: a
+    name that was public at registration may not be any more), and connected to that very address."""
+    address = None
     if not current_app.extensions["grader.config"].webhook_allow_private:
         parts = urlsplit(url)
         try:
-            check_public(parts.hostname or "", parts.port)
+            address = check_public(parts.hostname or "", parts.port)
         except AddressRefused as refused:
             return None, f"not sent: {refused}"
-    return _post(url, body, headers)
+    return sending.post(url, body, headers, address)
 
 
 def deliver(delivery_id: int) -> str:

@@ -278,5 +278,27 @@ def test_addresses_inside_are_not_public(host):
         check_public(host, 443)
 
 
-def test_a_public_address_passes():
-    check_public("93.184.215.14", 443)  # a literal: no DNS needed (the machine may have none)
+def test_a_delivery_connects_to_the_address_that_was_checked_not_to_what_dns_says_later(receiver):
+    """DNS rebinding: the name is resolved once; the POST goes to that address with the name as Host.
+    Here the name does not resolve at all (.invalid): only the pinned address can have reached the
+    receiver, with the path, the query and the headers intact."""
+    from grader.webhooks import sending
+
+    port = receiver.server.server_port
+    url = f"http://rebound.invalid:{port}/hooks/grader?course=1"
+    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, "127.0.0.1")
+    assert (status, error) == (500, "HTTP 500: not yet")  # the receiver's first answer
+    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, "127.0.0.1")
+    assert (status, error) == (204, None)
+    headers, body = receiver.requests[-1]
+    assert headers["Host"] == f"rebound.invalid:{port}" and body == b"{}"
+    assert headers["X-Grader-Event"] == "submission.scored"
+    # Without a pinned address the name is resolved as usual: and this one does not resolve.
+    status, error = sending.post(url, b"{}", {}, None)
+    assert status is None and error is not None and error.startswith("could not connect")
+    assert len(receiver.requests) == 2
+
+
+def test_a_public_address_passes_and_is_the_one_connected_to():
+    # A literal: no DNS needed (the machine may have none).
+    assert check_public("93.184.215.14", 443) == "93.184.215.14"
