@@ -188,7 +188,9 @@ def test_a_submission_the_broker_never_got_does_not_take_another_s_message(cours
     adas = _upload(ada, assignment, 2)
     assert _take(adas[0]) == adas[0]
     (bobs,) = _upload(bob, assignment)
-    db.session.execute(Submission.__table__.update().where(Submission.id == bobs).values(state=State.RECEIVED))
+    db.session.execute(
+        Submission.__table__.update().where(Submission.id == bobs).values(state=State.RECEIVED)
+    )
     db.session.commit()
     assert _take(adas[1]) == adas[1]
     # Once nothing queued is left, a message naming it (the reconciler's publish) claims it.
