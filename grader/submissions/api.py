@@ -148,7 +148,8 @@ def get_curves(user: User, submission_id: int) -> CurvesOut:
 )  # fmt: skip
 def regrade(user: User, submission_id: int) -> SubmissionStatus:
     """Train and score it again against the assignment's current version (course staff only). The
-    old result is replaced; the student's limits are not touched. 409 while it is being graded."""
+    old result is replaced; the student's limits are not touched. A run of a sweep regrades every run
+    of its sweep, so they stay comparable. 409 while it (or a run of its sweep) is being graded."""
     submission = visible_submission(user, submission_id)
     if not is_staff(user, submission.assignment_version.assignment.course_id):
         raise ApiProblem(403, "Forbidden", "Only the course's instructors can regrade a submission.")

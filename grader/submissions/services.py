@@ -147,9 +147,22 @@ def regrade(submission: Submission) -> None:
     if not submission.state.final:
         raise UploadRefused(409, "This submission is still being graded; regrade it once it has finished.")
     assignment = submission.assignment_version.assignment
-    reset_for_regrade([submission.id], assignment.current)
+    ids = [submission.id]
+    if submission.sweep_id is not None:
+        # A sweep's runs are compared with each other and graded together: all are trained again
+        # against the same version, or the comparison would mix two budgets or hidden sets.
+        runs = db.session.execute(
+            select(Submission.id, Submission.state).where(Submission.sweep_id == submission.sweep_id)
+        ).all()
+        if not all(state.final for _, state in runs):
+            raise UploadRefused(
+                409,
+                "A run of this sweep is still being graded; regrade the sweep once all its runs have finished.",
+            )
+        ids = sorted(run_id for run_id, _ in runs)
+    reset_for_regrade(ids, assignment.current)
     db.session.commit()
-    publish(submission.id)
+    publish_many(ids)
 
 
 def reset_for_regrade(submission_ids: list[int], version: AssignmentVersion) -> None:
@@ -161,12 +174,14 @@ def reset_for_regrade(submission_ids: list[int], version: AssignmentVersion) -> 
     """
     if not submission_ids:
         return
-    # A regraded sweep run reopens its sweep: its grade is settled again once the run is final.
+    # A regraded sweep run reopens its sweep, now of ``version``: settled again once its runs are final.
     sweep_ids = select(Submission.sweep_id).where(
         Submission.id.in_(submission_ids), Submission.sweep_id.is_not(None)
     )
     db.session.execute(
-        update(Sweep).where(Sweep.id.in_(sweep_ids)).values(settled_at=None, graded_submission_id=None)
+        update(Sweep)
+        .where(Sweep.id.in_(sweep_ids))
+        .values(settled_at=None, graded_submission_id=None, assignment_version_id=version.id)
     )
     db.session.execute(
         update(Submission)

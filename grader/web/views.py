@@ -270,6 +270,8 @@ def regrade(submission_id: int) -> Any:
         services.regrade(submission)
     except services.UploadRefused as refused:
         abort(refused.status, refused.message)
+    if submission.sweep_id is not None:  # all its runs are graded again: the sweep's page follows them
+        return redirect(url_for("sweeps.page", sweep_id=submission.sweep_id), code=303)
     return redirect(url_for("web.status", submission_id=submission_id), code=303)
 
 

@@ -280,3 +280,44 @@ def test_a_settle_missed_by_a_dead_worker_is_done_by_the_reconciler(client, cour
     assert services.reconcile()["sweeps_settled"] == 1
     db.session.refresh(sweep)
     assert sweep.graded_submission_id == sorted(runs, key=lambda r: r.id)[1].id  # the median, 0.02
+
+
+def test_regrading_a_run_regrades_its_whole_sweep_against_the_current_version(
+    client, course, student_token, tmp_path
+):
+    folder = tmp_path / "paraboloid-v"
+    shutil.copytree(PARABOLOID, folder)
+    spec = folder / "assignment.toml"
+    spec.write_text(spec.read_text() + SWEEP_TABLE)
+    assignment = publish(course, str(folder), daily_limit=5)
+    first = assignment.current.id
+    sweep_id = _post(
+        client, assignment.id, student_token, sweep={"grid": {"lr": [0.1, 0.01]}, "seeds": 3}
+    ).get_json()["sweep"]["id"]
+    runs = db.session.scalars(
+        select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
+    ).all()
+    _finish_all(runs[:5], [0.01, 0.02, 0.03, 0.004, 0.005])
+    with pytest.raises(services.UploadRefused, match="still being graded"):
+        services.regrade(runs[0])  # the sixth is still queued: nothing is reset
+    assert db.session.get(Submission, runs[0].id).state.final
+    _finish_all(runs[5:], [0.006])
+    teacher = create_user(f"t-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    csrf = login(client, teacher)
+    assert "Regrade the sweep" in client.get(f"/submissions/{runs[4].id}/result").get_data(as_text=True)
+    spec.write_text(spec.read_text().replace("[sweep]", "[sweep]\nrestarts = 1"))  # the instructor's fix
+    assignment = publish(course, str(folder), daily_limit=5)
+    assert assignment.current.id != first
+
+    regraded = client.post(f"/submissions/{runs[4].id}/regrade", data={"csrf_token": csrf})
+    assert regraded.status_code == 303 and regraded.headers["Location"].endswith(f"/sweeps/{sweep_id}")
+    db.session.expire_all()
+    again = db.session.scalars(select(Submission).where(Submission.sweep_id == sweep_id)).all()
+    assert {(r.state.final, r.assignment_version_id, r.sweep_grade) for r in again} == {
+        (False, assignment.current.id, False)
+    }
+    sweep = db.session.get(Sweep, sweep_id)
+    assert (sweep.assignment_version_id, sweep.settled_at, sweep.graded_submission_id) == (
+        assignment.current.id, None, None,
+    )  # fmt: skip
