@@ -26,6 +26,7 @@ _submitted: list[Any] = []
 _data_dir: str | None = None
 _device: str = "cpu"
 _params: dict[str, Any] | None = None  # set by the grader; None outside it
+_params_read = False  # whether the code asked for its settings (the grader warns a sweep that never did)
 
 
 def submit(model: Any) -> Any:
@@ -72,6 +73,8 @@ def params() -> dict[str, Any]:
     An empty dict when the run is no sweep point, so ``params().get("lr", 0.01)`` gives your own
     default then. A copy: changing it changes nothing for the grader.
     """
+    global _params_read
+    _params_read = True
     if _params is not None:
         return copy.deepcopy(_params)
     raw = os.environ.get("GRADEKIT_PARAMS")
@@ -91,8 +94,9 @@ def params() -> dict[str, Any]:
 
 def _configure(data_dir: str | None, device: str, params: dict[str, Any] | None = None) -> None:
     """Called by the grader's harness before the student's code runs."""
-    global _data_dir, _device, _params
+    global _data_dir, _device, _params, _params_read
     _data_dir = data_dir
     _device = device
     _params = dict(params or {})
+    _params_read = False
     _submitted.clear()

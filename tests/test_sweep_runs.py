@@ -235,3 +235,40 @@ def test_a_run_that_stalls_early_is_restarted_from_new_seeds(run):
     assert all(a["step"] == 60 and a["best_loss"] > 0.5 * a["first_loss"] for a in report.restarts)
     assert report.chosen.result.seed == 2 * RESTART_STRIDE  # the last attempt is the seed's run
     assert report.summary()["restarts"] == report.restarts
+
+
+IGNORING = """
+import torch
+from gradekit import load_training_data
+
+x, y = load_training_data()
+model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+for _ in range(30):
+    loss = ((model(x).squeeze(-1) - y) ** 2).mean()
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+"""
+
+
+def test_a_script_that_never_reads_its_settings_is_told(run):
+    report = run(IGNORING, filename="train.py", params={"lr": 0.1, "hidden": 8, "init": "he"})
+    found = {d.code: d for d in report.diagnoses}
+    assert "sweep_settings_ignored" in found, [d.code for d in report.diagnoses]
+    diagnosis = found["sweep_settings_ignored"]
+    assert diagnosis.numbers["unread"] == ["hidden", "init", "lr"]
+    assert "your script never called gradekit.params()" in diagnosis.seen
+    # One that reads them, or a module whose TRAINING and build_model the grader fills in, is not.
+    reading = IGNORING.replace("x, y = load", "import gradekit\ngradekit.params()\nx, y = load")
+    assert "sweep_settings_ignored" not in {
+        d.code for d in run(reading, filename="train.py", params={"lr": 0.1}).diagnoses
+    }
+    module = BUILD + "\nTRAINING = {'optimizer': 'adam', 'lr': 0.01, 'steps': 30}\n"
+    report = run(module, params={"lr": 0.05, "hidden": 4, "init": "xavier"})
+    assert report.verdict is Verdict.SCORED and "sweep_settings_ignored" not in {
+        d.code for d in report.diagnoses
+    }
+    # A train() of its own must ask for the training settings; build_model's are put in place.
+    own = BUILD + "\ndef train(model, data, log):\n    pass\n"
+    report = run(own, params={"lr": 0.05, "hidden": 4})
+    (diagnosis,) = [d for d in report.diagnoses if d.code == "sweep_settings_ignored"]
+    assert diagnosis.numbers["unread"] == ["lr"] and "your train()" in diagnosis.seen

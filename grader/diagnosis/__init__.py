@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import model_rules, training_rules  # noqa: F401 - registers the rules
+from . import model_rules, sweep_rules, training_rules  # noqa: F401 - registers the rules
 from .base import RULES, SEVERITIES, Diagnosis
 from .evidence import Evidence, gather
 

@@ -159,6 +159,9 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
         return None
     recorder.uninstall()
     recorder.finish(model, probe_inputs(data_dir, model))
+    unread = point.unread(gradekit._params_read)
+    if unread:
+        channels.send("probe", name="sweep_settings", data={"unread": unread[:20], "mode": job["mode"]})
     params = sum(p.numel() for p in model.parameters())
     modules = [f"{n}: {type(m).__name__}" for n, m in model.named_modules() if n][:200]
     channels.send(

@@ -24,7 +24,6 @@ from .discover import NoModel, find_model
 from .instrument import StopTraining
 from .platform_loop import TrainingSpecError, train_with_spec
 from .sweep import ParamsError, Point
-from .sweep import training_spec as with_point
 
 
 class SubmissionError(Exception):
@@ -131,7 +130,7 @@ def run_module(
 
 def _overridden(spec: dict[str, Any], point: Point) -> dict[str, Any]:
     try:
-        return with_point(spec, point.params)
+        return point.train_with(spec)
     except ParamsError as exc:
         raise SubmissionError(str(exc)) from None
 

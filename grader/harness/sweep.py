@@ -119,6 +119,7 @@ class Point:
         self.stopper = stopper
         self.kwargs: dict[str, Any] = {}
         self.init_by = "none"
+        self.applied: set[str] = set()  # the settings the platform put in place itself
 
     @property
     def init(self) -> str:
@@ -130,12 +131,15 @@ class Point:
         self.kwargs, takes_init = build_kwargs(build, self.params)
         if takes_init:
             self.init_by = "build_model"
+        self.applied |= self.kwargs.keys()
         return build(**self.kwargs)
 
     def prepare(self, model: nn.Module) -> None:
         """Right after build_model: the platform's initialisation, and the model early stopping watches."""
         if self.init_by != "build_model" and initialise(model, self.init, self.seed):
             self.init_by = "platform"
+        if self.init_by != "none" or self.init == "default":
+            self.applied.add("init")
         if self.stopper is not None:
             self.stopper.model = model
 
@@ -147,6 +151,21 @@ class Point:
             "settings", params=self.params, training=training or {}, build_kwargs=self.kwargs,
             init=self.init, init_by=self.init_by,
         )  # fmt: skip
+
+    def train_with(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The module's TRAINING dict with this point's training settings in place (see training_spec)."""
+        overridden = training_spec(spec, self.params)
+        self.applied |= self.params.keys() & TRAINING_SETTINGS
+        return overridden
+
+    def unread(self, asked: bool) -> list[str]:
+        """The settings that never reached the code: neither put in place here nor asked for through
+        gradekit.params() (a script or a train() that ignores them trains every point alike)."""
+        if asked:
+            return []
+        return sorted(
+            k for k in self.params.keys() - self.applied if not (k == "init" and self.init == "default")
+        )
 
     def announce_script(self) -> None:
         """A script reads its settings from gradekit.params(): say so only when there are any."""
