@@ -37,6 +37,7 @@ class Run:
     point: int
     seed_index: int
     state: str
+    result_id: int | None
     seed: int | None
     metric_value: float | None
     score: float | None
@@ -115,7 +116,8 @@ def compare(sweep: Sweep) -> Comparison:
         points[row.sweep_point or 0].runs.append(
             Run(
                 submission_id=row.id, point=row.sweep_point or 0, seed_index=row.sweep_seed or 0,
-                state=row.state.value, seed=result.seed if result is not None else None,
+                state=row.state.value, result_id=result.id if result is not None else None,
+                seed=result.seed if result is not None else None,
                 metric_value=result.metric_value if result is not None else None,
                 score=result.score if result is not None else None,
                 verdict=result.verdict if result is not None else None,
@@ -142,13 +144,16 @@ def compare(sweep: Sweep) -> Comparison:
     return Comparison(sweep, spec.grading.metric, lower, points, varying, logs, spec.grading.seeds)
 
 
-def curves(sweep: Sweep, series: tuple[str, ...]) -> dict[int, dict[str, dict[str, list[Any]]]]:
-    """The stored (downsampled) curves of each run, by submission id, then series name."""
+def curves(
+    sweep: Sweep, series: tuple[str, ...], have: frozenset[int] = frozenset()
+) -> dict[int, dict[str, dict[str, list[Any]]]]:
+    """The stored (downsampled) curves of each run, by submission id, then series name; none of the
+    results in ``have`` (a result's curves never change, so a polling page asks for the new ones only)."""
     rows = db.session.execute(
         select(Result.submission_id, Curve.series, Curve.steps, Curve.values)
         .join(Curve, Curve.result_id == Result.id)
         .join(Submission, Submission.id == Result.submission_id)
-        .where(Submission.sweep_id == sweep.id, Curve.series.in_(series))
+        .where(Submission.sweep_id == sweep.id, Curve.series.in_(series), Result.id.not_in(have))
     ).all()
     out: dict[int, dict[str, dict[str, list[Any]]]] = {}
     for submission_id, name, steps, values in rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, send_file
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,7 @@ blueprint.before_request(check_csrf)
 blueprint.after_request(security_headers)
 blueprint.register_error_handler(HTTPException, error_page)
 CURVES = ("loss", "heldout_loss")  # what the overlay can draw
+MAX_HAVE = 500  # result ids a poll may name (a sweep has far fewer runs)
 
 
 def _sweep_or_404(sweep_id: int) -> Any:
@@ -60,8 +61,12 @@ def page(sweep_id: int) -> Any:
 @blueprint.get("/sweeps/<int:sweep_id>/data.json")
 @login_required
 def data(sweep_id: int) -> Any:
-    """Everything the page's charts draw: points, runs, metrics and the runs' curves."""
+    """Everything the page's charts draw: points, runs, metrics and the runs' curves.
+
+    ``have``: the result ids whose curves the page already holds (comma-separated), left out.
+    """
     sweep = _sweep_or_404(sweep_id)
+    have = frozenset(int(v) for v in request.args.get("have", "").split(",")[:MAX_HAVE] if v.isdigit())
     comparison = services.compare(sweep)
     body = {
         "metric": comparison.metric,
@@ -75,7 +80,7 @@ def data(sweep_id: int) -> Any:
                 "index": p.index, "settings": p.settings, "median": p.median, "low": p.low, "high": p.high,
                 "best": p.best,
                 "runs": [
-                    {"submission_id": r.submission_id, "seed_index": r.seed_index, "state": r.state,
+                    {"submission_id": r.submission_id, "result_id": r.result_id, "seed_index": r.seed_index, "state": r.state,
                      "metric_value": r.metric_value, "score": r.score, "stopped": r.stopped, "steps": r.steps, "best_heldout": r.best_heldout,
                      "restarts": len(r.restarts)}
                     for r in p.runs
@@ -83,7 +88,7 @@ def data(sweep_id: int) -> Any:
             }
             for p in comparison.points
         ],
-        "curves": services.curves(sweep, CURVES),
+        "curves": services.curves(sweep, CURVES, have),
     }  # fmt: skip
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"

@@ -19,7 +19,7 @@ from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import grading, scoreboard, services
-from grader.submissions.models import Submission
+from grader.submissions.models import Curve, Submission
 from grader.submissions.policy import submissions_today
 from grader.sweeps.models import Sweep
 from grader.webhooks import services as webhooks
@@ -193,6 +193,18 @@ def test_the_comparison_marks_the_best_point_and_only_its_student_and_staff_see_
     assert 'id="curves-chart"' in html and 'id="metric-caption"' in html  # the charts' containers
     data = client.get(f"/sweeps/{sweep_id}/data.json").get_json()
     assert [p["best"] for p in data["points"]].count(True) == 1 and len(data["points"]) == 6
+    # Polling asks only for the curves of results it does not hold yet (they never change).
+    results = {r["submission_id"]: r["result_id"] for p in data["points"] for r in p["runs"]}
+    for result_id in results.values():
+        db.session.add(
+            Curve(result_id=result_id, series="loss", steps=[1, 2], values=[1.0, 0.5], points_total=2)
+        )
+    db.session.commit()
+    assert set(client.get(f"/sweeps/{sweep_id}/data.json").get_json()["curves"]) == {str(i) for i in results}
+    held = ",".join(str(results[i]) for i in sorted(results)[:4])
+    polled = client.get(f"/sweeps/{sweep_id}/data.json?have={held},x,").get_json()
+    assert set(polled["curves"]) == {str(i) for i in sorted(results)[4:]}
+    assert polled["curves"][str(sorted(results)[4])]["loss"] == {"steps": [1, 2], "values": [1.0, 0.5]}
     stranger = client.application.test_client()
     login(stranger, other)
     assert stranger.get(f"/sweeps/{sweep_id}").status_code == 404

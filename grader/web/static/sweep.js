@@ -20,6 +20,8 @@
   var DASHES = [[], [10, 5], [2, 4]];
   var SERIES_LABEL = { loss: "training loss", heldout_loss: "held-out loss" };
   var data = null, states = root.getAttribute("data-states"), curvesPlot = null, metricPlot = null;
+  // A result's curves never change: each poll asks only for those of results not held here yet.
+  var held = {};  // submission id -> { result: result id, curves: { series: { steps, values } } }
 
   function finite(v) { return typeof v === "number" && isFinite(v); }
   function fmt(v) { return finite(v) ? label(Number(v.toPrecision(4))) : "—"; }
@@ -447,7 +449,9 @@
   }
 
   function load() {
-    fetch(root.getAttribute("data-url"), { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+    var have = Object.keys(held).map(function (id) { return held[id].result; }).join(",");
+    var url = root.getAttribute("data-url") + (have ? "?have=" + have : "");
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.status === 401) return failed("You are logged out: log in again, then reload this page to follow the sweep.", false);
         if (response.status === 404) return failed("This sweep is no longer visible to you: reload the page.", false);
@@ -457,7 +461,24 @@
       .catch(function () { failed("Could not reach the grader to refresh the runs; trying again in 3 s. Check your connection.", true); });
   }
 
+  function keepCurves(fresh) {
+    var kept = {};
+    fresh.points.forEach(function (p) {
+      p.runs.forEach(function (r) {
+        var id = String(r.submission_id), sent = fresh.curves[id];
+        if (r.result_id == null) return;  // not finished (or being regraded): nothing to hold
+        if (sent) kept[id] = { result: r.result_id, curves: sent };
+        else if (held[id] && held[id].result === r.result_id) kept[id] = held[id];
+        else kept[id] = { result: r.result_id, curves: {} };  // a result without these curves
+      });
+    });
+    held = kept;
+    fresh.curves = {};
+    Object.keys(held).forEach(function (id) { fresh.curves[id] = held[id].curves; });
+  }
+
   function update(fresh) {
+    keepCurves(fresh);
     var now = fresh.points.map(function (p) { return p.runs.map(function (r) { return r.state + ","; }).join(""); }).join("");
     var changed = now !== states;
     data = fresh;
