@@ -125,6 +125,17 @@ def test_the_base_spec_is_valid(tmp_path):
             r"'relative_error' does not fit a binary task",
         ),
         ("full_marks_at = 0.01", "full_marks_at = 0.9", r"full_marks_at must be below zero_at"),
+        # a cap under zero_at would keep every submission above zero points
+        (
+            "zero_at = 0.5",
+            "zero_at = 0.5\ncap = 0.2",
+            r"metric\.cap: only relative_error takes a cap, and it must be at least zero_at \(0\.5\)",
+        ),
+        (
+            'name = "relative_error"\nfull_marks_at = 0.01\nzero_at = 0.5',
+            'name = "mse"\nfull_marks_at = 0.01\nzero_at = 0.5\ncap = 1',
+            r"metric\.cap: only relative_error takes a cap",
+        ),
         ("full_marks_at = 0.01", "full_marks_at = nan", r"metric\.full_marks_at: expected a finite number"),
         ("train_size = 20", 'train_size = 20\nfile = "rows.csv"', r"target: with a data file .* column ="),
         ('output = "value"', 'output = "logit"', r"task\.output: 'logit' is not allowed; allowed: value"),

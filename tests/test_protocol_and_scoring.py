@@ -94,6 +94,10 @@ def test_metrics():
     assert metric("mae", p, y) == pytest.approx(2 / 3)
     assert metric("max_error", p, y) == 2
     assert metric("relative_error", p, y) == pytest.approx((2 / 3) / 3)
+    # Near a zero of the target one point can dominate the mean; a cap bounds what it counts.
+    near_zero = np.array([1.0, 2.0, 0.01])
+    assert metric("relative_error", p, near_zero, floor=0.01) == pytest.approx((0 + 0 + 499) / 3)
+    assert metric("relative_error", p, near_zero, floor=0.01, cap=1.0) == pytest.approx(1 / 3)
     assert metric("r2", y, y) == 1.0
 
 

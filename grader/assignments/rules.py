@@ -68,6 +68,9 @@ class Grading:
     rule: str = "log-linear"
     floor: float = 0.0  # relative error: |error| / max(|target|, floor)
     seeds: int = 1
+    # Relative error: each point counts at most this much, so a few points near a zero of the
+    # target (where any error is a large fraction) cannot swing the mean from one hidden set to the next.
+    cap: float | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -177,7 +180,7 @@ def parse_data(top: Table, inputs: list[str], read: Callable[[str], bytes], file
 
 
 def parse_grading(top: Table, task: Task) -> Grading:
-    m = top.table("metric", {"name", "full_marks_at", "zero_at", "points", "rule", "floor"})
+    m = top.table("metric", {"name", "full_marks_at", "zero_at", "points", "rule", "floor", "cap"})
     fits = CLASSIFICATION_METRICS if task.classification else REGRESSION_METRICS
     name = m.get("name", str)
     if name not in fits:
@@ -209,11 +212,17 @@ def parse_grading(top: Table, task: Task) -> Grading:
     floor = m.number("floor", 0.0)
     if (floor and name != "relative_error") or floor < 0:
         raise SpecError(f"{m.field('floor')}: only relative_error takes a floor, and it must be ≥ 0")
+    cap = m.number("cap", None)
+    if cap is not None and (name != "relative_error" or cap < zero):
+        raise SpecError(
+            f"{m.field('cap')}: only relative_error takes a cap, and it must be at least zero_at "
+            f"({zero:g}), or no submission could score zero"
+        )
     g = top.table("grading", {"seeds"}, {})
     seeds = g.get("seeds", int, 1)
     if not 1 <= seeds <= 9:
         raise SpecError(f"{g.field('seeds')}: {seeds}; allowed: 1 to 9 training seeds (the median is kept)")
-    return Grading(name, full, zero, m.positive("points", default=100.0), rule, floor, seeds)
+    return Grading(name, full, zero, m.positive("points", default=100.0), rule, floor, seeds, cap)
 
 
 def parse_budget(top: Table) -> Budget:

@@ -250,10 +250,12 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
         return
     grading = assignment.grading
     run.values = values
-    run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor)
+    run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor, grading.cap)
     run.score = points(run.metric_value, grading)
     shown = public_part(len(evaluation.targets))
-    run.public_metric = metric(grading.metric, values[shown], evaluation.targets[shown], grading.floor)
+    run.public_metric = metric(
+        grading.metric, values[shown], evaluation.targets[shown], grading.floor, grading.cap
+    )
     run.public_score = points(run.public_metric, grading)
 
 
@@ -307,7 +309,11 @@ def _heldout_curve(assignment: Assignment, run: SeedRun, targets: np.ndarray | N
             count = len(predictions)
             checked = check_predictions(predictions, count, assignment.task)
             value = metric(
-                assignment.metric, checked, targets[:count].astype(np.float64), assignment.grading.floor
+                assignment.metric,
+                checked,
+                targets[:count].astype(np.float64),
+                assignment.grading.floor,
+                assignment.grading.cap,
             )
         except (ValueError, TypeError, IndexError, OverflowError, BadPredictions):
             continue

@@ -60,7 +60,9 @@ def check_predictions(predictions: np.ndarray, count: int, task: Task | None = N
     return values
 
 
-def metric(name: str, predictions: np.ndarray, targets: np.ndarray, floor: float = 0.0) -> float:
+def metric(
+    name: str, predictions: np.ndarray, targets: np.ndarray, floor: float = 0.0, cap: float | None = None
+) -> float:
     error = predictions - targets
     if name == "mse":
         return float(np.mean(error**2))
@@ -69,7 +71,8 @@ def metric(name: str, predictions: np.ndarray, targets: np.ndarray, floor: float
     if name == "max_error":
         return float(np.max(np.abs(error)))
     if name == "relative_error":
-        return float(np.mean(np.abs(error) / np.maximum(np.abs(targets), max(floor, 1e-12))))
+        relative = np.abs(error) / np.maximum(np.abs(targets), max(floor, 1e-12))
+        return float(np.mean(relative if cap is None else np.minimum(relative, cap)))
     if name == "r2":
         total = float(np.sum((targets - targets.mean()) ** 2))
         return 1.0 - float(np.sum(error**2)) / total if total > 0 else 0.0
