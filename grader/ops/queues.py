@@ -22,12 +22,10 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import NullPool
 
 from grader.celery_app import MAINTENANCE_QUEUE, OUTBOUND_QUEUE
-from grader.submissions.models import State, Submission
 
-# The queues always reported; a GPU kind's queue (gpu-<kind>) is reported while it has work: the
-# callers pass those names as ``extra`` (see ``queues_in_use``).
+# The queues always reported; a GPU kind's queue (gpu-<kind>) is reported once a submission went to it:
+# the callers pass those names as ``extra`` (see ``queues_in_use``).
 QUEUES = ("cpu", "gpu", MAINTENANCE_QUEUE, OUTBOUND_QUEUE)
-ACTIVE = (State.RECEIVED, State.QUEUED, State.RUNNING)  # a submission that still needs its queue
 # kombu's Redis transport: the separator and priority steps of its per-priority lists.
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
@@ -57,16 +55,29 @@ def read_queue_depths(broker_url: str, timeout: float = 3.0, extra: Iterable[str
     raise BrokerUnavailable(f"unknown broker transport in {broker_url!r}")
 
 
+# Every distinct queue, one index probe each (a loose index scan over the (queue, state, updated_at)
+# index), whatever the table's size: PostgreSQL would otherwise read the whole index for DISTINCT.
+KNOWN_QUEUES = sa.text(
+    """
+    WITH RECURSIVE known(name) AS (
+        SELECT min(queue) FROM submissions
+        UNION ALL
+        SELECT (SELECT min(queue) FROM submissions WHERE queue > known.name) FROM known
+        WHERE known.name IS NOT NULL
+    )
+    SELECT name FROM known WHERE name IS NOT NULL
+    """
+)
+
+
 def queues_in_use(connection: sa.Connection | Session | scoped_session[Any]) -> tuple[str, ...]:
-    """The queues of the submissions waiting or running (a GPU kind's among them), by name.
+    """Every queue a submission has been sent to (a GPU kind's among them), by name.
 
     The queues are named by the specs (``[budget] gpu_kind``), so no fixed list knows them all; the
-    rows do. One DISTINCT over the active states, which the (state, updated_at) index finds.
+    rows do. A kind's queue stays reported once it has had work, at 0 while idle, so an alert on
+    "nothing has drained for ten minutes" and a dashboard's panel do not lose their series.
     """
-    names = connection.scalars(
-        sa.select(Submission.queue).where(Submission.state.in_(ACTIVE)).distinct().order_by(Submission.queue)
-    )
-    return tuple(str(name) for name in names)
+    return tuple(str(name) for name in connection.scalars(KNOWN_QUEUES))
 
 
 def queues_in_use_at(database_url: str, timeout: float) -> tuple[str, ...]:
