@@ -138,8 +138,7 @@ class Point:
         """Right after build_model: the platform's initialisation, and the model early stopping watches."""
         if self.init_by != "build_model" and initialise(model, self.init, self.seed):
             self.init_by = "platform"
-        if self.init_by != "none" or self.init == "default":
-            self.applied.add("init")
+        self.applied.add("init")  # the platform's part in module mode, even with no layer to initialise
         if self.stopper is not None:
             self.stopper.model = model
 

@@ -30,7 +30,8 @@ from .models import State, Submission
 # Only rows marked queued are picked: each was published, so a message is on its way for it. A row
 # still "received" (committed while the broker was down) has none yet; taking it on another row's
 # message would leave that row without one until the reconciler's REQUEUE_AFTER (minutes). It is
-# published by the reconciler, or claimed through its own message's hint.
+# published by the reconciler, or claimed through a message naming it once nothing queued is waiting
+# (a row whose publish went out but whose "queued" mark failed waits that long too: late, not lost).
 PICKABLE = State.QUEUED
 FINAL = (State.SCORED, State.FAILED, State.ERROR)
 SHARE_WINDOW = timedelta(hours=1)  # how long a finished run counts against its lane's next turns

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import aliased
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
@@ -53,12 +54,25 @@ def _of_assignment(assignment: Assignment) -> list[ColumnElement[bool]]:
     ]
 
 
+def _regradable() -> ColumnElement[bool]:
+    """Finished, and not a run of a sweep with a run still going: a sweep is regraded whole or not
+    at all (``services.regrade``), or its runs would be compared across two versions."""
+    other = aliased(Submission)
+    going = (
+        select(other.id)
+        .where(other.sweep_id == Submission.sweep_id, other.state.not_in(FINAL))
+        .correlate(Submission)
+        .exists()
+    )
+    return Submission.state.in_(FINAL) & (Submission.sweep_id.is_(None) | ~going)
+
+
 def regrade_candidates(assignment: Assignment) -> RegradeCandidates:
     """How many submissions a regrade of the whole assignment would queue now, and skip."""
     finished, other = db.session.execute(
         select(
-            func.count().filter(Submission.state.in_(FINAL)),
-            func.count().filter(Submission.state.not_in(FINAL)),
+            func.count().filter(_regradable()),
+            func.count().filter(~_regradable()),
         ).where(*_of_assignment(assignment))
     ).one()
     return RegradeCandidates(int(finished), int(other))
@@ -66,17 +80,17 @@ def regrade_candidates(assignment: Assignment) -> RegradeCandidates:
 
 def regrade_all(assignment: Assignment, requested_by: User) -> RegradeBatch:
     """Queue every finished submission of the assignment (all versions) for grading against its
-    current version, as ``services.regrade`` does for one; submissions still being graded are
-    skipped (``skipped_by``). Commits once, then publishes. Raises RegradeRefused(409), writing
+    current version, as ``services.regrade`` does for one; submissions still being graded, and the
+    runs of a sweep with a run still going, are skipped (``skipped_by``). Commits once, then publishes. Raises RegradeRefused(409), writing
     nothing, when there is nothing to regrade."""
     now = utcnow()
     # Locked until the commit: a concurrent single regrade waits rather than resetting them twice.
     finished = list(
         db.session.scalars(
             select(Submission.id)
-            .where(*_of_assignment(assignment), Submission.state.in_(FINAL))
+            .where(*_of_assignment(assignment), _regradable())
             .order_by(Submission.id)
-            .with_for_update()
+            .with_for_update(of=Submission)
         )
     )
     if not finished:
@@ -135,10 +149,11 @@ def batch_failures(batch: RegradeBatch) -> list[BatchSubmission]:
 
 
 def skipped_by(batch: RegradeBatch, assignment: Assignment) -> list[BatchSubmission]:
-    """The submissions that were still being graded when the batch was asked for, so not regraded.
+    """The submissions that were still being graded when the batch was asked for (or were runs of a
+    sweep with a run still going), so not regraded.
 
     Not stored: every submission of the assignment from before the batch is either in it or was
-    being graded then.
+    skipped then.
     """
     rows = db.session.execute(
         select(Submission.id, User.name, Submission.state, Result.verdict, Result.message)

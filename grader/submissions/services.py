@@ -144,22 +144,24 @@ def regrade(submission: Submission) -> None:
     just received, in one commit, and published after it. The student's quotas are not touched.
     Raises UploadRefused(409) while it is still being graded.
     """
-    if not submission.state.final:
-        raise UploadRefused(409, "This submission is still being graded; regrade it once it has finished.")
     assignment = submission.assignment_version.assignment
-    ids = [submission.id]
-    if submission.sweep_id is not None:
-        # A sweep's runs are compared with each other and graded together: all are trained again
-        # against the same version, or the comparison would mix two budgets or hidden sets.
-        runs = db.session.execute(
-            select(Submission.id, Submission.state).where(Submission.sweep_id == submission.sweep_id)
-        ).all()
-        if not all(state.final for _, state in runs):
-            raise UploadRefused(
-                409,
-                "A run of this sweep is still being graded; regrade the sweep once all its runs have finished.",
-            )
-        ids = sorted(run_id for run_id, _ in runs)
+    # A sweep's runs are compared with each other and graded together: all are trained again against
+    # the same version, or the comparison would mix two budgets or hidden sets.
+    together = (
+        Submission.sweep_id == submission.sweep_id
+        if submission.sweep_id is not None
+        else Submission.id == submission.id
+    )
+    # Locked and read again: a second click (or a regrade-all) waits for this one's commit, then sees
+    # the runs queued and is refused, instead of resetting a run a worker may already hold.
+    runs = db.session.execute(
+        select(Submission.id, Submission.state).where(together).order_by(Submission.id).with_for_update()
+    ).all()
+    if not all(state.final for _, state in runs):
+        db.session.rollback()
+        what = "A run of this sweep is" if submission.sweep_id is not None else "This submission is"
+        raise UploadRefused(409, f"{what} still being graded; regrade it once it has finished.")
+    ids = [run_id for run_id, _ in runs]
     reset_for_regrade(ids, assignment.current)
     db.session.commit()
     publish_many(ids)
@@ -251,8 +253,10 @@ def publish(submission_id: int) -> bool:
         )
         db.session.commit()
     except DATABASE_DOWN:
-        # The message is out: a worker claims a "received" row as well, and the reconciler's extra
-        # copy is ignored by the claim. Failing here would turn an accepted upload into an error.
+        # The message is out but the row still says "received": the fair pick passes it over (it
+        # looks unpublished), so it is graded when its message finds nothing queued ahead of it, or
+        # after the reconciler publishes it again (a duplicate the conditional claim ignores). Late
+        # at worst, never lost; failing here would turn an accepted upload into an error.
         rollback_quietly()
         current_app.logger.warning(
             "submission %s published but not marked queued (database away)", submission_id

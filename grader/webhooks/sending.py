@@ -19,21 +19,15 @@ TIMEOUT_SECONDS = 5.0
 
 
 def post(
-    url: str, body: bytes, headers: dict[str, str], address: str | None
+    url: str, body: bytes, headers: dict[str, str], addresses: list[str] | None
 ) -> tuple[int | None, str | None]:
-    """POST ``body``; (HTTP status or None, what went wrong or None). ``address``: connect there (the
-    checked one), or resolve the URL's host as usual when None (private addresses allowed)."""
+    """POST ``body``; (HTTP status or None, what went wrong or None). ``addresses``: connect to the
+    first of these (the checked ones) that answers, or resolve the URL's host as usual when None
+    (private addresses allowed)."""
+    connection = _connection(url)
+    if addresses is not None:
+        connection._create_connection = _to(addresses)  # type: ignore[attr-defined]
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            host, parts.port, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(host, parts.port, timeout=TIMEOUT_SECONDS)
-    if address is not None:
-        connection._create_connection = _to(address)  # type: ignore[attr-defined]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("POST", target, body=body, headers=headers)
@@ -52,10 +46,29 @@ def post(
         connection.close()
 
 
-def _to(address: str):  # type: ignore[no-untyped-def]
-    """http.client's connect step, sent to ``address`` whatever the host name resolves to now."""
+def _connection(url: str) -> http.client.HTTPConnection:
+    """The connection for ``url``, its port always explicit: given None, http.client would read the
+    port from the host, and an IPv6 literal's last group (``2001:db8::1``) would be taken for one."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(
+            host, parts.port or 443, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context()
+        )
+    return http.client.HTTPConnection(host, parts.port or 80, timeout=TIMEOUT_SECONDS)
+
+
+def _to(addresses: list[str]):  # type: ignore[no-untyped-def]
+    """http.client's connect step, sent to the checked ``addresses`` in turn (a dual-stack receiver
+    on a host without IPv6 routes answers on the next), whatever the name resolves to now."""
 
     def create_connection(host_port, timeout=None, source_address=None):  # type: ignore[no-untyped-def]
-        return socket.create_connection((address, host_port[1]), timeout, source_address)
+        failure: OSError = OSError("no address to connect to")
+        for address in addresses:
+            try:
+                return socket.create_connection((address, host_port[1]), timeout, source_address)
+            except OSError as error:
+                failure = error
+        raise failure
 
     return create_connection

@@ -236,16 +236,16 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _post_public(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    """``sending.post`` to an address of the URL's host known to be public (checked again here: a
-    name that was public at registration may not be any more), and connected to that very address."""
-    address = None
+    """``sending.post`` to addresses of the URL's host known to be public (checked again here: a
+    name that was public at registration may not be any more), and connected to those very ones."""
+    addresses = None
     if not current_app.extensions["grader.config"].webhook_allow_private:
         parts = urlsplit(url)
         try:
-            address = check_public(parts.hostname or "", parts.port)
+            addresses = check_public(parts.hostname or "", parts.port)
         except AddressRefused as refused:
             return None, f"not sent: {refused}"
-    return sending.post(url, body, headers, address)
+    return sending.post(url, body, headers, addresses)
 
 
 def deliver(delivery_id: int) -> str:

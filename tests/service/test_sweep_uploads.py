@@ -18,7 +18,7 @@ from grader.assignments.services import publish
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
-from grader.submissions import grading, scoreboard, services
+from grader.submissions import grading, regrading, scoreboard, services
 from grader.submissions.models import Curve, Submission
 from grader.submissions.policy import submissions_today
 from grader.sweeps.models import Sweep
@@ -310,12 +310,18 @@ def test_regrading_a_run_regrades_its_whole_sweep_against_the_current_version(
         select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
     ).all()
     _finish_all(runs[:5], [0.01, 0.02, 0.03, 0.004, 0.005])
-    with pytest.raises(services.UploadRefused, match="still being graded"):
+    with pytest.raises(services.UploadRefused, match="A run of this sweep is still being graded"):
         services.regrade(runs[0])  # the sixth is still queued: nothing is reset
     assert db.session.get(Submission, runs[0].id).state.final
-    _finish_all(runs[5:], [0.006])
     teacher = create_user(f"t-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
+    # A regrade of the whole assignment skips a sweep with a run going, whole: here nothing is left.
+    assert regrading.regrade_candidates(assignment) == regrading.RegradeCandidates(0, 6)
+    with pytest.raises(regrading.RegradeRefused):
+        regrading.regrade_all(assignment, teacher)
+    assert all(db.session.get(Submission, r.id).state.final for r in runs[:5])
+    _finish_all(runs[5:], [0.006])
+    assert regrading.regrade_candidates(assignment) == regrading.RegradeCandidates(6, 0)
     csrf = login(client, teacher)
     assert "Regrade the sweep" in client.get(f"/submissions/{runs[4].id}/result").get_data(as_text=True)
     spec.write_text(spec.read_text().replace("[sweep]", "[sweep]\nrestarts = 1"))  # the instructor's fix

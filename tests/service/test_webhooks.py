@@ -286,19 +286,26 @@ def test_a_delivery_connects_to_the_address_that_was_checked_not_to_what_dns_say
 
     port = receiver.server.server_port
     url = f"http://rebound.invalid:{port}/hooks/grader?course=1"
-    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, "127.0.0.1")
+    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, ["127.0.0.1"])
     assert (status, error) == (500, "HTTP 500: not yet")  # the receiver's first answer
-    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, "127.0.0.1")
+    status, error = sending.post(url, b"{}", {"X-Grader-Event": "submission.scored"}, ["127.0.0.1"])
     assert (status, error) == (204, None)
     headers, body = receiver.requests[-1]
     assert headers["Host"] == f"rebound.invalid:{port}" and body == b"{}"
     assert headers["X-Grader-Event"] == "submission.scored"
+    # The checked addresses are tried in turn: one with nothing listening (127.0.0.3) is passed over.
+    status, _ = sending.post(url, b"{}", {}, ["127.0.0.3", "127.0.0.1"])
+    assert status == 204 and len(receiver.requests) == 3
+    # An IPv6 literal without a port keeps its scheme's port (not its last group taken for one).
+    assert sending._connection("https://[2001:db8::1]/hooks").port == 443
+    assert sending._connection("http://[2001:db8::1]/hooks").host == "2001:db8::1"
+    assert sending._connection("http://[2001:db8::1]:8080/").port == 8080
     # Without a pinned address the name is resolved as usual: and this one does not resolve.
     status, error = sending.post(url, b"{}", {}, None)
     assert status is None and error is not None and error.startswith("could not connect")
-    assert len(receiver.requests) == 2
+    assert len(receiver.requests) == 3
 
 
 def test_a_public_address_passes_and_is_the_one_connected_to():
     # A literal: no DNS needed (the machine may have none).
-    assert check_public("93.184.215.14", 443) == "93.184.215.14"
+    assert check_public("93.184.215.14", 443) == ["93.184.215.14"]
