@@ -72,6 +72,10 @@ class Comparison:
     settings: list[str]  # the settings that vary, in the order asked
     log_settings: list[str]  # those drawn or plotted on a log axis
     graded_seeds: int = 1  # the seeds per point the sweep needs to be graded (the assignment's)
+    # Settings that runs reported never reaching the student's code (diagnosis sweep_settings_ignored),
+    # and how many runs said so: the page warns that those runs trained alike.
+    ignored: list[str] = field(default_factory=list)
+    ignoring_runs: int = 0
 
     @property
     def gradable(self) -> bool:
@@ -108,9 +112,15 @@ def compare(sweep: Sweep) -> Comparison:
     ).all()
     plan = sweep.plan
     points = [Point(i, settings, []) for i, settings in enumerate(plan["points"])]
+    ignored: set[str] = set()
+    ignoring = 0
     for row in rows:
         result = row.result
         details = (result.details or {}) if result is not None else {}
+        unread = _unread(details)
+        if unread:
+            ignoring += 1
+            ignored.update(unread)
         trained = details.get("trained") or {}
         stopping = details.get("early_stopping") or {}
         points[row.sweep_point or 0].runs.append(
@@ -141,7 +151,26 @@ def compare(sweep: Sweep) -> Comparison:
         best.best = True
     varying = [name for name in plan["space"] if name != "fixed"]
     logs = [n for n in varying if n in SETTINGS and SETTINGS[n].log_scale]
-    return Comparison(sweep, spec.grading.metric, lower, points, varying, logs, spec.grading.seeds)
+    return Comparison(
+        sweep,
+        spec.grading.metric,
+        lower,
+        points,
+        varying,
+        logs,
+        spec.grading.seeds,
+        sorted(ignored),
+        ignoring,
+    )
+
+
+def _unread(details: dict[str, Any]) -> list[str]:
+    """The settings a run's diagnosis says never reached the code (its own record, read defensively)."""
+    for diagnosis in details.get("diagnoses") or []:
+        if isinstance(diagnosis, dict) and diagnosis.get("code") == "sweep_settings_ignored":
+            unread = (diagnosis.get("numbers") or {}).get("unread")
+            return [name for name in unread if isinstance(name, str)] if isinstance(unread, list) else []
+    return []
 
 
 def curves(

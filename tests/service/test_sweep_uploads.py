@@ -269,12 +269,19 @@ def test_a_sweep_on_fewer_seeds_is_an_experiment_not_a_grade(
     sweep = db.session.get(Sweep, sweep_id)
     db.session.refresh(sweep)
     assert sweep.settled_at is not None and sweep.graded_submission_id is None
+    # A run whose code never read its settings says so; the page warns that the runs trained alike.
+    result = db.session.get(Submission, runs[1].id).result
+    result.details = {
+        **result.details,
+        "diagnoses": [{"code": "sweep_settings_ignored", "numbers": {"unread": ["lr"]}}],
+    }
+    db.session.commit()
     row = scoreboard.scoreboard(assignment, per_page=None).rows[0]
     assert row.submission_id is None and row.attempts == 1
     login(client, student)
-    assert "Not graded: each point trains on 1 seed(s)" in client.get(f"/sweeps/{sweep_id}").get_data(
-        as_text=True
-    )
+    html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
+    assert "Not graded: each point trains on 1 seed(s)" in html
+    assert 'id="sweep-ignored"' in html and "1 of 2 runs never read lr from" in " ".join(html.split())
 
 
 def test_a_settle_missed_by_a_dead_worker_is_done_by_the_reconciler(client, course, student_token, tmp_path):
