@@ -81,8 +81,8 @@ def regrade_candidates(assignment: Assignment) -> RegradeCandidates:
 def regrade_all(assignment: Assignment, requested_by: User) -> RegradeBatch:
     """Queue every finished submission of the assignment (all versions) for grading against its
     current version, as ``services.regrade`` does for one; submissions still being graded, and the
-    runs of a sweep with a run still going, are skipped (``skipped_by``). Commits once, then publishes. Raises RegradeRefused(409), writing
-    nothing, when there is nothing to regrade."""
+    runs of a sweep with a run still going, are skipped (``skipped_by``). Commits once, then
+    publishes. Raises RegradeRefused(409), writing nothing, when there is nothing to regrade."""
     now = utcnow()
     # Locked until the commit: a concurrent single regrade waits rather than resetting them twice.
     finished = list(

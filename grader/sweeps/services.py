@@ -168,7 +168,8 @@ def _unread(details: dict[str, Any]) -> list[str]:
     """The settings a run's diagnosis says never reached the code (its own record, read defensively)."""
     for diagnosis in details.get("diagnoses") or []:
         if isinstance(diagnosis, dict) and diagnosis.get("code") == "sweep_settings_ignored":
-            unread = (diagnosis.get("numbers") or {}).get("unread")
+            numbers = diagnosis.get("numbers")
+            unread = numbers.get("unread") if isinstance(numbers, dict) else None
             return [name for name in unread if isinstance(name, str)] if isinstance(unread, list) else []
     return []
 

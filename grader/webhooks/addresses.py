@@ -4,7 +4,7 @@ The outbound worker shares the backend network with PostgreSQL, Redis and the we
 cloud host answers metadata requests on a link-local address: a webhook URL naming any of them
 would turn the grader into a proxy into its own network (SSRF). The host is resolved and every
 address it resolves to must be public, at registration and again before each delivery (DNS can
-change in between), and the delivery connects to the address it checked (sending.py).
+change in between), and the delivery connects to the addresses it checked (sending.py).
 GRADER_WEBHOOK_ALLOW_PRIVATE lifts this for development on one machine.
 """
 
