@@ -54,3 +54,14 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def watched_page(browser, width: int, height: int) -> tuple[object, object, list[str]]:  # type: ignore[no-untyped-def]
+    """A new context and page of ``width`` x ``height``, and the list its script errors and console
+    errors go to (each browser test ends asserting it is empty)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return context, page, errors

@@ -21,7 +21,7 @@ from grader.accounts.services import create_user
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 
-from .browsing import ARTIFACTS
+from .browsing import ARTIFACTS, watched_page
 from .conftest import FIXED_SCRIPT
 from .test_end_to_end import Stack, postgres_stack
 
@@ -64,11 +64,7 @@ INKED_IN = """(selector) => {
 
 def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url, browser):  # type: ignore[no-untyped-def]
     stack.start_worker()
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = watched_page(browser, 1100, 900)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     try:
@@ -171,11 +167,7 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
 
 def _logged_in(browser, base_url: str, email: str):  # type: ignore[no-untyped-def]
     """A new browser context logged in as ``email``, collecting the page's errors and console errors."""
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = watched_page(browser, 1000, 800)
     page.goto(base_url + "/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("pw")
@@ -292,11 +284,7 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
         db.session.add(Enrollment(course_id=course.id, user_id=teacher.id, role=Role.INSTRUCTOR))
         db.session.add(Enrollment(course_id=course.id, user_id=idle.id, role=Role.STUDENT))
         db.session.commit()
-    context = browser.new_context(viewport={"width": 1000, "height": 700})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = watched_page(browser, 1000, 700)
     try:
         page.goto(base_url + "/login")
         page.get_by_label("Email").fill("teacher@example.edu")

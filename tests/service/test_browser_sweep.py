@@ -22,7 +22,7 @@ from grader.courses.models import Course
 from grader.extensions import db
 from grader.submissions.models import Attempt, Submission
 
-from .browsing import ARTIFACTS
+from .browsing import ARTIFACTS, watched_page
 from .conftest import PARABOLOID
 from .test_browser import INKED_IN
 from .test_end_to_end import Stack, postgres_stack
@@ -108,11 +108,7 @@ def test_a_sweep_runs_in_parallel_stops_early_and_is_compared_on_its_page(stack,
     stack.start_worker()  # two at once: the runs are queued as separate jobs and go in parallel
     _wait_ready(stack, 2)  # both consuming before the upload, so both take runs
     assignment_id = _sweepable_paraboloid(stack, tmp_path / "paraboloid-sweep")
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = watched_page(browser, 1100, 900)
     try:
         page.goto(base_url + "/login")
         page.get_by_label("Email").fill("e2e@example.edu")
