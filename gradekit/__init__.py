@@ -6,6 +6,7 @@
     lr = params().get("lr", 1e-3)             # this sweep point's settings ({} when not a sweep)
     ...
     submit(model)                             # only needed when the grader cannot tell
+    submit(model, inputs=scaler.transform)    # scaling outside the model: the grader applies it too
 
 Outside the grader, ``submit`` does nothing, ``load_training_data`` reads the
 files the grader's ``grader data ASSIGNMENT`` command writes (or the path in
@@ -23,14 +24,22 @@ from typing import Any
 __all__ = ["load_training_data", "params", "submit"]
 
 _submitted: list[Any] = []
+# The scaling a script does outside its model, by the model it belongs to: (model, inputs, outputs).
+_transforms: list[tuple[Any, Any, Any]] = []
 _data_dir: str | None = None
 _device: str = "cpu"
 _params: dict[str, Any] | None = None  # set by the grader; None outside it
 _params_read = False  # whether the code asked for its settings (the grader warns a sweep that never did)
 
 
-def submit(model: Any) -> Any:
-    """Name the model to be graded. Returns the model, so ``model = submit(Net())`` works."""
+def submit(model: Any, *, inputs: Any = None, outputs: Any = None) -> Any:
+    """Name the model to be graded. Returns the model, so ``model = submit(Net())`` works.
+
+    ``inputs``: a function the grader applies to the raw inputs before your model sees them, when
+    your script scales them outside the model (``inputs=scaler.transform`` for a scikit-learn
+    scaler). ``outputs``: one it applies to your model's outputs (``outputs=y_scaler.inverse_transform``
+    when you trained on scaled targets). They get and may return numpy arrays (2-D) or tensors.
+    """
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is always present in the grader
@@ -40,8 +49,25 @@ def submit(model: Any) -> Any:
             f"submit() expects your torch.nn.Module, got {type(model).__name__}. "
             "Pass the model object itself, e.g. submit(model)."
         )
+    for name, function in (("inputs", inputs), ("outputs", outputs)):
+        if function is not None and not callable(function):
+            raise TypeError(
+                f"submit({name}=...) expects a function, got {type(function).__name__}: pass the method "
+                f"itself, without calling it, e.g. submit(model, {name}=scaler."
+                f"{'transform' if name == 'inputs' else 'inverse_transform'})."
+            )
     _submitted.append(model)
+    if inputs is not None or outputs is not None:
+        _transforms.append((model, inputs, outputs))
     return model
+
+
+def transforms_of(model: Any) -> tuple[Any, Any]:
+    """The ``inputs`` and ``outputs`` functions submitted with ``model`` (the last ones), or None."""
+    for submitted, inputs, outputs in reversed(_transforms):
+        if submitted is model:
+            return inputs, outputs
+    return None, None
 
 
 def load_training_data() -> tuple[Any, Any]:
@@ -100,3 +126,4 @@ def _configure(data_dir: str | None, device: str, params: dict[str, Any] | None 
     _params = dict(params or {})
     _params_read = False
     _submitted.clear()
+    _transforms.clear()

@@ -27,6 +27,7 @@ from grader.assignments.spec import SpecError, find
 from grader.cli_assignments import add_commands as add_assignment_commands
 from grader.cli_client import add_commands as add_client_commands
 from grader.config import ConfigError, RunnerConfig
+from grader.diagnosis.base import NO_KNOWN_MISTAKE, unexplained
 from grader.lti.cli import add_commands as add_lti_commands
 from grader.ops.doctor import add_commands as add_doctor_commands
 from grader.runner.grade import GradeReport, grade
@@ -80,6 +81,8 @@ def print_report(report: GradeReport, out: Any) -> None:
         )
     for note in report.notes:
         out.write(f"note: {note}\n")
+    if unexplained(report.verdict.value, report.passed, [d.severity for d in report.diagnoses]):
+        out.write(f"\n{NO_KNOWN_MISTAKE}\n")
     for d in report.diagnoses:
         place = f" ({d.where})" if d.where else ""
         out.write(f"\n{d.severity}: {d.title}{place}\n  seen: {d.seen}\n  why:  {d.why}\n  fix:  {d.fix}\n")

@@ -426,3 +426,74 @@ def test_the_harness_s_exit_status_from_student_code_is_not_a_platform_failure(
     result = run(with_model(code), attack_limits, runner_config, warm_pool)
     assert result.verdict is Verdict.RUNTIME_ERROR, (result.verdict, result.message)
     assert "exit status 70" in result.message
+
+
+PUBLIC = {
+    "x_val": np.random.default_rng(1).random((256, 2)).astype(np.float32),
+    "y_val": np.random.default_rng(2).random(256).astype(np.float32),
+}
+SLEEPY_IN_EVAL = """
+import time, torch
+class Sleepy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+    def forward(self, x):
+        if not self.training:
+            {hang}
+        return self.layer(x)
+model = Sleepy()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+for step in range({steps}):
+    optimizer.zero_grad()
+    model(torch.rand(8, 2)).pow(2).mean().backward()
+    optimizer.step()
+"""
+
+
+def test_a_forward_that_hangs_in_eval_mode_is_named_within_its_own_budget(
+    runner_config, attack_limits, warm_pool
+):
+    # The held-out curve calls the model in eval mode after a sampled step: that call hangs, not training.
+    code = SLEEPY_IN_EVAL.format(hang="time.sleep(10**6)", steps=300)
+    result = run(code, attack_limits, runner_config, warm_pool, eval_seconds=3.0, public_data=PUBLIC)
+    assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
+    assert "did not return within 1 s" in result.message and "after optimizer step" in result.message
+    assert "wall time" not in result.message and result.usage.wall_seconds < attack_limits.wall_seconds / 2
+
+
+def test_a_hang_no_signal_interrupts_meets_the_hosts_own_deadline(runner_config, attack_limits, warm_pool):
+    # SIGALRM blocked: the sandbox's own budget cannot fire; the host's deadline over the checks does.
+    hang = "import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM]); time.sleep(10**6)"
+    result = run(
+        SLEEPY_IN_EVAL.format(hang=hang, steps=0), attack_limits, runner_config, warm_pool,
+        eval_seconds=3.0, public_data=PUBLIC,
+    )  # fmt: skip
+    assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
+    assert "Training finished, but your trained model did not return" in result.message
+    assert result.usage.wall_seconds < attack_limits.wall_seconds - 5
+
+
+def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run_out(
+    runner_config, attack_limits, warm_pool
+):
+    # Code that breaks what the harness itself uses (here torch.stack, in the recorder's flush) makes
+    # the harness fail inside the student's optimizer step: not charged, and nothing of the run is
+    # shown (else an uncharged run would be free compute with output).
+    code = """
+    import torch
+    print("computed: 42")
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret result 42")
+    torch.stack = broken
+    for step in range(3000):
+        optimizer.zero_grad()
+        model(torch.rand(8, 2)).pow(2).mean().backward()
+        optimizer.step()
+    """
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.INTERNAL_ERROR and not result.verdict.charged, result.message
+    assert "42" not in result.message and "harness" not in result.message
+    assert result.stdout == result.stderr == "" and not result.training.curves

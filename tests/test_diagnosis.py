@@ -179,7 +179,7 @@ SUBMISSIONS: dict[str, tuple[str, str]] = {
         model="nn.Sequential(nn.Linear(2, 16), " + "nn.Sigmoid(), nn.Linear(16, 16), " * 9 + "nn.Sigmoid(), nn.Linear(16, 1))",
         optimizer="SGD", lr="1e-2",
     ),
-    "plateau": regression(model="nn.Sequential(nn.Linear(2, 1))", steps=3000),
+    "plateau": regression(model="nn.Sequential(nn.Linear(2, 1), nn.Tanh(), nn.Linear(1, 1))", steps=3000),
     "still_falling": regression(optimizer="SGD", lr="1e-2", steps=300),
     "overfit": regression(data="x, y = x[:4], y[:4]", steps=1500),
     "over_budget": regression(steps=60000, model="nn.Linear(2, 1)"),
@@ -239,7 +239,7 @@ def test_a_clean_run_gets_no_diagnosis(reports):
         ("tiny_lr", "learning_rate_too_small", "warning"),
         ("huge_lr", "learning_rate_too_large", "error"),
         ("broadcast", "broadcast_shapes", "error"),
-        ("linear_stack", "linear_stack", "warning"),
+        ("linear_stack", "linear_model", "error"),  # no plane fits a paraboloid: the cause, not the shape
         ("sigmoid_output", "output_range", "error"),
         ("dead_relu", "constant_output", "error"),
         ("half_dead", "dead_relu", "warning"),

@@ -165,3 +165,49 @@ def test_cli_run_prints_progress_verdict_and_json(tmp_path):
     )
     missing = subprocess.run([*grader[:-1], "nope.txt"], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode == 2 and "nope.txt" in missing.stderr
+
+
+OWN_METHODS = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+    # Names nn.Module has, redefined as beginners do: the grader must call none of them.
+    def train(self, x, y, epochs=400):
+        optimizer = torch.optim.Adam(self.parameters(), lr=0.02)
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(self(x).squeeze(-1), y).backward()
+            optimizer.step()
+
+    def eval(self, x, y):
+        return nn.functional.mse_loss(self(x).squeeze(-1), y).item()
+
+    def to(self, *args, **kwargs):
+        raise RuntimeError("my model never moves")
+"""
+
+
+@pytest.mark.parametrize("mode", ["script", "module"])
+def test_a_model_that_redefines_train_eval_and_to_is_graded_like_any_other(
+    paraboloid, validation, runner_config, mode
+):
+    if mode == "script":
+        code = OWN_METHODS + "\nx = torch.rand(1000, 2)\nmodel = Net()\nmodel.train(x, (x**2).sum(1))\n"
+    else:
+        code = OWN_METHODS + (
+            "\ndef build_model():\n    return Net()\n\n"
+            "def train(model, data, log):\n    model.train(data.x_train, data.y_train)\n"
+        )
+    report = _grade(paraboloid, validation, runner_config, "solution.py", code.encode())
+    assert report.verdict is Verdict.SCORED, (report.message, report.summary()["details"])
+    assert report.metric_value is not None and report.metric_value < 0.02
+    assert "linear_stack" not in {d.code for d in report.diagnoses}

@@ -35,6 +35,10 @@ class Task:
     type: str  # regression | binary | multiclass
     output: str  # value | probability | logit | scores
     classes: int = 0  # multiclass only
+    # Grade a model whose outputs clearly follow the other convention (probabilities where logits are
+    # read, one column where scores are read, ...) under that reading; off by default: it is then only
+    # explained (grader/runner/conventions.py).
+    accept_other_reading: bool = False
 
     @property
     def classification(self) -> bool:
@@ -112,7 +116,7 @@ def parse_task(top: Table) -> Task:
         kind = top.choice("task", tuple(OUTPUTS))
         t = Table({"type": kind}, top.field("task"), {"type"})
     else:
-        t = top.table("task", {"type", "output", "classes"})
+        t = top.table("task", {"type", "output", "classes", "accept_other_reading"})
         kind = t.choice("type", tuple(OUTPUTS))
     output = t.choice("output", OUTPUTS[kind], OUTPUTS[kind][0])
     classes = 0
@@ -122,7 +126,12 @@ def parse_task(top: Table) -> Task:
             raise SpecError(f"{t.field('classes')}: a multiclass task has at least 3 classes (use binary)")
     elif "classes" in t:
         raise SpecError(f"{t.field('classes')}: only a multiclass task declares its classes")
-    return Task(kind, output, classes)
+    other = t.get("accept_other_reading", bool, False)
+    if other and kind == "regression":
+        raise SpecError(
+            f"{t.field('accept_other_reading')}: only a classification task has another reading of its outputs"
+        )
+    return Task(kind, output, classes, other)
 
 
 def parse_target(

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import model_rules, sweep_rules, training_rules  # noqa: F401 - registers the rules
-from .base import RULES, SEVERITIES, Diagnosis
+from . import (  # noqa: F401 - registers the rules
+    effect_rules,
+    failure_rules,
+    model_rules,
+    output_rules,
+    sweep_rules,
+    training_rules,
+)
+from .base import RANK, RULES, SUPERSEDES, Diagnosis
 from .evidence import Evidence, gather
 
 __all__ = ["Diagnosis", "Evidence", "diagnose", "gather"]
 
 
 def diagnose(evidence: Evidence) -> list[Diagnosis]:
-    """Every rule's finding for this run, errors first.
+    """Every rule's finding for this run, the most likely cause first; none that a cause makes moot.
 
     A run that passed gets hints only: whatever a rule saw did not stop it, and a false alarm on a
     good solution costs more trust than a missed remark.
@@ -30,4 +37,10 @@ def diagnose(evidence: Evidence) -> list[Diagnosis]:
             continue  # malformed claims from the sandbox: no diagnosis rather than a wrong one
         if diagnosis is not None:
             found.append(replace(diagnosis, severity="hint") if evidence.passed else diagnosis)
-    return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
+    codes = {d.code for d in found}
+    moot = set().union(*(SUPERSEDES.get(code, set()) for code in codes))
+    kept = [d for d in found if d.code not in moot]
+    order = {code: i for i, code in enumerate(RANK)}
+    # Errors and warnings by how likely each is the cause (a warned-of cause before an error's symptom),
+    # then the hints.
+    return sorted(kept, key=lambda d: (d.severity == "hint", order.get(d.code, len(order))))

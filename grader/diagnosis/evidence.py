@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from grader.assignments.spec import Assignment
+from grader.runner.conventions import final_outputs
 
 STUDENT_DIR = "/workspace/"  # where the student's files are inside the sandbox (harness.__main__.WORKDIR)
 
@@ -70,6 +71,10 @@ class Evidence:
     passed: bool = False
     predictions: np.ndarray | None = None  # checked regression values on the hidden set
     targets: np.ndarray | None = None  # public validation targets (never the hidden set's)
+    inputs: np.ndarray | None = None  # public validation inputs, in the same order
+    outputs: np.ndarray | None = None  # the final model's outputs on the first public inputs (the checks')
+    failure: dict[str, Any] = field(default_factory=dict)  # the student's code failed: kind, message, ...
+    torch_version: str = ""  # the sandbox's, said before the student's code ran
 
     @property
     def losses_probed(self) -> list[dict[str, Any]]:
@@ -108,6 +113,7 @@ def gather(
     passed: bool = False,
     predictions: np.ndarray | None = None,
     targets: np.ndarray | None = None,
+    inputs: np.ndarray | None = None,
 ) -> Evidence:
     """The evidence of one run (``training`` is the runner's Training record)."""
     curves = training.curves or {}
@@ -138,4 +144,8 @@ def gather(
         passed=passed,
         predictions=predictions,
         targets=targets,
+        inputs=inputs,
+        outputs=final_outputs(training),
+        failure=dict(training.failure or {}),
+        torch_version=text(training.hello or {}, "torch"),
     )

@@ -86,6 +86,7 @@ def linear_stack(e: Evidence) -> Diagnosis | None:
         and layers >= 2
         and (spread or 0) > 1e-6
         and not final.get("activations")
+        and not final.get("ops")  # F.relu, torch.tanh, x.sigmoid() in forward() are activations too
     ):
         seen = (
             f"The trained model has {layers} Linear layers and no activation, and "
@@ -104,38 +105,25 @@ def linear_stack(e: Evidence) -> Diagnosis | None:
 
 
 @rule
-def constant_output(e: Evidence) -> Diagnosis | None:
-    final = e.final_model
-    spread = number(final, "output_spread")
-    raw = final.get("silent_relu")
+def dead_relu(e: Evidence) -> Diagnosis | None:
+    raw = e.final_model.get("silent_relu")
     silent = (
         {str(k)[:60]: float(v) for k, v in raw.items() if isinstance(v, (int, float))}
         if isinstance(raw, dict)
         else {}
     )
     dead = {k: v for k, v in silent.items() if v >= 0.5}
-    if spread is not None and spread <= 1e-6:
-        return Diagnosis(
-            "constant_output", "error", "The model outputs the same value for every input",
-            "On 128 public inputs the trained model's outputs did not vary"
-            + (f"; in {', '.join(sorted(dead))} every unit was silent (ReLU output 0)." if dead else "."),
-            "Nothing of the input reaches the output: typically every ReLU of a layer died after a "
-            "too-large step, or the loss pulled everything to the mean.",
-            "Lower the learning rate, scale the inputs, and check that targets and predictions "
-            "have the same shape.",
-            numbers={"dead_layers": dead},
-        )  # fmt: skip
-    if dead and not e.passed:
-        name, share = max(dead.items(), key=lambda kv: kv[1])
-        return Diagnosis(
-            "dead_relu", "warning", "Many ReLU units are dead",
-            f"In {name}, {share:.0%} of the units output 0 for every input of a sampled batch.",
-            "A dead ReLU has no gradient, so it never recovers: the layer works with fewer units "
-            "than it has.",
-            "Lower the learning rate, scale the inputs, or use nn.LeakyReLU / a Kaiming initialisation.",
-            numbers={"layer": name, "silent_share": share},
-        )  # fmt: skip
-    return None
+    if not dead or e.passed:
+        return None
+    name, share = max(dead.items(), key=lambda kv: kv[1])
+    return Diagnosis(
+        "dead_relu", "warning", "Many ReLU units are dead",
+        f"In {name}, {share:.0%} of the units output 0 for every input of a sampled batch.",
+        "A dead ReLU has no gradient, so it never recovers: the layer works with fewer units "
+        "than it has.",
+        "Lower the learning rate, scale the inputs, or use nn.LeakyReLU / a Kaiming initialisation.",
+        numbers={"layer": name, "silent_share": share},
+    )  # fmt: skip
 
 
 @rule
@@ -171,15 +159,34 @@ def unnormalised_inputs(e: Evidence) -> Diagnosis | None:
     )  # fmt: skip
 
 
+def _unit_range(loss: dict[str, Any]) -> bool:
+    """Every prediction the loss was given lay within [0, 1], at the first sampled step and the latest."""
+    bounds = [
+        b
+        for k in ("prediction_min", "prediction_max", "last_min", "last_max")
+        if (b := number(loss, k)) is not None
+    ]
+    return len(bounds) == 4 and min(bounds) >= 0.0 and max(bounds) <= 1.0
+
+
+def _range_at_end(loss: dict[str, Any], e: Evidence | None = None) -> str:
+    """The predictions' range as training ended: the final model's on public inputs when known."""
+    if e is not None and e.outputs is not None and e.outputs.size:
+        return f"from {g(float(e.outputs.min()))} to {g(float(e.outputs.max()))} at the end of training"
+    low = number(loss, "last_min") if number(loss, "last_min") is not None else number(loss, "prediction_min")
+    high = (
+        number(loss, "last_max") if number(loss, "last_max") is not None else number(loss, "prediction_max")
+    )
+    step = number(loss, "last_step")
+    at = f" at step {int(step):,}" if step else ""
+    return f"from {g(low or 0.0)} to {g(high or 0.0)}{at}"
+
+
 @rule
 def loss_pairing(e: Evidence) -> Diagnosis | None:
     for loss in e.losses_probed:
         cls = text(loss, "cls")
-        if (
-            cls == "CrossEntropyLoss"
-            and loss.get("rows_sum_to_one") is True
-            and (number(loss, "prediction_min") or 0) >= 0
-        ):
+        if cls == "CrossEntropyLoss" and loss.get("rows_sum_to_one") is True and _unit_range(loss):
             return Diagnosis(
                 "softmax_then_cross_entropy", "warning", "Softmax is applied twice",
                 "CrossEntropyLoss received rows that are already probabilities (each sums to 1): "
@@ -189,12 +196,33 @@ def loss_pairing(e: Evidence) -> Diagnosis | None:
                 "Return the raw scores (logits) from forward(); the largest score is still the "
                 "prediction.",
             )  # fmt: skip
+        if cls == "CrossEntropyLoss" and _unit_range(loss):
+            return Diagnosis(
+                "sigmoid_then_cross_entropy", "warning", "A sigmoid before CrossEntropyLoss",
+                f"CrossEntropyLoss received scores that all lay between 0 and 1 ({_range_at_end(loss, e)}): "
+                "your model squashes its outputs (a sigmoid) before the loss.",
+                "CrossEntropyLoss expects raw scores (logits) and applies the softmax itself; scores held "
+                "between 0 and 1 can differ by at most 1, so the loss can never become confident and "
+                "learns slowly.",
+                "Remove the sigmoid (or softmax) at the end of forward() and return the raw scores.",
+            )  # fmt: skip
+        if cls == "MSELoss" and e.spec.task.classification:
+            squashed = _unit_range(loss)
+            return Diagnosis(
+                "mse_for_classification", "warning", "A classifier trained with the mean squared error",
+                f"Training used MSELoss on {'probabilities' if squashed else 'predictions'} "
+                f"{_range_at_end(loss, e)}, for a {e.spec.task.type} classification.",
+                "With a sigmoid, MSE's gradient vanishes exactly when a prediction is confidently wrong, so "
+                "the model learns slowly or gets stuck; cross-entropy does not have that problem.",
+                "Train with nn.BCEWithLogitsLoss() on the logits (binary) or nn.CrossEntropyLoss() on one "
+                "score per class (multi-class).",
+            )  # fmt: skip
         if cls == "BCELoss":
             before = text(loss, "output_module")
             return Diagnosis(
                 "sigmoid_then_bce", "hint", "BCEWithLogitsLoss is the safer choice",
-                f"Training used BCELoss on probabilities from {g(number(loss, 'prediction_min') or 0)} to "
-                f"{g(number(loss, 'prediction_max') or 0)}{f' (the layer before it: {before})' if before else ''}.",
+                f"Training used BCELoss on probabilities {_range_at_end(loss, e)}"
+                f"{f' (the layer before it: {before})' if before else ''}.",
                 "A sigmoid followed by BCELoss loses precision when the probability is close to 0 or "
                 "1; BCEWithLogitsLoss computes the same loss from the logits, stably.",
                 "Train with nn.BCEWithLogitsLoss() on the logits and apply torch.sigmoid only where a "
@@ -203,12 +231,17 @@ def loss_pairing(e: Evidence) -> Diagnosis | None:
     return None
 
 
-BOUNDED = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Softmax": (0.0, 1.0), "ReLU": (0.0, math.inf)}
+# What the last operation of forward() bounds the output to (module or functional, by torch's name).
+BOUNDED = {
+    "Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Softmax": (0.0, 1.0), "ReLU": (0.0, math.inf),
+    "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0), "relu": (0.0, math.inf),
+    "softplus": (0.0, math.inf), "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0), "hardsigmoid": (0.0, 1.0),
+}  # fmt: skip
 
 
 @rule
 def output_range(e: Evidence) -> Diagnosis | None:
-    last = text(e.final_model, "last_module")
+    last = text(e.final_model, "last_op") or text(e.final_model, "last_module")
     if last not in BOUNDED or e.predictions is None or e.targets is None or e.spec.task.classification:
         return None
     low, high = BOUNDED[last]

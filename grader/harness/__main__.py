@@ -23,10 +23,11 @@ import torch
 
 import gradekit
 
-from . import protocol
+from . import calls, protocol
 from .channels import connect_channels
+from .discover import scalers
 from .early_stop import early_stopper
-from .errors import describe
+from .errors import describe, harness_failure, stopped
 from .instrument import Recorder
 from .modes import SubmissionError, load_data, run_module, run_script
 from .sweep import Point
@@ -103,7 +104,7 @@ def probe_inputs(data_dir: str, model: torch.nn.Module) -> torch.Tensor | None:
     inputs = public_inputs(data_dir, "x_val")
     if inputs is None:
         return None
-    return inputs.to(next((p.device for p in model.parameters()), torch.device("cpu")))
+    return inputs.to(calls.device_of(model))
 
 
 def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
@@ -125,10 +126,12 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     stopper = early_stopper(job.get("early_stopping"), data_dir, job.get("max_steps"), channels.send)
     recorder = Recorder(
         channels.send, job.get("max_steps"), job.get("train_seconds"), WORKDIR, bool(job.get("probes", True)),
-        heldout=public_inputs(data_dir, "x_val"), stopper=stopper,
+        heldout=public_inputs(data_dir, "x_val"), stopper=stopper, max_parameters=job.get("max_parameters"),
+        call_seconds=job.get("call_seconds", calls.CALL_SECONDS),
     )  # fmt: skip
     if stopper is not None:
         stopper.find_model = lambda: recorder.probes.root  # a script's model, once a step has shown it
+        stopper.call_seconds = recorder.call_seconds
     point = Point(params, seed, channels.send, stopper)
     outcome: dict[str, Any] = {"reason": "finished"}
     entry = os.path.join(WORKDIR, job["entry"])
@@ -144,7 +147,7 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
                 for name, value in list(values.items())[:20]:
                     channels.send("points", series=f"log/{name}"[:120], x=[int(step)], y=[float(value)])
 
-            model = run_module(entry, data, log, outcome, point)
+            model = run_module(entry, data, log, outcome, point, on_built=recorder.first_run)
         else:
             point.announce_script()
             model = run_script(entry, outcome)
@@ -152,18 +155,34 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
         recorder.uninstall()
         channels.send("failed", kind="bad_submission", message=str(exc))
         return None
+    except (calls.HarnessStop, calls.HarnessFault) as exc:
+        recorder.uninstall()
+        channels.send("failed", **(stopped(exc, recorder.steps) or harness_failure(exc)))
+        return None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - the student's code failed
         recorder.uninstall()
         recorder.finish(None)
         channels.send("failed", **describe(exc, WORKDIR))
         return None
     recorder.uninstall()
-    recorder.finish(model, probe_inputs(data_dir, model))
+    # From here on the harness calls the student's model itself: each call is bounded (calls.py),
+    # and the host holds a deadline of its own over these checks.
+    channels.send("phase", name="checks")
+    transforms = calls.Transforms(*gradekit.transforms_of(model))
+    try:
+        recorder.check_budget(model)
+        recorder.finish(model, probe_inputs(data_dir, model), transforms)
+    except (calls.HarnessStop, calls.HarnessFault) as exc:
+        channels.send("failed", **(stopped(exc, recorder.steps) or harness_failure(exc)))
+        return None
+    found = scalers(outcome.get("namespace") or {})
+    if found:
+        channels.send("probe", name="scalers", data={"found": found})
     unread = point.unread(gradekit._params_read)
     if unread:
         channels.send("probe", name="sweep_settings", data={"unread": unread[:20], "mode": job["mode"]})
-    params = sum(p.numel() for p in model.parameters())
-    modules = [f"{n}: {type(m).__name__}" for n, m in model.named_modules() if n][:200]
+    params = sum(p.numel() for p in calls.parameters(model))
+    modules = [f"{n}: {type(m).__name__}" for n, m in calls.named_modules(model) if n][:200]
     channels.send(
         "model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules
     )
@@ -183,16 +202,18 @@ def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
     if header["t"] != "eval":
         return
     inputs = np.load(io.BytesIO(payload), allow_pickle=False)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    model.eval()
+    # Weights as training left them, before any hidden input reaches the model.
+    weights = calls.state_dict(model)
+    state = {
+        k: v.detach().cpu().contiguous().clone() for k, v in weights.items() if isinstance(v, torch.Tensor)
+    }
+    transforms = calls.Transforms(*gradekit.transforms_of(model))
+    calls.set_training(model, False)
     outputs = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch):
-            chunk = torch.from_numpy(inputs[start : start + batch]).to(device)
-            out = model(chunk)
-            if not isinstance(out, torch.Tensor):
-                raise TypeError(f"the model returned {type(out).__name__}, not a tensor")
-            outputs.append(out.detach().float().cpu())
+            chunk = torch.from_numpy(inputs[start : start + batch])
+            outputs.append(calls.predict(model, chunk, transforms).detach().float().cpu())
     predictions = torch.cat(outputs).numpy() if outputs else np.zeros((0,), np.float32)
     buffer = io.BytesIO()
     np.save(buffer, predictions, allow_pickle=False)
@@ -200,7 +221,6 @@ def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
     try:
         from safetensors.torch import save
 
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
         channels.send_frame("weights", save(state))
     except Exception:  # noqa: BLE001 - weights are a courtesy for instructors, never a verdict
         pass
@@ -220,8 +240,9 @@ def main() -> None:
     job = json.loads(payload)
     try:
         model = train(job, channels)
-    except Exception:  # noqa: BLE001 - the harness's own failure, not the student's
+    except Exception as exc:  # noqa: BLE001 - the harness's own failure, not the student's
         traceback.print_exc()
+        channels.send("failed", **harness_failure(calls.HarnessFault("train", exc)))
         os._exit(protocol.HARNESS_FAILED)
     if model is not None:
         try:

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from . import calls
+
 
 class NoModel(Exception):
     def __init__(self, message: str, candidates: list[str]) -> None:
@@ -14,7 +16,7 @@ class NoModel(Exception):
 
 
 def _describe(name: str, module: torch.nn.Module) -> str:
-    count = sum(p.numel() for p in module.parameters())
+    count = sum(p.numel() for p in calls.parameters(module))
     return f"`{name}` ({type(module).__name__}, {count:,} parameters)"
 
 
@@ -31,8 +33,8 @@ def find_model(namespace: dict[str, Any], submitted: list[Any]) -> tuple[str, to
             continue
         modules.setdefault(id(value), (name, value))
 
-    trainable = {k: v for k, v in modules.items() if any(True for _ in v[1].parameters())}
-    inner = {id(sub) for _, m in trainable.values() for sub in m.modules() if sub is not m}
+    trainable = {k: v for k, v in modules.items() if calls.parameters(v[1])}
+    inner = {id(sub) for _, m in trainable.values() for sub in calls.modules(m) if sub is not m}
     candidates = [v for k, v in trainable.items() if k not in inner]
     if len(candidates) == 1:
         return candidates[0]
@@ -55,3 +57,36 @@ def find_model(namespace: dict[str, Any], submitted: list[Any]) -> tuple[str, to
         f"    from gradekit import submit; submit({first})\n",
         [n for n, _ in candidates],
     )
+
+
+SCALER_CENTERS = ("mean_", "center_")  # StandardScaler, RobustScaler; MinMaxScaler: data_min_..data_max_
+
+
+def scalers(namespace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fitted scikit-learn transformers a script left in its globals (scaling done outside the model).
+
+    Their names go into the fix a diagnosis proposes (``submit(model, inputs=scaler.transform)``);
+    their centres tell the host which of them scaled the inputs and which the targets.
+    """
+    found: list[dict[str, Any]] = []
+    for name, value in list(namespace.items()):
+        cls = type(value)
+        if not str(getattr(cls, "__module__", "")).startswith("sklearn.") or not hasattr(value, "transform"):
+            continue
+        features = getattr(value, "n_features_in_", None)
+        if not isinstance(features, int) or isinstance(features, bool):
+            continue  # never fitted: it scaled nothing
+        center = next(
+            (getattr(value, a, None) for a in SCALER_CENTERS if getattr(value, a, None) is not None), None
+        )
+        low, high = getattr(value, "data_min_", None), getattr(value, "data_max_", None)
+        if center is None and low is not None and high is not None:
+            center = (low + high) / 2
+        try:
+            centre = [float(v) for v in list(center)[:16]] if center is not None else []
+        except (TypeError, ValueError):
+            centre = []
+        found.append({"name": name[:60], "cls": cls.__name__[:60], "features": features, "center": centre})
+        if len(found) >= 8:
+            break
+    return found

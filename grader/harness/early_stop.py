@@ -29,6 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import gradekit
+
+from . import calls
 from .protocol import HELDOUT_LOSSES
 
 Send = Callable[..., None]
@@ -62,6 +65,7 @@ class EarlyStopper:
         self.x, self.y = x, y
         self.model: nn.Module | None = None  # module mode: the built model
         self.find_model: Callable[[], nn.Module | None] = lambda: None  # script mode: the probes' root
+        self.call_seconds: float | None = calls.CALL_SECONDS
         self.first: float | None = None
         self.best: float | None = None
         self.best_step: int | None = None
@@ -105,23 +109,17 @@ class EarlyStopper:
 
         The RNG is forked so the student's random stream goes on exactly as without the look.
         """
-        modes = {m: m.training for m in model.modules()}
         try:
-            model.eval()
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            what = "the model's forward() (early stopping's look at the held-out loss)"
+            with calls.evaluating(model), calls.time_budget(self.call_seconds, what):
                 x, y = self._on(model)
-                out = model(x)
-                if not isinstance(out, torch.Tensor):
-                    return None
-                return float(self._loss(out.float(), y))
+                out = calls.predict(model, x, calls.Transforms(*gradekit.transforms_of(model)))
+                return float(self._loss(out.float().to(y.device), y))
         except Exception:  # noqa: BLE001 - a look the model cannot take is skipped, never the student's error
             return None
-        finally:
-            for module, mode in modes.items():
-                module.train(mode)
 
     def _on(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        first = next(model.parameters(), None)
+        first = next(iter(calls.parameters(model)), None)
         device = first.device if first is not None else torch.device("cpu")
         dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
         key = (device, dtype)

@@ -7,6 +7,7 @@ import os
 import traceback
 from typing import Any
 
+from . import calls
 from .discover import NoModel
 
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -76,3 +77,38 @@ def _process_limit(exc: BaseException) -> bool:
             f.name in ("_execute_child", "_launch", "start") or "fork" in (f.line or "") for f in frames
         )
     return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
+
+
+def stopped(exc: BaseException, steps: int) -> dict[str, Any] | None:
+    """A ``failed`` record's fields for the harness stopping the run itself; None for a harness fault."""
+    if isinstance(exc, calls.CallTimeout):
+        return {
+            "kind": "model_timeout",
+            "message": (
+                f"Your model did not return within {exc.seconds:g} s when the grader called it: {exc.what}, "
+                "in eval mode and under torch.no_grad(), on a few hundred public validation inputs"
+                + (f" (after optimizer step {steps:,})" if steps else "")
+                + ". The evaluation calls it the same way, so it would hang there too. Look in forward() "
+                "for a loop or a wait that depends on self.training, the batch or anything outside the model."
+            ),
+        }
+    over = getattr(exc, "params", None)
+    allowed = getattr(exc, "allowed", None)
+    if isinstance(over, int) and isinstance(allowed, int):
+        return {
+            "kind": "over_budget",
+            "message": (
+                f"Your model has {over:,} parameters; this assignment allows at most {allowed:,}. "
+                "It was stopped as soon as it first ran, so no time went into training it. "
+                "Use fewer or narrower layers."
+            ),
+            "params": over,
+        }
+    return None
+
+
+def harness_failure(exc: BaseException) -> dict[str, Any]:
+    """The grader's own code failed: only where and what type, for the host to log (never shown as is)."""
+    where = exc.where if isinstance(exc, calls.HarnessFault) else "harness"
+    cause = exc.__cause__ or exc
+    return {"kind": "harness_error", "message": f"{where}: {type(cause).__name__}: {cause}"[:600]}

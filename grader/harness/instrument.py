@@ -16,10 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from . import calls, final
+from .calls import guarded
 from .early_stop import EarlyStopper
-from .probes import Probes
+from .effect import TrainingEffect
+from .probes import LOSSES, Probes
 
 Send = Callable[..., None]
 
@@ -30,15 +34,20 @@ MAX_WARNINGS = 50
 SHARED_STORAGE_BYTES = 4096
 
 
-class StopTraining(BaseException):
-    """Raised inside the student's loop when a budget runs out.
-
-    A BaseException so that a student's ``except Exception`` does not swallow it.
-    """
+class StopTraining(calls.HarnessStop):
+    """Raised inside the student's loop when a budget runs out (their ``except Exception`` lets it by)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OverBudget(calls.HarnessStop):
+    """The model has more parameters than the assignment allows: stopped when it first runs."""
+
+    def __init__(self, params: int, allowed: int) -> None:
+        super().__init__(f"{params} parameters, {allowed} allowed")
+        self.params, self.allowed = params, allowed
 
 
 def _restorer(owner: Any, name: str, original: Any) -> Callable[[], None]:
@@ -55,11 +64,18 @@ class Recorder:
         probes: bool = True,
         heldout: torch.Tensor | None = None,
         stopper: EarlyStopper | None = None,
+        max_parameters: int | None = None,
+        call_seconds: float | None = calls.CALL_SECONDS,
     ) -> None:
         self.send = send
         self.stopper = stopper
         self.workdir = workdir
-        self.probes = Probes(send, enabled=probes, heldout=heldout)
+        self.max_parameters = max_parameters
+        self.call_seconds = call_seconds
+        self.effect = TrainingEffect(lambda: self._student_line())
+        self.probes = Probes(
+            send, enabled=probes, heldout=heldout, on_root=self.first_run, call_seconds=call_seconds
+        )
         self.missing_zero_grad_at: dict[str, Any] | None = None
         self.max_steps = max_steps
         self.train_seconds = train_seconds
@@ -91,17 +107,7 @@ class Recorder:
         recorder = self
 
         def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if tensor.numel() == 1:
-                loss = tensor.detach()
-                # A reduced loss can share the storage of a large intermediate (an [N, N]
-                # broadcast buffer) that holding it would keep alive: copy only those.
-                if loss.untyped_storage().nbytes() > SHARED_STORAGE_BYTES:
-                    loss = loss.clone()
-                recorder._losses.append(loss)
-                recorder._loss_steps.append(recorder.steps)
-            recorder.backward += 1
-            recorder._check_zeroed()
-            recorder.probes.seen_backward()
+            recorder._before_backward(tensor)
             return original_backward(tensor, *args, **kwargs)
 
         torch.Tensor.backward = backward  # type: ignore[method-assign,assignment]
@@ -117,13 +123,41 @@ class Recorder:
             owner.zero_grad = zero_grad  # type: ignore[method-assign,assignment]
             self._undo.append(_restorer(owner, "zero_grad", original_zero))
 
+        original_init: Any = torch.optim.Optimizer.__init__
+
+        def init(optimizer: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(optimizer, *args, **kwargs)
+            recorder._optimizer_made(optimizer)
+
+        torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign,assignment]
+        self._undo.append(_restorer(torch.optim.Optimizer, "__init__", original_init))
+
+        # Functional losses and loss modules alike (nn.MSELoss calls F.mse_loss): looked at on sampled steps.
+        for name in LOSSES:
+            original_loss = getattr(F, name)
+
+            def loss(
+                prediction: Any,
+                target: Any,
+                *args: Any,
+                _name: str = name,
+                _orig: Any = original_loss,
+                **kwargs: Any,
+            ) -> Any:
+                if recorder.probes.armed:
+                    recorder.probes.loss_seen(_name, prediction, target, kwargs.get("reduction", "mean"))
+                return _orig(prediction, target, *args, **kwargs)
+
+            setattr(F, name, loss)
+            self._undo.append(_restorer(F, name, original_loss))
+
         handle = register_optimizer_step_post_hook(self._after_step)
         self._undo.append(handle.remove)
 
         original_showwarning = warnings.showwarning
 
         def showwarning(message: Any, category: type, filename: str, lineno: int, *a: Any, **k: Any) -> None:
-            recorder._warn(str(message), category.__name__, filename, lineno)
+            guarded(recorder._warn)(str(message), category.__name__, filename, lineno)
             original_showwarning(message, category, filename, lineno, *a, **k)
 
         warnings.showwarning = showwarning
@@ -134,6 +168,39 @@ class Recorder:
             self._undo.pop()()
 
     # -- hooks ----------------------------------------------------------------
+    @guarded
+    def _before_backward(self, tensor: torch.Tensor) -> None:
+        if tensor.numel() == 1:
+            loss = tensor.detach()
+            # A reduced loss can share the storage of a large intermediate (an [N, N]
+            # broadcast buffer) that holding it would keep alive: copy only those.
+            if loss.untyped_storage().nbytes() > SHARED_STORAGE_BYTES:
+                loss = loss.clone()
+            self._losses.append(loss)
+            self._loss_steps.append(self.steps)
+        self.backward += 1
+        if self.backward == 1:
+            self.effect.backward()
+        self._check_zeroed()
+        self.probes.seen_backward()
+
+    @guarded
+    def _optimizer_made(self, optimizer: torch.optim.Optimizer) -> None:
+        self.effect.created(optimizer)
+
+    def first_run(self, model: torch.nn.Module) -> None:
+        """A model ran for the first time: remember its weights, and stop now if it is over the budget."""
+        guarded(self.effect.remember)(model)
+        self.check_budget(model)
+
+    def check_budget(self, model: torch.nn.Module) -> None:
+        if self.max_parameters is None:
+            return
+        count = guarded(lambda: sum(p.numel() for p in calls.parameters(model)))()
+        if count > self.max_parameters:
+            raise OverBudget(count, self.max_parameters)
+
+    @guarded
     def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self.steps += 1
         now = time.perf_counter()
@@ -141,7 +208,7 @@ class Recorder:
             self._step_times.append(now - self._last_step_at)
             self._step_x.append(self.steps)
         self._last_step_at = now
-        self._remember_gradients(optimizer)
+        self.effect.stepped(optimizer, self._remember_gradients(optimizer))
         # Before the probes arm for a sampled step: the look's forward pass must not be the one sampled.
         plateau = self._look()
         self.probes.after_step(self.steps)
@@ -175,15 +242,16 @@ class Recorder:
         self._last_step_at = time.perf_counter()  # the look is not part of the student's next step
         return plateau
 
-    def _remember_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+    def _remember_gradients(self, optimizer: torch.optim.Optimizer) -> bool:
         """One of this optimizer's gradients as the step leaves it (zero_grad clears all of them at
-        once, so one tells; several optimizers each leave their own)."""
+        once, so one tells; several optimizers each leave their own). False: the step found none."""
         for group in optimizer.param_groups:
             for param in group["params"]:
                 grad = param.grad
                 if grad is not None:
                     self._left_by_step.append((param, id(grad), grad._version))
-                    return
+                    return True
+        return False
 
     def _check_zeroed(self) -> None:
         """At the first backward after a step: were the step's gradients zeroed (by any means) since?"""
@@ -241,16 +309,24 @@ class Recorder:
         for i in range(0, len(xs), FLUSH_POINTS):
             self.send("points", series=series, x=xs[i : i + FLUSH_POINTS], y=ys[i : i + FLUSH_POINTS])
 
-    def finish(self, model: torch.nn.Module | None, probe_inputs: torch.Tensor | None = None) -> None:
-        """Send everything still buffered; gradient norms are named by the final model's layers."""
+    def finish(
+        self,
+        model: torch.nn.Module | None,
+        probe_inputs: torch.Tensor | None = None,
+        transforms: calls.Transforms = calls.NONE,
+    ) -> None:
+        """Send everything still buffered, then check the final model (each call of it within budget).
+
+        Gradient norms are named by the final model's layers.
+        """
         self.flush(progress=True)
-        if model is not None:
-            self.probes.final(model, probe_inputs)
+        if model is not None and self.probes.enabled:
+            self._check_final(model, probe_inputs, transforms)
         if self.missing_zero_grad_at is not None:
             self.send("probe", name="missing_zero_grad", data=self.missing_zero_grad_at)
         names: dict[int, str] = {}
         if model is not None:
-            for name, param in model.named_parameters():
+            for name, param in calls.named_parameters(model):
                 names[id(param)] = name.rsplit(".", 1)[0] if "." in name else name
         series: dict[str, tuple[list[int], list[float]]] = {}
         for step, params, norms in self._grad_samples:
@@ -273,3 +349,19 @@ class Recorder:
             zero_grad=self.zero_grad,
             steps_without_zero_grad=self.steps_without_zero_grad,
         )
+
+    def _check_final(
+        self, model: torch.nn.Module, inputs: torch.Tensor | None, transforms: calls.Transforms
+    ) -> None:
+        fields = self.probes.report(model)
+        if inputs is not None:
+            out, seen = final.observe(model, inputs, transforms, self.call_seconds, self.workdir)
+            self.probes.send_heldout(out, self.steps)  # the held-out curve's last point, as graded
+            for name in ("first_layer_eval", "model_call_error"):
+                if name in seen:
+                    self.send("probe", name=name, data=seen[name])
+            fields |= {key: seen[key] for key in ("ops", "last_op", "last_module")}
+            if out is not None and len(inputs) >= 8:
+                fields |= final.affine(model, inputs, transforms, self.call_seconds)
+        self.send("probe", name="final_model", data=fields)
+        self.send("probe", name="training", data=self.effect.report(model))

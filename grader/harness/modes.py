@@ -67,6 +67,7 @@ def run_script(path: str, outcome: dict[str, Any]) -> torch.nn.Module:
     main.__file__ = path
     sys.modules["__main__"] = main
     namespace = main.__dict__
+    outcome["namespace"] = namespace
     try:
         exec(code, namespace)
     except StopTraining as stop:
@@ -78,7 +79,12 @@ def run_script(path: str, outcome: dict[str, Any]) -> torch.nn.Module:
 
 
 def run_module(
-    path: str, data: Data, log: Any, outcome: dict[str, Any], point: Point | None = None
+    path: str,
+    data: Data,
+    log: Any,
+    outcome: dict[str, Any],
+    point: Point | None = None,
+    on_built: Any = None,
 ) -> torch.nn.Module:
     """Module mode: build_model() plus train(model, data, log) or a TRAINING dict.
 
@@ -102,7 +108,9 @@ def run_module(
             f"build_model() returned {type(model).__name__}; it must return a torch.nn.Module."
         )
     point.prepare(model)
-    model = model.to(data.device)
+    if on_built is not None:
+        on_built(model)  # its size is known before any training: over the budget, it stops here
+    model = nn_to(model, data.device)
     train = getattr(module, "train", None)
     spec = getattr(module, "TRAINING", None)
     if train is not None and spec is not None:
@@ -126,6 +134,12 @@ def run_module(
     except StopTraining as stop:
         outcome["reason"] = stop.reason
     return model
+
+
+def nn_to(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model.to(device)`` through nn.Module itself (a student's class may redefine ``to``)."""
+    moved = torch.nn.Module.to(model, device)
+    return moved if isinstance(moved, torch.nn.Module) else model
 
 
 def _overridden(spec: dict[str, Any], point: Point) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from . import calls
+
 
 class TrainingSpecError(ValueError):
     pass
@@ -83,7 +85,7 @@ def train_with_spec(
         options["momentum"] = spec["momentum"]
     if "weight_decay" in spec:
         options["weight_decay"] = spec["weight_decay"]
-    optimizer = OPTIMIZERS[name](model.parameters(), **options)
+    optimizer = OPTIMIZERS[name](calls.parameters(model), **options)
     loss_fn = LOSSES[spec.get("loss", "mse").lower()]()
     kind = spec.get("scheduler", "none").lower()
     scheduler: Any = None
@@ -96,7 +98,7 @@ def train_with_spec(
     if announce is not None:
         announce({"optimizer": name, "loss": spec.get("loss", "mse").lower(), "scheduler": kind,
                   "batch_size": batch, "steps": steps} | options)  # fmt: skip
-    model.train()
+    calls.set_training(model, True)
     generator = torch.Generator(device="cpu").manual_seed(int(torch.initial_seed()) % (2**63))
     for _ in range(steps):
         index = torch.randint(0, n, (batch,), generator=generator).to(x.device)

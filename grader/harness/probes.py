@@ -1,13 +1,13 @@
-"""What the diagnoses need beyond the curves: a look inside a few sampled training steps and the final model.
+"""What the diagnoses need beyond the curves: a look inside a few sampled training steps.
 
-A global forward hook is armed for one step now and then (the first steps, then
-every ``SAMPLE_EVERY``), never on every step, so the look costs next to nothing.
-It records what the loss functions were given (their class, reduction and the
-shapes and ranges of predictions and targets), the statistics of the inputs
-reaching the first layer, and how many ReLU units are silent. After training,
-the final model is probed once on public inputs: whether it is an affine map
-(Linear layers with no nonlinearity between them), its last layer, and dead units.
-Each probe is sent as one small ``probe`` record; the host treats them as claims.
+A global forward hook is armed for one step now and then (the first steps, then every
+``SAMPLE_EVERY``), never on every step, so the look costs next to nothing. It records what the
+loss functions were given (their class, reduction, the shapes and ranges of predictions and
+targets, at the first sampled step and the latest), the statistics of the inputs reaching the
+first layer (pooled over the sampled steps), and how many ReLU units are silent. The first time a
+model runs, its weights are remembered (``effect``) and its size checked against the budget.
+The checks on the final model are in ``final``. Each probe is sent as one small ``probe`` record;
+the host treats them as claims.
 """
 
 from __future__ import annotations
@@ -19,54 +19,61 @@ from typing import Any
 import torch
 from torch import nn
 
+import gradekit
+
+from . import calls, final
+
 Send = Callable[..., None]
 
 SAMPLE_FIRST = 3
 SAMPLE_EVERY = 250
-MAX_FEATURES = 16
 HELDOUT_POINTS = 256  # public validation inputs predicted at each sampled step (the held-out curve)
 MAX_HELDOUT_VALUES = 4096
-WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Bilinear)
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish)
-
-
-def _stats(x: torch.Tensor) -> dict[str, Any]:
-    flat = (
-        x.detach().float().reshape(x.shape[0], -1)[:, :MAX_FEATURES]
-        if x.dim() >= 2
-        else x.detach().float()[:, None]
-    )
-    return {
-        "mean": flat.mean(0).tolist(),
-        "std": flat.std(0, unbiased=False).tolist() if flat.shape[0] > 1 else [0.0] * flat.shape[1],
-        "min": flat.min(0).values.tolist(),
-        "max": flat.max(0).values.tolist(),
-        "features": int(x[0].numel()) if x.dim() >= 1 and x.shape[0] else 0,
-        "rows": int(x.shape[0]) if x.dim() else 1,
-    }
+WEIGHTED = final.WEIGHTED
+# torch.nn.functional's losses, by the class a module of the same loss has (nn.MSELoss calls
+# F.mse_loss: both are seen here, under one name).
+LOSSES = {
+    "mse_loss": "MSELoss", "l1_loss": "L1Loss", "smooth_l1_loss": "SmoothL1Loss", "huber_loss": "HuberLoss",
+    "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "binary_cross_entropy": "BCELoss",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+}  # fmt: skip
 
 
 class Probes:
-    def __init__(self, send: Send, enabled: bool = True, heldout: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        enabled: bool = True,
+        heldout: torch.Tensor | None = None,
+        on_root: Callable[[nn.Module], None] | None = None,
+        call_seconds: float | None = calls.CALL_SECONDS,
+    ) -> None:
         self.send = send
         self.enabled = enabled  # off only in the benchmark that measures what the probes cost
         self.heldout = heldout[:HELDOUT_POINTS] if heldout is not None else None
+        self.on_root = on_root  # a model seen running for the first time (weights remembered, size checked)
+        self.call_seconds = call_seconds
         self.step = 0
         self._handle: Any = None
         self._pre_handle: Any = None
         self._depth = 0
         self._root: nn.Module | None = None  # the outermost module of the sampled forward pass
+        self._roots_seen: set[int] = set()
         self._sampled = False
         self._paused = False
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
-        self.first_layer: dict[str, Any] | None = None
+        self._inputs: dict[str, Any] | None = None  # the first layer's inputs, pooled over sampled steps
         self.silent: dict[int, float] = {}
         self.chained: set[tuple[int, int]] = set()  # Linear layers fed straight from another's output
         self._previous_linear: tuple[int, Any, int] | None = None
 
     # -- sampled steps --------------------------------------------------------
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None and not self._paused
+
     def arm(self) -> None:
         if self._handle is None and self.enabled:
             self._sampled = True
@@ -120,24 +127,24 @@ class Probes:
     def predict_heldout(self, model: nn.Module, step: int) -> None:
         """The model's predictions on public validation inputs; the host scores them (a held-out curve).
 
-        Eval mode and no_grad, every module's mode restored after: the student's training goes on
-        exactly as it would have (no RNG is drawn, no BatchNorm statistic moves).
+        Made as the evaluation makes them (``calls.predict``, with the student's submitted transforms
+        once known), within the call budget; a model that hangs here stops the run with that said.
         """
         if self.heldout is None or not self.enabled:
             return
-        modes = {m: m.training for m in model.modules()}
         try:
-            model.eval()
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                device = next((p.device for p in model.parameters()), torch.device("cpu"))
-                out = model(self.heldout.to(device))
-            if isinstance(out, torch.Tensor) and 0 < out.numel() <= MAX_HELDOUT_VALUES:
-                self.send("heldout", step=int(step), values=out.detach().float().cpu().tolist())
+            transforms = calls.Transforms(*gradekit.transforms_of(model))
+            with calls.evaluating(model), calls.time_budget(self.call_seconds, "the model's forward()"):
+                out = calls.predict(model, self.heldout, transforms)
+            self.send_heldout(out, step)
+        except calls.HarnessStop:
+            raise
         except Exception:  # noqa: BLE001 - a curve is a courtesy; the training goes on regardless
             pass
-        finally:
-            for module, mode in modes.items():
-                module.train(mode)
+
+    def send_heldout(self, out: torch.Tensor | None, step: int) -> None:
+        if isinstance(out, torch.Tensor) and 0 < out.numel() <= MAX_HELDOUT_VALUES:
+            self.send("heldout", step=int(step), values=out.detach().float().cpu().tolist())
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if self._paused:
@@ -145,12 +152,13 @@ class Probes:
         self._depth = max(0, self._depth - 1)
         if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss):
             self._root = module
+            if id(module) not in self._roots_seen and self.on_root is not None:
+                self._roots_seen.add(id(module))
+                self.on_root(module)  # may stop the run (over the parameter budget): not caught below
         try:
-            if isinstance(module, nn.modules.loss._Loss):
-                self._loss(module, args, output)
-            elif isinstance(module, WEIGHTED) and args:
+            if isinstance(module, WEIGHTED) and args:
                 self._weighted(module, args[0], output)
-            elif not list(module.children()):
+            elif not calls.children(module) and not isinstance(module, nn.modules.loss._Loss):
                 self._previous_linear = None  # something ran between two Linear layers
             if (
                 isinstance(module, nn.ReLU)
@@ -160,7 +168,7 @@ class Probes:
             ):
                 silent = (output.detach().reshape(output.shape[0], -1) <= 0).all(0).float().mean()
                 self.silent[id(module)] = float(silent)
-            if not list(module.children()) and not isinstance(module, nn.modules.loss._Loss):
+            if not calls.children(module) and not isinstance(module, nn.modules.loss._Loss):
                 self._last_leaf = type(module).__name__
         except Exception:  # noqa: BLE001 - a probe must never break the student's training
             pass
@@ -169,7 +177,7 @@ class Probes:
         if not self._first_layer_seen:
             self._first_layer_seen = True
             if isinstance(given, torch.Tensor) and given.dim() >= 1 and given.shape[0] > 0:
-                self.first_layer = {"layer": type(module).__name__, "step": self.step, **_stats(given)}
+                self._pool_inputs(module, given)
         if isinstance(module, nn.Linear):
             # The very tensor another Linear returned, unchanged since (an in-place activation would have
             # bumped its version): nothing happened in between.
@@ -182,86 +190,94 @@ class Probes:
                 self.chained.add((previous[0], id(module)))
             self._previous_linear = (id(module), output, getattr(output, "_version", -2))
 
-    def _loss(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if len(args) < 2 or not all(isinstance(a, torch.Tensor) for a in args[:2]):
+    def _pool_inputs(self, module: nn.Module, given: torch.Tensor) -> None:
+        """The first layer's inputs over all sampled steps: one batch may show only part of the data."""
+        stats = final.input_stats(given)
+        pooled = self._inputs
+        if (
+            pooled is None
+            or pooled["features"] != stats["features"]
+            or len(pooled["mean"]) != len(stats["mean"])
+        ):
+            self._inputs = {"layer": type(module).__name__, "step": self.step, **stats, "batches": 1}
             return
-        prediction, target = args[0].detach(), args[1].detach()
+        n, m = pooled["rows"], stats["rows"]
+        total = n + m
+        means, variances = [], []
+        for mean_a, std_a, mean_b, std_b in zip(
+            pooled["mean"], pooled["std"], stats["mean"], stats["std"], strict=True
+        ):
+            mean = (n * mean_a + m * mean_b) / total
+            variance = (n * (std_a**2 + (mean_a - mean) ** 2) + m * (std_b**2 + (mean_b - mean) ** 2)) / total
+            means.append(mean)
+            variances.append(variance)
+        pooled |= {
+            "mean": means,
+            "std": [v**0.5 for v in variances],
+            "min": [min(a, b) for a, b in zip(pooled["min"], stats["min"], strict=True)],
+            "max": [max(a, b) for a, b in zip(pooled["max"], stats["max"], strict=True)],
+            "rows": total,
+            "batches": pooled["batches"] + 1,
+        }
+
+    def loss_seen(self, name: str, prediction: Any, target: Any, reduction: Any) -> None:
+        """A loss function was called during a sampled step (module or functional, the same record)."""
+        if not self.armed or not isinstance(prediction, torch.Tensor) or not isinstance(target, torch.Tensor):
+            return
+        try:
+            self._loss(LOSSES.get(name, name), prediction.detach(), target.detach(), reduction)
+        except Exception:  # noqa: BLE001 - a probe must never break the student's training
+            pass
+
+    def _loss(self, cls: str, prediction: torch.Tensor, target: torch.Tensor, reduction: Any) -> None:
+        low = float(prediction.float().min()) if prediction.numel() else 0.0
+        high = float(prediction.float().max()) if prediction.numel() else 0.0
+        if cls in self.losses:  # the first call shows the set-up; the latest, where training got to
+            self.losses[cls] |= {"last_step": self.step, "last_min": low, "last_max": high}
+            return
         record: dict[str, Any] = {
-            "cls": type(module).__name__,
-            "reduction": str(getattr(module, "reduction", "")),
+            "cls": cls,
+            "reduction": str(reduction if isinstance(reduction, str) else "mean"),
             "prediction_shape": list(prediction.shape),
             "target_shape": list(target.shape),
-            "prediction_min": float(prediction.float().min()) if prediction.numel() else 0.0,
-            "prediction_max": float(prediction.float().max()) if prediction.numel() else 0.0,
+            "target_dtype": str(target.dtype).replace("torch.", ""),
+            "prediction_min": low,
+            "prediction_max": high,
             "output_module": self._last_leaf,
             "step": self.step,
-        }
+            "last_step": self.step, "last_min": low, "last_max": high,
+        }  # fmt: skip
         if prediction.dim() == 2 and prediction.shape[1] > 1 and prediction.numel():
             sums = prediction.float().sum(1)
             record["rows_sum_to_one"] = bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
-        self.losses.setdefault(record["cls"], record)  # the first call shows the set-up
-        self.losses[record["cls"]] = {**self.losses[record["cls"]], "last_step": self.step}
+        if target.is_floating_point() and target.numel() > 1:
+            # The targets as the loss got them: scaled ones (a StandardScaler on y) differ from the task's.
+            values = target.detach().float().reshape(-1)
+            record["target_mean"], record["target_std"] = float(values.mean()), float(values.std())
+        self.losses[cls] = record
 
-    # -- the final model --------------------------------------------------------
-    def final(self, model: nn.Module, inputs: torch.Tensor | None) -> None:
+    # -- at the end -------------------------------------------------------------
+    def report(self, model: nn.Module) -> dict[str, Any]:
+        """Send what the sampled steps saw; the ``final_model`` fields they contribute."""
         self.disarm()
-        if not self.enabled:
-            return
-        self.predict_heldout(model, self.step)
         for name, data in self.losses.items():
             self.send("probe", name=f"loss/{name}"[:100], data=data)
-        if self.first_layer is not None:
-            self.send("probe", name="first_layer_input", data=self.first_layer)
-        names = {id(m): n for n, m in model.named_modules()}
-        leaves = [m for m in model.modules() if not list(m.children())]
-        final: dict[str, Any] = {
+        if self._inputs is not None:
+            self.send("probe", name="first_layer_input", data=self._inputs)
+        names = {id(m): n for n, m in calls.named_modules(model)}
+        leaves = [m for m in calls.modules(model) if not calls.children(m)]
+        return {
             "linear_layers": sum(isinstance(m, nn.Linear) for m in leaves),
-            "activations": sorted({type(m).__name__ for m in leaves if isinstance(m, ACTIVATIONS)}),
-            "last_module": "",  # the last layer that runs (not the last declared): set by _affine
+            "activations": sorted(
+                {
+                    type(m).__name__
+                    for m in leaves
+                    if type(m).__module__.startswith("torch.nn.modules.activation")
+                }
+            ),
             "silent_relu": {names[i]: round(v, 4) for i, v in self.silent.items() if i in names},
             "chained_linear": sorted(
                 [names[a], names[b]] for a, b in self.chained if a in names and b in names
             )[:20],
-            "device": str(next((p.device.type for p in model.parameters()), "cpu")),
+            "device": str(calls.device_of(model).type),
         }
-        if inputs is not None and len(inputs) >= 8:
-            final |= self._affine(model, inputs)
-        self.send("probe", name="final_model", data=final)
-
-    @staticmethod
-    def _affine(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
-        """Whether the trained model is an affine map: f(a·u + (1−a)·v) = a·f(u) + (1−a)·f(v)."""
-        modes = {m: m.training for m in model.modules()}
-        ran: list[str] = []
-
-        def leaf(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if not list(module.children()):
-                ran.append(type(module).__name__)
-
-        try:
-            model.eval()
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                u, v = inputs[:64], inputs.flip(0)[:64]
-                a = 0.3
-                handle = nn.modules.module.register_module_forward_hook(leaf)
-                try:
-                    mixed = model(a * u + (1 - a) * v)
-                finally:
-                    handle.remove()
-                expected = a * model(u) + (1 - a) * model(v)
-                if not isinstance(mixed, torch.Tensor) or not isinstance(expected, torch.Tensor):
-                    return {}
-                outputs = torch.cat([model(u), model(v)]).float()
-                scale = float(outputs.abs().max()) + 1e-12
-                deviation = float((mixed - expected).float().abs().max()) / scale
-                spread = float(outputs.std(0).max()) / scale if len(outputs) > 1 else 0.0
-            return {
-                "affine_deviation": deviation,
-                "output_spread": spread,
-                "last_module": ran[-1] if ran else "",
-            }
-        except Exception:  # noqa: BLE001 - the model may not take these inputs; then no claim is made
-            return {}
-        finally:
-            for module, mode in modes.items():
-                module.train(mode)

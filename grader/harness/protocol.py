@@ -73,6 +73,9 @@ RECORD_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "best_step": (int, type(None)),
         "stopped_at": (int, type(None)),
     },
+    # The student's code is done; the harness now calls the model itself (its checks on the final
+    # model): the host holds a deadline of its own over this phase.
+    "phase": {"name": str},
     # The model that will be evaluated.
     "model": {"name": str, "cls": str, "params": int, "modules": list},
     # Training ended normally or was stopped at a budget; evaluation follows.
@@ -81,7 +84,7 @@ RECORD_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "failed": {"kind": str, "message": str},
 }
 OPTIONAL: dict[str, set[str]] = {
-    "failed": {"file", "line", "traceback", "candidates"},
+    "failed": {"file", "line", "traceback", "candidates", "params"},
     "trained": {"note"},
 }
 OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -90,6 +93,7 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "traceback": str,
     "candidates": list,
     "note": str,
+    "params": int,
 }
 
 FAILURE_KINDS = {
@@ -100,6 +104,9 @@ FAILURE_KINDS = {
     "disk_limit",
     "bad_submission",
     "process_limit",
+    "model_timeout",  # a call of the model by the harness (probes, checks) did not return in time
+    "over_budget",  # the model has more parameters than allowed (stopped when it first ran)
+    "harness_error",  # the harness's own code failed: the platform's fault
 }
 # "plateau": early stopping saw the held-out loss stop improving (see harness/early_stop.py).
 TRAINED_REASONS = {"finished", "step_budget", "time_budget", "plateau"}

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import calls
 from .early_stop import EarlyStopper
 
 Send = Callable[..., None]
@@ -72,7 +73,7 @@ def initialise(model: nn.Module, init: str, seed: int) -> int:
     generators: dict[torch.device, torch.Generator] = {}
     done = 0
     with torch.no_grad():
-        for module in model.modules():
+        for module in calls.modules(model):
             weight = getattr(module, "weight", None)
             if not isinstance(module, INIT_LAYERS) or not isinstance(weight, torch.Tensor):
                 continue

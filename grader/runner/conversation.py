@@ -54,10 +54,12 @@ class GradingConversation:
         eval_seconds: float,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         hello_seen: dict[str, Any] | None = None,
+        checks_seconds: float | None = None,
     ) -> None:
         self.job = job
         self.eval_inputs = eval_inputs
         self.eval_seconds = eval_seconds
+        self.checks_seconds = checks_seconds if checks_seconds is not None else eval_seconds
         self.on_progress = on_progress
         self.training = Training(hello=hello_seen)
         self.done = False
@@ -67,6 +69,7 @@ class GradingConversation:
         self.evaluating = False
         self.predictions: np.ndarray | None = None
         self.prediction_error: str | None = None
+        self.model_raised = False  # the model raised an exception on the evaluation inputs
         self.weights: bytes | None = None
         self._out = b""
         self._metrics_buffer = b""
@@ -94,6 +97,7 @@ class GradingConversation:
         self._out += protocol.frame_header("eval", len(data)) + data
         self.evaluating = True
         self.logs_open = False
+        self.deadline_reason = "evaluation_timeout"
         self._results_buffer = b""  # anything written here before evaluation is not a prediction
         self.deadline = time.monotonic() + self.eval_seconds
 
@@ -140,8 +144,15 @@ class GradingConversation:
                 t.warnings.append(record)
         elif kind == "counters":
             t.counters = record
-        elif kind == "heldout" and len(t.heldout) < MAX_HELDOUT:
+        elif kind == "heldout":
+            if len(t.heldout) >= MAX_HELDOUT:
+                t.heldout.pop()  # the latest is kept: the last point is the final model's, as graded
             t.heldout.append((record["step"], record["values"]))
+        elif kind == "phase" and record["name"] == "checks" and t.trained is None and self.deadline is None:
+            # The harness calls the trained model itself now: a hang there is the model's, said as such.
+            # A record the student's code forges can only bring this deadline forward, never past the wall.
+            self.deadline = time.monotonic() + self.checks_seconds
+            self.deadline_reason = "checks_timeout"
         elif kind == "probe" and len(t.probes) < MAX_PROBES:
             t.probes[record["name"]] = record["data"]
         elif kind == "model":
@@ -204,8 +215,10 @@ class GradingConversation:
             self.weights = payload
             self.done = True
         elif kind == "eval_error":
-            name = payload.decode("ascii", "replace")[:100]
-            self._fail_predictions(f"your model raised {name} while predicting on the evaluation inputs")
+            # Nothing of the frame is read: it was written while the hidden inputs were inside. What the
+            # model raised on public inputs, before them, is what the student is shown (session.py).
+            self.model_raised = True
+            self._fail_predictions("your model raised an exception while predicting on the evaluation inputs")
         else:
             self._fail_predictions(f"unexpected frame {kind!r} on the results channel")
 

@@ -26,6 +26,7 @@ from grader.diagnosis import Diagnosis, diagnose, gather
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
+from . import conventions
 from .restarts import RESTART_STRIDE, stalled_early
 from .scoring import BadPredictions, check_predictions, metric, metric_label, points
 from .session import RunRequest, RunResult, early_stopping_settings, heldout_loss, run_submission
@@ -42,6 +43,7 @@ class SeedRun:
     public_metric: float | None = None  # on the public part of the evaluation set
     public_score: float | None = None
     grid_predictions: np.ndarray | None = None  # raw predictions on the domain grid
+    reading: str | None = None  # the other convention the hidden predictions were read under
 
 
 @dataclass
@@ -152,6 +154,7 @@ def grade(
             max_steps=assignment.budget.max_steps,
             train_seconds=assignment.budget.train_seconds,
             eval_seconds=assignment.budget.eval_seconds,
+            max_parameters=assignment.budget.max_parameters,
             limits=replace(limits_for(assignment, threads), gpu_index=gpu_index),
             device="cpu" if gpu_index is None else "cuda",
             params=params,
@@ -160,7 +163,7 @@ def grade(
         progress = _progress(on_progress, assignment, index, len(seeds), first_run)
         run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress))
         _split_grid(run, len(evaluation.targets), grid)
-        _score(assignment, evaluation, run)
+        _score(assignment, evaluation, run, _other_reading(assignment, run, public.get("y_val")))
         _heldout_curve(assignment, run, public.get("y_val"))
         return run
 
@@ -188,6 +191,7 @@ def grade(
             evidence = gather(
                 assignment, chosen.result.training, chosen.metric_value, report.passed,
                 chosen.values if not assignment.task.classification else None, public.get("y_val"),
+                public.get("x_val"),
             )  # fmt: skip
             report.diagnoses = diagnose(evidence)
         except Exception:  # noqa: BLE001 - diagnoses rest on the sandbox's claims: never let them stop a grade
@@ -228,7 +232,19 @@ def _progress(
     return report
 
 
-def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
+def _other_reading(assignment: Assignment, run: SeedRun, targets: np.ndarray | None) -> str | None:
+    """The convention to read the hidden predictions under, when the assignment accepts the other one
+    and the public split shows the model clearly follows it (conventions.py)."""
+    if not assignment.task.accept_other_reading or targets is None:
+        return None
+    outputs = conventions.final_outputs(run.result.training)
+    if outputs is None:
+        return None
+    found = conventions.mismatch(assignment.task, assignment.grading, outputs, targets)
+    return found.reading if found is not None and found.gradable else None
+
+
+def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun, reading: str | None = None) -> None:
     result = run.result
     if result.verdict is not Verdict.SCORED or result.predictions is None:
         return
@@ -243,7 +259,11 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun) -> None:
         result.predictions = None
         return
     try:
-        values = check_predictions(result.predictions, len(evaluation.targets), assignment.task)
+        if reading is not None and len(result.predictions) == len(evaluation.targets):
+            values = conventions.read(reading, result.predictions, assignment.task)
+            run.reading = reading
+        else:
+            values = check_predictions(result.predictions, len(evaluation.targets), assignment.task)
     except BadPredictions as exc:
         result.verdict, result.message = Verdict.BAD_PREDICTIONS, f"Bad predictions: {exc}."
         result.predictions = None
@@ -344,6 +364,12 @@ def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[S
         message = (
             f"{metric_label(assignment.metric)} {value:.3g} on the evaluation set: "
             f"{score:g}/{assignment.points:g}."
+        )
+    reading = next((r.reading for r in runs if r.reading), None)
+    if reading is not None:
+        notes.append(
+            f"Graded reading your model's outputs as {conventions.WORDS[reading]}: that is what they "
+            "clearly are on the public split, and this assignment accepts it (see the diagnosis)."
         )
     trained = runs[0].result.training.trained if runs else None
     if trained and trained.get("reason") == "step_budget":

@@ -7,6 +7,7 @@ returns a ``RunResult`` with a verdict. Scoring is the caller's job (``grade``).
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -27,6 +28,12 @@ from grader.sandbox.supervise import SandboxOutcome, Supervisor
 from .conversation import GradingConversation, Training
 from .verdicts import Verdict, limit_message
 
+log = logging.getLogger(__name__)
+
+
+MODEL_CALL_SECONDS = 10.0
+CHECK_CALLS = 4  # the checks on the final model call it at most this many times
+
 
 @dataclass
 class RunRequest:
@@ -39,6 +46,9 @@ class RunRequest:
     max_steps: int | None = None
     train_seconds: float | None = None
     eval_seconds: float = 30.0
+    max_parameters: int | None = (
+        None  # the assignment's parameter budget: a bigger model stops when it first runs
+    )
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
     instrument: bool = True  # off only in the benchmark that measures the recording's cost
@@ -53,6 +63,16 @@ class RunRequest:
     def __post_init__(self) -> None:
         if self.early_stopping is not None:
             self.early_stopping = checked_early_stopping(self.early_stopping)
+
+    @property
+    def call_seconds(self) -> float:
+        """The budget of one call of the model by the harness (a probe, a check on the final model)."""
+        return min(MODEL_CALL_SECONDS, self.eval_seconds / 3)
+
+    @property
+    def checks_seconds(self) -> float:
+        """The host's own deadline over the checks on the final model: a handful of calls and margin."""
+        return CHECK_CALLS * self.call_seconds + 5.0
 
 
 def checked_early_stopping(settings: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +175,12 @@ def run_submission(
             "probes": request.probes,
             "params": request.params or {},
             "early_stopping": request.early_stopping,
+            "max_parameters": request.max_parameters,
+            "call_seconds": request.call_seconds,
         }
-        talk = GradingConversation(job, request.eval_inputs, request.eval_seconds, on_progress, ready.hello)
+        talk = GradingConversation(
+            job, request.eval_inputs, request.eval_seconds, on_progress, ready.hello, request.checks_seconds
+        )
         outcome = Supervisor(proc, request.limits, talk).run(started)
     finally:
         proc.close()
@@ -174,10 +198,24 @@ def _limit_verdict(reason: str, limits: Limits, eval_seconds: float) -> tuple[Ve
         "processes": (Verdict.PROCESS_LIMIT, str(limits.processes)),
         "output": (Verdict.OUTPUT_LIMIT, f"{limits.output_bytes // 1024} KiB of output"),
         "evaluation_timeout": (Verdict.EVALUATION_TIMEOUT, f"{eval_seconds:g} s"),
+        "checks_timeout": (Verdict.EVALUATION_TIMEOUT, f"{eval_seconds:g} s"),
         "disk": (Verdict.DISK_LIMIT, f"{limits.disk_bytes // (1024 * 1024)} MiB"),
     }
     verdict, amount = table[reason]
+    if reason == "checks_timeout":
+        return verdict, CHECKS_TIMEOUT
     return verdict, limit_message(verdict, amount)
+
+
+CHECKS_TIMEOUT = (
+    "Training finished, but your trained model did not return when the grader called it on public "
+    "validation inputs (in eval mode, under torch.no_grad(), as the evaluation does), and it was "
+    "stopped. Look in forward() for a loop or a wait that depends on self.training or on the batch."
+)
+HARNESS_ERROR = (
+    "The grader's own code failed while running your submission. This is the platform's fault, not "
+    "yours, and it does not count against your submissions; the staff can see what failed."
+)
 
 
 FAILURE_VERDICTS = {
@@ -188,11 +226,20 @@ FAILURE_VERDICTS = {
     "disk_limit": Verdict.DISK_LIMIT,
     "bad_submission": Verdict.BAD_SUBMISSION,
     "process_limit": Verdict.PROCESS_LIMIT,
+    "model_timeout": Verdict.EVALUATION_TIMEOUT,
+    "over_budget": Verdict.OVER_BUDGET,
+    "harness_error": Verdict.INTERNAL_ERROR,
 }
 
 
 def _result(request: RunRequest, talk: GradingConversation, outcome: SandboxOutcome) -> RunResult:
     verdict, message, details = _verdict(request, talk, outcome)
+    failure = talk.training.failure or {}
+    if failure.get("kind") == "harness_error":
+        # The platform's fault, or the student's code claiming it: either way nothing of the run
+        # reaches a person but the fixed text (an uncharged run must not be free compute with output).
+        log.error("the harness failed in a sandbox: %s", str(failure.get("message", ""))[:600])
+        return RunResult(verdict, HARNESS_ERROR, request.seed, usage=outcome.usage)
     result = RunResult(
         verdict, message, request.seed, details=details, training=talk.training,
         usage=outcome.usage, stdout=outcome.stdout, stderr=outcome.stderr,
@@ -229,6 +276,8 @@ def _verdict(
         return (*_limit_verdict(outcome.killed_for, limits, request.eval_seconds), {})
     if outcome.pids_limit_hit:
         return (*_limit_verdict("processes", limits, request.eval_seconds), {})
+    if talk.model_raised:
+        return Verdict.BAD_PREDICTIONS, *_raised_at_evaluation(t)
     if talk.prediction_error:
         return Verdict.BAD_PREDICTIONS, f"No usable predictions: {talk.prediction_error}.", {}
     if t.failure is not None:
@@ -247,6 +296,34 @@ def _verdict(
     if t.trained is not None:
         return Verdict.BAD_PREDICTIONS, f"The sandbox {how} while your model was predicting.", {}
     return Verdict.RUNTIME_ERROR, f"Your program {how} before training finished.", {}
+
+
+def _raised_at_evaluation(training: Training) -> tuple[str, dict[str, Any]]:
+    """What to say when the model raised on the evaluation inputs: what it raised on the public ones.
+
+    The checks on the final model called it on public validation inputs before any hidden input
+    entered the sandbox; their exception is the student's to see. Nothing from the evaluation is.
+    """
+    public = training.probes.get("model_call_error") or {}
+    kind, text = public.get("type"), public.get("message")
+    if not isinstance(kind, str) or not isinstance(text, str):
+        return (
+            "Your model raised an exception while predicting on the evaluation inputs, though it ran on "
+            "the public validation inputs after training. Look for code in forward() that depends on the "
+            "number of inputs in a batch (the evaluation sends them in batches of up to 4,096).",
+            {},
+        )
+    file, line = public.get("file"), public.get("line")
+    name = file.rsplit("/", 1)[-1] if isinstance(file, str) and isinstance(line, int) else ""
+    where = f" ({name}, line {line})" if name else ""
+    code = public.get("code")
+    shown = f"\n    {code.strip()}" if isinstance(code, str) and code.strip() else ""
+    message = (
+        "Your model raised an exception while predicting. Called on the public validation inputs after "
+        f"training (eval mode, under torch.no_grad()), it raised{where}:{shown}\n{kind[:100]}: {text[:600]}"
+    )
+    details: dict[str, Any] = {"file": name, "line": line} if name else {}
+    return message, details
 
 
 def _internal_message(outcome: SandboxOutcome) -> str:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grader.assignments.rules import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from grader.assignments.spec import SpecError
-from grader.diagnosis.base import SEVERITIES
+from grader.diagnosis.base import stored_in_order
 from grader.runner.scoring import metric_label
 
 from .models import Submission
@@ -93,10 +93,8 @@ def gradescope_results(submission: Submission) -> GradescopeResults:
             tags=["hidden set"],
         )
     ]
-    diagnoses = [
-        d for d in details.get("diagnoses") or [] if isinstance(d, dict) and d.get("severity") in SEVERITIES
-    ]
-    for d in sorted(diagnoses, key=lambda d: SEVERITIES.index(d["severity"])):
+    diagnoses = stored_in_order(details.get("diagnoses"))
+    for d in diagnoses:
         where = f" ({d['where']})" if d.get("where") else ""
         tests.append(
             GradescopeTest(

@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.diagnosis.base import SEVERITIES
+from grader.diagnosis.base import SEVERITIES, stored_in_order
 from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
 from grader.runner.scoring import metric_label
 from grader.runner.verdicts import Verdict
@@ -149,10 +149,7 @@ def curves_of(result: Result) -> dict[str, CurveOut]:
 
 
 def _diagnoses(details: dict[str, Any]) -> list[DiagnosisOut]:
-    found = [
-        d for d in details.get("diagnoses") or [] if isinstance(d, dict) and d.get("severity") in SEVERITIES
-    ]
-    found.sort(key=lambda d: SEVERITIES.index(d["severity"]))
+    found = stored_in_order(details.get("diagnoses"))
     fields = ("code", "severity", "title", "where", "seen", "why", "fix")
     return [DiagnosisOut(**{name: str(d.get(name) or "") for name in fields}) for d in found]
 

@@ -13,7 +13,7 @@ from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.access import STAFF_ROLES
 from grader.courses.models import Course, Enrollment
-from grader.diagnosis.base import SEVERITIES
+from grader.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
 from grader.submissions.models import Attempt, Result, State, Submission
@@ -151,6 +151,12 @@ class ResultView:
     fit: dict[str, Any] | None = None  # the model over its input domain (grader/assignments/grid.py)
     fit_caption: str = ""
 
+    @property
+    def no_known_mistake(self) -> str:
+        """What to say when the run fell short and no diagnosis explains it ('' otherwise)."""
+        severities = [str(d.get("severity")) for d in self.diagnoses]
+        return NO_KNOWN_MISTAKE if unexplained(self.result.verdict, self.result.passed, severities) else ""
+
 
 def result_view(result: Result) -> ResultView:
     details = result.details if isinstance(result.details, dict) else {}
@@ -167,14 +173,7 @@ def result_view(result: Result) -> ResultView:
         traceback=traceback if isinstance(traceback, str) and traceback.strip() else None,
         notes=[str(note) for note in details.get("notes") or []],
         warnings=[w for w in details.get("warnings") or [] if isinstance(w, dict)],
-        diagnoses=sorted(
-            (
-                d
-                for d in details.get("diagnoses") or []
-                if isinstance(d, dict) and d.get("severity") in SEVERITIES
-            ),
-            key=lambda d: SEVERITIES.index(d["severity"]),
-        ),
+        diagnoses=stored_in_order(details.get("diagnoses")),
         curves={
             curve.series: {
                 "steps": curve.steps,

@@ -1,0 +1,160 @@
+"""The checks on the trained model, on public validation inputs, before any hidden input arrives.
+
+One observed call of the model, as the evaluation will make it (eval mode, no gradients, the
+student's ``submit(inputs=..., outputs=...)`` around it), records:
+
+* the outputs (the last point of the held-out curve; the host reads the output convention and
+  scale off them against the public targets);
+* which operations ran, functional ones included (``F.relu``, ``torch.sigmoid``, ``x.tanh()``), and
+  the last one that shapes the output, through a ``TorchFunctionMode``;
+* what reached the first weighted layer, to set against what reached it in training (inputs scaled
+  outside the model in training and raw at evaluation);
+* the exception, if the model raises: its type, message and the student's line. When the model
+  later fails on the evaluation inputs, this message is the one shown (nothing said after hidden
+  inputs entered the sandbox ever reaches a person).
+
+Then whether the model is an affine map: f(a·u + (1−a)·v) = a·f(u) + (1−a)·f(v).
+Every call is bounded by ``calls.time_budget``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from . import calls
+
+MAX_OPS = 4000
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Bilinear)
+# Operations that make a network nonlinear, by the names torch gives them (module or functional).
+NONLINEAR = {
+    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu", "silu",
+    "mish", "tanh", "tanh_", "sigmoid", "sigmoid_", "softplus", "softmax", "log_softmax", "hardtanh",
+    "hardsigmoid", "hardswish", "logsigmoid", "prelu", "rrelu", "tanhshrink", "softsign", "sin", "cos",
+    "exp", "log", "abs", "clamp", "clip", "maximum", "minimum", "max", "min", "sqrt", "pow", "__pow__",
+    "square", "erf", "threshold",
+}  # fmt: skip
+AFFINE = {"linear", "matmul", "__matmul__", "mm", "addmm", "bmm", "baddbmm", "einsum", "conv1d", "conv2d",
+          "conv3d", "bilinear", "__add__", "__radd__", "add", "__sub__", "__rsub__", "sub", "__mul__",
+          "__rmul__", "mul", "__truediv__", "div", "__neg__", "neg", "batch_norm", "layer_norm"}  # fmt: skip
+MAX_STATS_FEATURES = 16
+
+
+class _Ops(TorchFunctionMode):
+    """Records the names of the torch functions one forward pass calls (modules call them too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.recording = True  # off while the harness's own hooks compute their statistics
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if self.recording and len(self.names) < MAX_OPS:
+            self.names.append(str(getattr(func, "__name__", ""))[:40])
+        return func(*args, **(kwargs or {}))
+
+
+def input_stats(x: torch.Tensor) -> dict[str, Any]:
+    flat = (
+        x.detach().float().reshape(x.shape[0], -1)[:, :MAX_STATS_FEATURES]
+        if x.dim() >= 2
+        else x.detach().float()[:, None]
+    )
+    return {
+        "mean": flat.mean(0).tolist(),
+        "std": flat.std(0, unbiased=False).tolist() if flat.shape[0] > 1 else [0.0] * flat.shape[1],
+        "min": flat.min(0).values.tolist(),
+        "max": flat.max(0).values.tolist(),
+        "features": int(x[0].numel()) if x.dim() >= 1 and x.shape[0] else 0,
+        "rows": int(x.shape[0]) if x.dim() else 1,
+    }
+
+
+def _student_error(exc: BaseException, workdir: str | None) -> dict[str, Any]:
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if workdir and f.filename.startswith(workdir + "/")
+    ]
+    data: dict[str, Any] = {"type": type(exc).__name__[:100], "message": str(exc)[:600]}
+    if frames:
+        data |= {
+            "file": frames[-1].filename,
+            "line": frames[-1].lineno or 0,
+            "code": (frames[-1].line or "")[:200],
+        }
+    return data
+
+
+def observe(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    transforms: calls.Transforms,
+    seconds: float | None,
+    workdir: str | None,
+) -> tuple[torch.Tensor | None, dict[str, Any]]:
+    """The model's outputs on ``inputs`` as the evaluation computes them, and what was seen on the way."""
+    seen: dict[str, Any] = {}
+    leaves: list[str] = []
+    ops = _Ops()
+
+    def before(module: nn.Module, args: tuple[Any, ...]) -> None:
+        if "first_layer_eval" not in seen and isinstance(module, WEIGHTED) and args:
+            given = args[0]
+            if isinstance(given, torch.Tensor) and given.dim() >= 1 and given.shape[0] > 0:
+                ops.recording = False
+                try:
+                    seen["first_layer_eval"] = {"layer": type(module).__name__, **input_stats(given)}
+                finally:
+                    ops.recording = True
+
+    def after(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if not calls.children(module) and not isinstance(module, nn.modules.loss._Loss):
+            leaves.append(type(module).__name__)
+
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(before),
+        nn.modules.module.register_module_forward_hook(after),
+    ]
+    out: torch.Tensor | None = None
+    try:
+        with calls.evaluating(model), calls.time_budget(seconds, "the trained model's forward()"), ops:
+            out = calls.predict(model, inputs, transforms)
+    except calls.HarnessStop:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the student's model failed: recorded, shown if evaluation fails too
+        seen["model_call_error"] = _student_error(exc, workdir)
+    finally:
+        for handle in handles:
+            handle.remove()
+    names = [n for n in ops.names if n in NONLINEAR or n in AFFINE]
+    seen["ops"] = sorted({n.rstrip("_") for n in names if n in NONLINEAR})[:40]
+    seen["last_op"] = names[-1].rstrip("_") if names else ""
+    seen["last_module"] = leaves[-1] if leaves else ""
+    return out, seen
+
+
+def affine(
+    model: nn.Module, inputs: torch.Tensor, transforms: calls.Transforms, seconds: float | None
+) -> dict[str, Any]:
+    """Whether the trained model is an affine map, on pairs of public inputs."""
+    try:
+        with calls.evaluating(model), calls.time_budget(seconds, "the trained model's forward()"):
+            u, v = inputs[:64], inputs.flip(0)[:64]
+            a = 0.3
+            mixed = calls.predict(model, a * u + (1 - a) * v, transforms)
+            fu, fv = calls.predict(model, u, transforms), calls.predict(model, v, transforms)
+            expected = a * fu + (1 - a) * fv
+            outputs = torch.cat([fu, fv]).float()
+            # Outputs all within rounding of zero (a model that learnt a constant 0) are not a scale
+            # to measure the deviation against: their noise would pass for a nonlinearity.
+            scale = max(float(outputs.abs().max()), 1e-3)
+            deviation = float((mixed - expected).float().abs().max()) / scale
+            spread = float(outputs.std(0).max()) / scale if len(outputs) > 1 else 0.0
+        return {"affine_deviation": deviation, "output_spread": spread}
+    except calls.HarnessStop:
+        raise
+    except Exception:  # noqa: BLE001 - the model may not take these inputs; then no claim is made
+        return {}
