@@ -5,12 +5,14 @@ Three parts, measured side by side in one run (the machine is shared and noisy):
 1. per training step: short blocks of the paraboloid reference's step with the recorder
    installed, probes on (with the held-out predictions of each sampled step) and off, alternating;
    the median ratio of neighbouring blocks;
-2. once per run: the final-model probe (affine test, dead units) on 256 public inputs;
+2. once per run: the checks on the final model (an observed call on 256 public inputs, the affine
+   test, what training did to its weights);
 3. once per run, on the host: the rules over the evidence of a real graded run.
 
 The total is put against the wall time of that real graded run (sandbox, training, scoring).
 
     .venv/bin/python benchmarks/diagnosis_cost.py [--blocks 200] [--steps 250]
+    .venv/bin/python benchmarks/diagnosis_cost.py --smoke      # a few blocks: tests/test_benchmarks.py
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from grader.assignments import datasets
 from grader.assignments.spec import find
 from grader.config import RunnerConfig
 from grader.diagnosis import diagnose, gather
+from grader.harness import calls
 from grader.harness.instrument import Recorder
 from grader.runner.grade import grade
 from grader.runner.submission import prepare_submission
@@ -38,7 +41,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=200)
     parser.add_argument("--steps", type=int, default=250)  # a sampled step (every 250) in every block
+    parser.add_argument("--smoke", action="store_true", help="a few blocks, to check it still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.blocks, args.steps = 2, 30
     model, run = reference_training()
 
     def block(recorder: Recorder) -> float:
@@ -63,7 +69,7 @@ def main() -> None:
     finals = []
     for _ in range(20):
         started = time.perf_counter()
-        with_probes.probes.final(model, inputs)
+        with_probes.check_final(model, inputs, calls.NONE)
         finals.append(time.perf_counter() - started)
     final_seconds = statistics.median(finals)
 
@@ -91,7 +97,7 @@ def main() -> None:
     print(f"{args.blocks} paired blocks of {args.steps} steps; reference run: {steps:,} steps")
     print(f"  per step, probes on / off        {step_ratio:8.4f}   (quartiles {ratios[len(ratios) // 4]:.4f} "
           f"to {ratios[3 * len(ratios) // 4]:.4f})")  # fmt: skip
-    print(f"  final-model probe                {final_seconds * 1e3:8.2f} ms")
+    print(f"  checks on the final model        {final_seconds * 1e3:8.2f} ms")
     print(f"  rules on the host                {rules_seconds * 1e3:8.2f} ms")
     print(f"  graded run (wall)                {run_seconds:8.2f} s   (training {train_seconds:.2f} s)")
     print(

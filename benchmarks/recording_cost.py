@@ -6,7 +6,8 @@ step (Adam, batch 64, the 2-25-10-1 ReLU network, the student's own
 ``float(loss)`` included) with the recorder installed and not, in one process,
 and reports the median ratio of neighbouring blocks.
 
-    .venv/bin/python benchmarks/recording_cost.py [--blocks 40] [--steps 250]
+    .venv/bin/python benchmarks/recording_cost.py [--blocks 400] [--steps 50]
+    .venv/bin/python benchmarks/recording_cost.py --smoke      # a few blocks: tests/test_benchmarks.py
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=400)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--smoke", action="store_true", help="a few blocks, to check it still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.blocks = 4
     _, run = reference_training()
     records = 0
 

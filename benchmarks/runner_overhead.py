@@ -12,6 +12,7 @@ Prints medians and the ratios the runner issue sets as targets:
 warm <= 0.9 x bare, cold <= 1.15 x bare, recording <= 1.05 x.
 
     .venv/bin/python benchmarks/runner_overhead.py [--rounds 3]
+    .venv/bin/python benchmarks/runner_overhead.py --smoke     # one round: tests/test_benchmarks.py
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ def bare(script: Path, threads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="one round, to check it still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds = 1
     config = RunnerConfig.from_env()
     assignment = find("paraboloid")
-    script = assignment.reference
+    assert assignment.folder is not None
+    script = assignment.folder / "reference.py"
     hidden = datasets.hidden_set(assignment, b"benchmark-secret-0123456789abcdef")
     limits = limits_for(assignment, config.threads)
 

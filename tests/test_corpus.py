@@ -11,9 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus import Outcome, cases, run_all, table  # tests/corpus: the scripts and how they are judged
+from corpus import (  # tests/corpus: the scripts and how they are judged
+    Outcome,
+    cases,
+    run_all,
+    run_case,
+    table,
+)
 
-from grader.assignments.spec import builtin_slugs
+from grader.assignments.spec import builtin_slugs, find, parse
 from grader.diagnosis.failure_rules import SANDBOX_PACKAGES
 from grader.runner.session import RunRequest, run_submission
 from grader.runner.verdicts import Verdict
@@ -115,3 +121,19 @@ def test_the_packages_the_diagnoses_promise_are_in_the_sandbox(runner_config):
     request = RunRequest({"main.py": code.encode()}, "main.py", "script", np.zeros((4, 2), np.float32))
     result = run_submission(request, uid=runner_config.sandbox_uid, jobs_root=runner_config.jobs_dir)
     assert result.verdict is Verdict.SCORED, result.message
+
+
+def test_an_assignment_that_accepts_the_other_reading_grades_under_it(runner_config):
+    # The same correct network that returns probabilities where logits are read scores 0 by default
+    # (above); an assignment that accepts the other reading grades the hidden set as probabilities.
+    xor = find("xor")
+    lenient = parse(
+        xor.text.replace('output = "logit"', 'output = "logit"\naccept_other_reading = true'),
+        "xor", lambda name: xor.files[name],
+    )  # fmt: skip
+    case = next(c for c in cases() if c.name == "xor_sigmoid_bce.py")
+    report = run_case(case, runner_config.sandbox_uid, runner_config.jobs_dir, spec=lenient).report
+    assert report.passed, report.message
+    assert any("Graded reading your model's outputs as probabilities" in note for note in report.notes)
+    convention = {d.code: d for d in report.diagnoses}["output_convention"]
+    assert convention.severity == "hint" and "accepts that reading" in convention.why

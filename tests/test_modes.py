@@ -167,6 +167,29 @@ def test_cli_run_prints_progress_verdict_and_json(tmp_path):
     assert missing.returncode == 2 and "nope.txt" in missing.stderr
 
 
+def test_cli_run_says_so_when_no_known_mistake_explains_a_failure():
+    import io as text_io
+
+    from grader.cli import print_report
+    from grader.diagnosis.base import NO_KNOWN_MISTAKE, Diagnosis
+    from grader.runner.grade import GradeReport
+
+    hint = Diagnosis("plateau", "hint", "The loss stopped improving", "seen", "why", "fix")
+    cause = Diagnosis("output_convention", "error", "Another kind of output", "seen", "why", "fix")
+    out = text_io.StringIO()
+    print_report(
+        GradeReport("xor", Verdict.SCORED, "", "accuracy", 0.5, 0.0, 100.0, False, diagnoses=[hint]), out
+    )
+    assert NO_KNOWN_MISTAKE in out.getvalue() and out.getvalue().index(
+        NO_KNOWN_MISTAKE
+    ) < out.getvalue().index("hint:")
+    out = text_io.StringIO()
+    print_report(
+        GradeReport("xor", Verdict.SCORED, "", "accuracy", 0.5, 0.0, 100.0, False, diagnoses=[cause]), out
+    )
+    assert NO_KNOWN_MISTAKE not in out.getvalue() and "error: Another kind of output" in out.getvalue()
+
+
 OWN_METHODS = """
 import torch
 from torch import nn
@@ -211,3 +234,19 @@ def test_a_model_that_redefines_train_eval_and_to_is_graded_like_any_other(
     assert report.verdict is Verdict.SCORED, (report.message, report.summary()["details"])
     assert report.metric_value is not None and report.metric_value < 0.02
     assert "linear_stack" not in {d.code for d in report.diagnoses}
+
+
+def test_a_loss_given_by_keyword_is_seen_and_left_working(paraboloid, validation, runner_config):
+    # The harness wraps torch's functional losses to look at what they are given: however they are
+    # called, they must behave exactly as torch's own.
+    code = (
+        "import torch\nimport torch.nn.functional as F\nx = torch.rand(500, 2); y = (x**2).sum(1)\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))\n"
+        "opt = torch.optim.Adam(model.parameters(), lr=0.01)\nfor i in range(300):\n"
+        "    opt.zero_grad()\n    F.mse_loss(input=model(x).squeeze(1), target=y, reduction='sum').backward()\n"
+        "    opt.step()\n"
+    )
+    report = _grade(paraboloid, validation, runner_config, "keywords.py", code.encode())
+    assert report.verdict is Verdict.SCORED, report.message
+    seen = report.chosen.result.training.probes["loss/MSELoss"]
+    assert seen["reduction"] == "sum" and seen["prediction_shape"] == [500]

@@ -84,9 +84,9 @@ SUPERSEDES: dict[str, set[str]] = {
     "output_scale": _SECONDARY,
     "scaling_outside_model": {
         "unnormalised_inputs", "overfitting", "constant_output", "dead_relu", "output_range", "output_scale",
-        "plateau", "underfitting",
+        "plateau", "underfitting", "sigmoid_then_bce",
     },
-    "broadcast_shapes": {"constant_output", "plateau", "underfitting"},
+    "broadcast_shapes": {"constant_output", "plateau", "underfitting", "overfitting"},
     "linear_model": {
         "linear_stack", "dead_relu", "learning_rate_too_small", "plateau", "underfitting", "constant_output",
         "vanishing_gradients",

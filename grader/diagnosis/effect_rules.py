@@ -71,7 +71,7 @@ def training_never_happened(e: Evidence) -> Diagnosis | None:
             "An optimizer holds the parameters it was given when it was made. Made from another model, or "
             "before the model was created again (model = Net() a second time), it trains that other one.",
             "Create the optimizer from the model you train and submit, after its last model = ...: "
-            "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3).",
+            f"optimizer = torch.optim.{text(data, 'optimizer') or 'Adam'}(model.parameters(), ...).",
             _line(data, "created_at"), {"steps": steps, "parameters": params},
         )  # fmt: skip
     without = _count(data, "steps_without_grad")
@@ -131,7 +131,7 @@ def optimizer_recreated(e: Evidence) -> Diagnosis | None:
         "optimizer_recreated",
         "error" if stateful else "hint",
         "A new optimizer is created in every iteration",
-        f"{made:,} optimizers were created for {steps:,} steps (the last a {name}).",
+        f"{made:,} optimizers were created for {steps:,} steps: a new {name} each time.",
         (
             f"{name} keeps running averages of the gradients from step to step; a new one each "
             "iteration starts from nothing every time, so every step is its first (in Adam, a step of "

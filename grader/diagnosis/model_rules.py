@@ -116,9 +116,10 @@ def dead_relu(e: Evidence) -> Diagnosis | None:
     if not dead or e.passed:
         return None
     name, share = max(dead.items(), key=lambda kv: kv[1])
+    layer = f"layer {name} (a ReLU)" if name.isdigit() else name
     return Diagnosis(
         "dead_relu", "warning", "Many ReLU units are dead",
-        f"In {name}, {share:.0%} of the units output 0 for every input of a sampled batch.",
+        f"In {layer}, {share:.0%} of the units output 0 for every input of a sampled batch.",
         "A dead ReLU has no gradient, so it never recovers: the layer works with fewer units "
         "than it has.",
         "Lower the learning rate, scale the inputs, or use nn.LeakyReLU / a Kaiming initialisation.",

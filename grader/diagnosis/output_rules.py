@@ -255,7 +255,9 @@ def scaling_outside_model(e: Evidence) -> Diagnosis | None:
         f"Keep your scaling and tell the grader: from gradekit import submit; submit(model, inputs={scaler}.transform)"
         if scaler
         else "Scale inside the model (store the training mean and std with register_buffer and standardise "
-        "at the start of forward()), or tell the grader how: submit(model, inputs=lambda x: (x - mean) / std)"
+        "at the start of forward()), or tell the grader how: submit(model, inputs=lambda x: (x - mean) / std), "
+        "with the mean and std your script computed from its training data. If you did not scale at all, "
+        "train on inputs drawn from the assignment's own ranges" + (f" ({_ranges(e)})" if _ranges(e) else "")
     )
     return Diagnosis(
         "scaling_outside_model", "error", "Your inputs are scaled in training but not when the grader evaluates",
@@ -264,22 +266,39 @@ def scaling_outside_model(e: Evidence) -> Diagnosis | None:
         "The grader sends your model the raw inputs, as the assignment describes them. Scaling done "
         "outside the model (a scikit-learn scaler, or arithmetic on the data before the loop) is not "
         "applied to them, so the model sees values it never trained on.",
-        fix + (" (with the same objects your script used)." if not scaler else "."),
+        fix + ".",
         numbers={"features": len(problems)},
     )  # fmt: skip
 
 
-def _linear(final: dict[str, Any]) -> bool:
-    """The trained model computes a straight line (plane): no nonlinearity ran, and it checks out as affine."""
+def _ranges(e: Evidence) -> str:
+    """The public inputs' ranges, by name: where the grader's inputs come from."""
+    if e.inputs is None or not len(e.inputs):
+        return ""
+    x = np.asarray(e.inputs, dtype=np.float64).reshape(len(e.inputs), -1)
+    names = e.input_names if len(e.input_names) == x.shape[1] else [f"input {i}" for i in range(x.shape[1])]
+    return ", ".join(
+        f"{n} from {g(float(lo))} to {g(float(hi))}"
+        for n, lo, hi in zip(names, x.min(0), x.max(0), strict=True)
+    )
+
+
+def _linear(final: dict[str, Any], classification: bool) -> bool:
+    """The trained model draws a straight line (plane, boundary).
+
+    No nonlinearity ran and it checks out as affine; or, for classes, nothing nonlinear ran before its
+    last affine operation (a sigmoid or softmax only at the end leaves the decision boundary straight).
+    """
     deviation = final.get("affine_deviation")
     ops, activations = final.get("ops"), final.get("activations")
-    structurally = not ops and not activations
-    return structurally and isinstance(deviation, (int, float)) and deviation <= AFFINE_TOLERANCE
+    if not ops and not activations:
+        return isinstance(deviation, (int, float)) and deviation <= AFFINE_TOLERANCE
+    return classification and final.get("nonlinear_inside") is False
 
 
 @rule
 def linear_model(e: Evidence) -> Diagnosis | None:
-    if not _linear(e.final_model) or e.inputs is None or e.targets is None:
+    if not _linear(e.final_model, e.spec.task.classification) or e.inputs is None or e.targets is None:
         return None
     best = best_linear(e.spec.task, e.spec.grading, e.inputs, e.targets)
     if best is None or points(best, e.spec.grading) >= e.spec.points:

@@ -132,8 +132,8 @@ def learning_rate_too_small(e: Evidence) -> Diagnosis | None:
 @rule
 def plateau(e: Evidence) -> Diagnosis | None:
     finite = e.loss[np.isfinite(e.loss)]
-    if e.passed or len(finite) < 500 or len(finite) != len(e.loss):
-        return None
+    if e.passed or e.steps < 1 or len(finite) < 500 or len(finite) != len(e.loss):
+        return None  # no optimizer steps (weights updated by hand): there is no step to name
     kernel = max(5, len(finite) // 50)
     smooth = np.convolve(finite, np.ones(kernel) / kernel, mode="valid")
     best = float(smooth.min())

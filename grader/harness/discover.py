@@ -43,6 +43,23 @@ def find_model(namespace: dict[str, Any], submitted: list[Any]) -> tuple[str, to
     if not candidates:
         others = [f"`{n}` ({type(m).__name__})" for n, m in modules.values()]
         seen = f" Found only modules without parameters: {', '.join(others)}." if others else ""
+        by_hand = [
+            name
+            for name, value in namespace.items()
+            if isinstance(value, torch.Tensor)
+            and value.is_leaf
+            and value.requires_grad
+            and not name.startswith("_")
+        ][:6]
+        if by_hand:
+            listed = ", ".join(f"`{name}`" for name in by_hand)
+            raise NoModel(
+                f"Your code trained tensors by hand ({listed}), but the grader grades a torch.nn.Module: "
+                "it calls model(x) on new inputs. Make your parameters part of one, for example "
+                "class Line(nn.Module) with self.w = nn.Parameter(...) and a forward(self, x) that "
+                "computes your prediction, or use nn.Linear, and train its parameters as you did.",
+                by_hand,
+            )
         raise NoModel(
             "Your code finished, but no torch.nn.Module with parameters was left in its global "
             f"variables, so there is no model to grade.{seen} If your model is created inside a "

@@ -132,6 +132,12 @@ def observe(
     names = [n for n in ops.names if n in NONLINEAR or n in AFFINE]
     seen["ops"] = sorted({n.rstrip("_") for n in names if n in NONLINEAR})[:40]
     seen["last_op"] = names[-1].rstrip("_") if names else ""
+    # Whether anything nonlinear ran before the last affine operation: a linear map with only a
+    # squashing at its end (a sigmoid, a softmax) still draws a straight decision boundary.
+    last_affine = max(
+        (i for i, n in enumerate(names) if n in AFFINE and n not in ("__neg__", "neg")), default=-1
+    )
+    seen["nonlinear_inside"] = any(n in NONLINEAR for n in names[:last_affine])
     seen["last_module"] = leaves[-1] if leaves else ""
     return out, seen
 

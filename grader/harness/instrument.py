@@ -136,17 +136,12 @@ class Recorder:
         for name in LOSSES:
             original_loss = getattr(F, name)
 
-            def loss(
-                prediction: Any,
-                target: Any,
-                *args: Any,
-                _name: str = name,
-                _orig: Any = original_loss,
-                **kwargs: Any,
-            ) -> Any:
-                if recorder.probes.armed:
+            def loss(*args: Any, _name: str = name, _orig: Any = original_loss, **kwargs: Any) -> Any:
+                if recorder.probes.armed:  # however they are passed: F.mse_loss(input=p, target=y) too
+                    prediction = args[0] if args else kwargs.get("input")
+                    target = args[1] if len(args) > 1 else kwargs.get("target")
                     recorder.probes.loss_seen(_name, prediction, target, kwargs.get("reduction", "mean"))
-                return _orig(prediction, target, *args, **kwargs)
+                return _orig(*args, **kwargs)
 
             setattr(F, name, loss)
             self._undo.append(_restorer(F, name, original_loss))
@@ -321,7 +316,7 @@ class Recorder:
         """
         self.flush(progress=True)
         if model is not None and self.probes.enabled:
-            self._check_final(model, probe_inputs, transforms)
+            self.check_final(model, probe_inputs, transforms)
         if self.missing_zero_grad_at is not None:
             self.send("probe", name="missing_zero_grad", data=self.missing_zero_grad_at)
         names: dict[int, str] = {}
@@ -350,7 +345,7 @@ class Recorder:
             steps_without_zero_grad=self.steps_without_zero_grad,
         )
 
-    def _check_final(
+    def check_final(
         self, model: torch.nn.Module, inputs: torch.Tensor | None, transforms: calls.Transforms
     ) -> None:
         fields = self.probes.report(model)
@@ -360,7 +355,7 @@ class Recorder:
             for name in ("first_layer_eval", "model_call_error"):
                 if name in seen:
                     self.send("probe", name=name, data=seen[name])
-            fields |= {key: seen[key] for key in ("ops", "last_op", "last_module")}
+            fields |= {key: seen[key] for key in ("ops", "last_op", "last_module", "nonlinear_inside")}
             if out is not None and len(inputs) >= 8:
                 fields |= final.affine(model, inputs, transforms, self.call_seconds)
         self.send("probe", name="final_model", data=fields)

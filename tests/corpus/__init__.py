@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignments import datasets
-from grader.assignments.spec import find
+from grader.assignments.spec import Assignment, find
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import prepare_submission
 from grader.runner.verdicts import Verdict
@@ -118,8 +118,10 @@ def cases() -> list[Case]:
     return found
 
 
-def run_case(case: Case, uid: int | None = None, jobs_root: Path | None = None) -> Outcome:
-    spec = find(case.assignment)
+def run_case(
+    case: Case, uid: int | None = None, jobs_root: Path | None = None, spec: Assignment | None = None
+) -> Outcome:
+    spec = spec or find(case.assignment)
     hidden = datasets.hidden_set(spec, SECRET)
     submission = prepare_submission(case.path.name, case.path.read_bytes())
     report = grade(spec, submission, hidden, [0], uid=uid, jobs_root=jobs_root)

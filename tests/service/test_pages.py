@@ -391,6 +391,40 @@ def test_the_result_page(client, student, paraboloid):
     assert "<script>" not in body  # no inline script: the page works under its CSP
 
 
+def _finding(code: str, severity: str) -> dict[str, str]:
+    return {
+        "code": code,
+        "severity": severity,
+        "title": f"title of {code}",
+        "seen": "1",
+        "why": "w",
+        "fix": "f",
+    }
+
+
+def test_the_result_page_keeps_the_likeliest_cause_first_and_says_when_nothing_explains_a_failure(
+    client, student, paraboloid
+):
+    ordered = [_finding("plateau", "hint"), _finding("mse_for_classification", "warning"),
+               _finding("constant_output", "error")]  # fmt: skip
+    explained, token = _uploaded(client, student, paraboloid)
+    _scored(explained, 10.0, 0.05).details = {"diagnoses": ordered}
+    db.session.commit()
+    body = text(client.get(f"/submissions/{explained}/result"))
+    # The engine's order (a warned-of cause before an error's symptom), hints last; nothing unexplained.
+    positions = [
+        body.index(f'id="diagnosis-{code}"')
+        for code in ("mse_for_classification", "constant_output", "plateau")
+    ]
+    assert positions == sorted(positions) and "No known mistake found" not in body
+    again = upload(client, paraboloid.id, token, "fixed.py", FIXED)
+    unexplained = int(again.headers["Location"].rsplit("/", 1)[1])
+    _scored(unexplained, 10.0, 0.05).details = {"diagnoses": [ordered[0]]}
+    db.session.commit()
+    body = text(client.get(f"/submissions/{unexplained}/result"))
+    assert body.index("No known mistake found") < body.index('id="diagnosis-plateau"')
+
+
 def test_the_result_page_draws_the_fit_over_the_domain(client, student, paraboloid):
     submission_id, _ = _uploaded(client, student, paraboloid)
     axes = [{"name": "x", "unit": "", "values": [0.0, 1.0], "log": False},

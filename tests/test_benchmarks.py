@@ -1,0 +1,28 @@
+"""Every benchmark still runs: each one's smoke mode, as a new user would start it (figures in notes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "script, printed",
+    [
+        ("recording_cost.py", "ratio on / off"),
+        ("diagnosis_cost.py", "diagnosis share of the run"),
+        ("runner_overhead.py", "recording on / off"),
+    ],
+)
+def test_the_benchmark_runs_in_its_smoke_mode(script, printed):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert printed in done.stdout, done.stdout
