@@ -230,7 +230,7 @@ def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, wa
             pass
     """
     result = run(with_model(code), attack_limits, runner_config, warm_pool)
-    assert result.verdict is not Verdict.INTERNAL_ERROR
+    assert not result.verdict.platform_failure
     assert result.training.rejected_records >= 1
     if result.verdict is Verdict.SCORED:
         assert result.predictions is not None and result.predictions.shape == (64, 1)
@@ -494,6 +494,6 @@ def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run
         optimizer.step()
     """
     result = run(code, attack_limits, runner_config, warm_pool)
-    assert result.verdict is Verdict.INTERNAL_ERROR and not result.verdict.charged, result.message
+    assert result.verdict is Verdict.HARNESS_ERROR and not result.verdict.charged, result.message
     assert "42" not in result.message and "harness" not in result.message
     assert result.stdout == result.stderr == "" and not result.training.curves

@@ -178,7 +178,21 @@ def test_a_model_that_trained_nothing_is_told_why_with_the_line():
     assert codes({"steps": 0, "backward": 50}) == ["no_optimizer_step"]
     assert codes({"steps": 50, "backward": 50}, in_optimizer=0) == ["optimizer_not_on_model"]
     assert codes({"steps": 50, "backward": 50}, steps_without_grad=50) == ["loss_not_connected"]
-    assert codes({"steps": 50, "backward": 50}, remembered=0) == ["untrained_model_submitted"]
+    # A graded model that never ran in training is untrained only if it does no better than the model
+    # training started from (a deepcopy of the best epoch is a trained model that never ran either).
+    x = np.linspace(0, 10, 64)[:, None]
+    start = np.array([170.0])  # the held-out MSE after the first step
+
+    def fresh(outputs: np.ndarray) -> list[str]:
+        evidence = Evidence(
+            spec=spec, steps=50, counters={"steps": 50, "backward": 50}, inputs=x, targets=2 * x[:, 0] + 1,
+            outputs=outputs, heldout_steps=np.array([1]), heldout=start,
+            probes={"training": {**base_probe, "remembered": 0}},
+        )  # fmt: skip
+        return [d.code for d in diagnose(evidence)]
+
+    assert fresh(np.full(64, 0.3)) == ["untrained_model_submitted"]
+    assert fresh(2 * x[:, 0] + 1.01) == []
     assert codes({"steps": 50, "backward": 50}, changed=2) == []  # it trained: none of these
 
     def recreated(name: str, stateful: bool) -> list[tuple[str, str, str]]:

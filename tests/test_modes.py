@@ -250,3 +250,50 @@ def test_a_loss_given_by_keyword_is_seen_and_left_working(paraboloid, validation
     assert report.verdict is Verdict.SCORED, report.message
     seen = report.chosen.result.training.probes["loss/MSELoss"]
     assert seen["reduction"] == "sum" and seen["prediction_shape"] == [500]
+
+
+# Code that is fine, or wrong only in the student's own terms, and once broke the harness.
+UNUSUAL = {
+    "lazy layers, built before any input": (
+        "concentric-circles", "solution.py", "scored",
+        "import torch.nn as nn\n\ndef build_model():\n    return nn.Sequential(nn.LazyLinear(32), nn.ReLU(), "
+        "nn.LazyLinear(3))\n\nTRAINING = {'optimizer': 'adam', 'lr': 0.01, 'loss': 'cross_entropy', 'steps': 300}\n",
+    ),
+    "a loss compiled with torch.jit.script before training": (
+        "concentric-circles", "jit.py", "scored",
+        "import torch, torch.nn as nn, torch.nn.functional as F\nfrom gradekit import load_training_data\n"
+        "x, y = load_training_data()\n\n@torch.jit.script\ndef loss_fn(p: torch.Tensor, t: torch.Tensor) -> "
+        "torch.Tensor:\n    return F.cross_entropy(p, t)\n\nmodel = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), "
+        "nn.Linear(32, 3))\nopt = torch.optim.Adam(model.parameters(), lr=0.01)\nfor _ in range(300):\n"
+        "    opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()\n",
+    ),
+    "a bigger scratch network run once, then a small model trained": (
+        "linear", "scratch.py", "scored",
+        "import torch, torch.nn as nn\nx = torch.rand(200, 1) * 10; y = 2 * x + 1\n"
+        "probe = nn.Sequential(nn.Linear(1, 64), nn.ReLU(), nn.Linear(64, 1)); print(probe(x[:1]))\n"
+        "model = nn.Linear(1, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.01)\nfor _ in range(2000):\n"
+        "    opt.zero_grad(); nn.functional.mse_loss(model(x), y).backward(); opt.step()\n"
+        "from gradekit import submit; submit(model)\n",
+    ),
+    "build_model() that trains past the step budget": (
+        "linear", "solution.py", "bad_submission",
+        "import torch, torch.nn as nn\n\ndef build_model():\n    x = torch.rand(100, 1); y = 2 * x + 1\n"
+        "    model = nn.Linear(1, 1); opt = torch.optim.SGD(model.parameters(), lr=0.01)\n"
+        "    for _ in range(30000):\n        opt.zero_grad(); nn.functional.mse_loss(model(x), y).backward(); "
+        "opt.step()\n    return model\n\ndef train(model, data, log):\n    pass\n",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(UNUSUAL))
+def test_unusual_code_gets_the_verdict_of_its_own_doing(case, runner_config):
+    slug, filename, verdict, code = UNUSUAL[case]
+    spec = find(slug)
+    if verdict == "bad_submission":
+        spec = replace(spec, budget=replace(spec.budget, max_steps=2000))
+    report = _grade(spec, datasets.public_split(spec, "validation"), runner_config, filename, code.encode())
+    assert report.verdict.value == verdict, (report.verdict, report.message)
+    if verdict == "scored":
+        assert report.passed, report.message
+    else:
+        assert "inside build_model()" in report.message and "step budget" in report.message

@@ -54,7 +54,7 @@ class SolutionCheck:
 
     @property
     def ok(self) -> bool:
-        if self.report is None or self.report.verdict is Verdict.INTERNAL_ERROR:
+        if self.report is None or self.report.verdict.platform_failure:
             return False
         if set(self.solution.diagnoses) - self.found or self.false_alarms:
             return False

@@ -55,7 +55,7 @@ RULES: list[Rule] = []
 # symptoms (a constant output, dead units, a plateau), whose fixes depend on the cause.
 RANK = (
     "untrained_model_submitted", "no_backward", "no_optimizer_step", "optimizer_not_on_model",
-    "loss_not_connected", "missing_package", "no_network", "removed_api", "output_convention",
+    "loss_not_connected", "missing_package", "no_network", "removed_api", "misspelled_name", "output_convention",
     "scaling_outside_model", "output_scale", "broadcast_shapes", "linear_model", "gradients_not_zeroed",
     "optimizer_recreated", "learning_rate_too_large", "dead_output", "output_range", "softmax_then_cross_entropy",
     "sigmoid_then_cross_entropy", "mse_for_classification", "unnormalised_inputs", "learning_rate_too_small",

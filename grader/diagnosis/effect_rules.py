@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .base import Diagnosis, rule
-from .evidence import Evidence, number, text, where
+from .evidence import Evidence, graded_metric, number, text, where
 
 DETACHED_WORDS = ("does not require grad and does not have a grad_fn",)
 
@@ -82,7 +84,7 @@ def training_never_happened(e: Evidence) -> Diagnosis | None:
             _line(data, "backward_at"),
         )
     seen = _count(data, "models_seen")
-    if _count(data, "remembered") == 0 and seen and params and steps:
+    if _count(data, "remembered") == 0 and seen and params and steps and _no_better_than_at_the_start(e):
         return Diagnosis(
             "untrained_model_submitted", "error", "The graded model is not the one that trained",
             f"A model ran during training ({steps:,} optimizer steps), but the model left for grading never "
@@ -93,6 +95,22 @@ def training_never_happened(e: Evidence) -> Diagnosis | None:
             numbers={"steps": steps},
         )  # fmt: skip
     return None
+
+
+def _no_better_than_at_the_start(e: Evidence) -> bool:
+    """The graded model does no better on the public inputs than the model training started from.
+
+    A model that never ran in training may still be a trained one (copy.deepcopy of the best epoch, a
+    state_dict loaded into a fresh instance): only its results can tell it is untrained.
+    """
+    graded = graded_metric(e)
+    start = e.heldout[np.isfinite(e.heldout)][:1]
+    if graded is None or not len(start) or e.passed:
+        return False
+    first = float(start[0])
+    if e.spec.grading.lower_is_better:
+        return graded >= 0.8 * first
+    return graded <= first + 0.05
 
 
 def _detached(seen: str, line: str) -> Diagnosis:

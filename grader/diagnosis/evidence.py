@@ -16,6 +16,7 @@ import numpy as np
 
 from grader.assignments.spec import Assignment
 from grader.runner.conventions import final_outputs
+from grader.runner.scoring import BadPredictions, check_predictions, metric
 
 STUDENT_DIR = "/workspace/"  # where the student's files are inside the sandbox (harness.__main__.WORKDIR)
 
@@ -85,8 +86,41 @@ class Evidence:
         return self.probes.get("final_model", {})
 
     @property
+    def silent_relu(self) -> dict[str, float]:
+        """Per ReLU layer of the final model, the share of its units silent on a sampled batch."""
+        raw = self.final_model.get("silent_relu")
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            str(k)[:60]: float(v)
+            for k, v in raw.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+
+    @property
     def input_names(self) -> list[str]:
         return [v.name for v in self.spec.inputs]
+
+
+def graded_metric(e: Evidence) -> float | None:
+    """The assignment's metric of the final model's outputs on the public inputs they were given for.
+
+    None when there are no such outputs or the assignment cannot read them.
+    """
+    if e.outputs is None or e.targets is None or len(e.targets) < len(e.outputs):
+        return None
+    try:
+        values = check_predictions(e.outputs, len(e.outputs), e.spec.task)
+    except BadPredictions:
+        return None
+    grading = e.spec.grading
+    return metric(
+        grading.metric,
+        values,
+        np.asarray(e.targets[: len(e.outputs)], np.float64),
+        grading.floor,
+        grading.cap,
+    )
 
 
 def _finite(y: Any) -> float:

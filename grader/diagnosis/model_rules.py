@@ -106,13 +106,7 @@ def linear_stack(e: Evidence) -> Diagnosis | None:
 
 @rule
 def dead_relu(e: Evidence) -> Diagnosis | None:
-    raw = e.final_model.get("silent_relu")
-    silent = (
-        {str(k)[:60]: float(v) for k, v in raw.items() if isinstance(v, (int, float))}
-        if isinstance(raw, dict)
-        else {}
-    )
-    dead = {k: v for k, v in silent.items() if v >= 0.5}
+    dead = {k: v for k, v in e.silent_relu.items() if v >= 0.5}
     if not dead or e.passed:
         return None
     name, share = max(dead.items(), key=lambda kv: kv[1])
@@ -174,10 +168,8 @@ def _range_at_end(loss: dict[str, Any], e: Evidence | None = None) -> str:
     """The predictions' range as training ended: the final model's on public inputs when known."""
     if e is not None and e.outputs is not None and e.outputs.size:
         return f"from {g(float(e.outputs.min()))} to {g(float(e.outputs.max()))} at the end of training"
-    low = number(loss, "last_min") if number(loss, "last_min") is not None else number(loss, "prediction_min")
-    high = (
-        number(loss, "last_max") if number(loss, "last_max") is not None else number(loss, "prediction_max")
-    )
+    low = next((v for k in ("last_min", "prediction_min") if (v := number(loss, k)) is not None), 0.0)
+    high = next((v for k in ("last_max", "prediction_max") if (v := number(loss, k)) is not None), 0.0)
     step = number(loss, "last_step")
     at = f" at step {int(step):,}" if step else ""
     return f"from {g(low or 0.0)} to {g(high or 0.0)}{at}"
@@ -234,7 +226,6 @@ def loss_pairing(e: Evidence) -> Diagnosis | None:
 
 # What the last operation of forward() bounds the output to (module or functional, by torch's name).
 BOUNDED = {
-    "Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Softmax": (0.0, 1.0), "ReLU": (0.0, math.inf),
     "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0), "relu": (0.0, math.inf),
     "softplus": (0.0, math.inf), "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0), "hardsigmoid": (0.0, 1.0),
 }  # fmt: skip
@@ -242,7 +233,7 @@ BOUNDED = {
 
 @rule
 def output_range(e: Evidence) -> Diagnosis | None:
-    last = text(e.final_model, "last_op") or text(e.final_model, "last_module")
+    last = text(e.final_model, "last_op") or text(e.final_model, "last_module").lower()
     if last not in BOUNDED or e.predictions is None or e.targets is None or e.spec.task.classification:
         return None
     low, high = BOUNDED[last]

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import gradekit
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 CALL_SECONDS = 10.0  # one call of the model on a few hundred public inputs
@@ -47,12 +49,20 @@ class CallTimeout(HarnessStop):
         self.seconds, self.what = seconds, what
 
 
+class OverBudget(HarnessStop):
+    """The model has more parameters than the assignment allows: stopped when it first trains."""
+
+    def __init__(self, params: int, allowed: int) -> None:
+        super().__init__(f"{params} parameters, {allowed} allowed")
+        self.params, self.allowed = params, allowed
+
+
 class HarnessFault(BaseException):
     """An exception in the harness's own code: the platform's failure, never the student's."""
 
     def __init__(self, where: str, error: BaseException) -> None:
         super().__init__(f"{where}: {type(error).__name__}: {error}")
-        self.where = where
+        self.where, self.error = where, error
 
 
 def guarded(function: F) -> F:
@@ -89,6 +99,15 @@ def named_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 def children(module: nn.Module) -> list[nn.Module]:
     return list(nn.Module.children(module))
+
+
+def count(model: nn.Module) -> int:
+    """How many parameters the model has; a lazy layer not yet run has none yet."""
+    return sum(
+        p.numel()
+        for p in nn.Module.parameters(model)
+        if not isinstance(p, nn.parameter.UninitializedParameter)
+    )
 
 
 def state_dict(model: nn.Module) -> dict[str, Any]:
@@ -133,6 +152,9 @@ def time_budget(seconds: float | None, what: str) -> Iterator[None]:
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield  # the student's own alarm is set: left alone (the host's deadline still holds)
+        return
 
     def expire(signum: int, frame: Any) -> None:
         raise CallTimeout(seconds, what)
@@ -165,6 +187,11 @@ class Transforms:
 
 
 NONE = Transforms()
+
+
+def transforms_of(model: nn.Module) -> Transforms:
+    """What the student handed over with ``submit(model, inputs=..., outputs=...)`` for this model."""
+    return Transforms(*gradekit.transforms_of(model))
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:

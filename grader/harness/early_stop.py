@@ -29,8 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gradekit
-
 from . import calls
 from .protocol import HELDOUT_LOSSES
 
@@ -113,7 +111,7 @@ class EarlyStopper:
             what = "the model's forward() (early stopping's look at the held-out loss)"
             with calls.evaluating(model), calls.time_budget(self.call_seconds, what):
                 x, y = self._on(model)
-                out = calls.predict(model, x, calls.Transforms(*gradekit.transforms_of(model)))
+                out = calls.predict(model, x, calls.transforms_of(model))
                 return float(self._loss(out.float().to(y.device), y))
         except Exception:  # noqa: BLE001 - a look the model cannot take is skipped, never the student's error
             return None

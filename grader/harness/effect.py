@@ -70,7 +70,10 @@ class TrainingEffect:
             return
         self._roots.append(weakref.ref(root))
         for param in calls.parameters(root)[:MAX_PARAMETERS]:
-            if id(param) not in self._first and param.numel():
+            if isinstance(param, torch.nn.parameter.UninitializedParameter) or not param.numel():
+                continue  # a lazy layer not run yet: nothing to remember
+            known = self._first.get(id(param))
+            if known is None or known[0]() is not param:  # an id can be reused once its object is gone
                 self._first[id(param)] = (weakref.ref(param), _sample(param))
 
     def created(self, optimizer: torch.optim.Optimizer) -> None:
@@ -86,24 +89,30 @@ class TrainingEffect:
         if self.backward_at is None:
             self.backward_at = self.where()
 
-    def stepped(self, optimizer: torch.optim.Optimizer, found_gradient: bool) -> None:
+    def stepped(self, optimizer: torch.optim.Optimizer, found_gradient: bool) -> bool:
+        """Count a step; True the first time this optimizer steps."""
         if self.step_at is None:
             self.step_at = self.where()
         if not found_gradient:
             self.steps_without_grad += 1
         if optimizer in self._optimizers:
-            return
+            return False
         self._optimizers.add(optimizer)
         self.optimizers_stepped += 1
         if self.optimizers_stepped <= MAX_OPTIMIZERS_TRACKED:
             for group in optimizer.param_groups:
                 for param in group["params"]:
-                    self._stepped.setdefault(id(param), weakref.ref(param))
+                    self._stepped[id(param)] = weakref.ref(param)
+        return True
 
     # -- at the end -------------------------------------------------------------
     def report(self, model: torch.nn.Module) -> dict[str, Any]:
         """The ``training`` probe: how much of the graded model's weights trained, and the counters."""
-        params = [p for p in calls.parameters(model) if p.numel()]
+        params = [
+            p
+            for p in calls.parameters(model)
+            if not isinstance(p, torch.nn.parameter.UninitializedParameter) and p.numel()
+        ]
         remembered = [(p, self._first[id(p)]) for p in params if id(p) in self._first]
         known = [(p, first) for p, (ref, first) in remembered if ref() is p]
         changed = sum(1 for p, first in known if not torch.equal(_sample(p).to(first.device), first))

@@ -92,17 +92,24 @@ def stopped(exc: BaseException, steps: int) -> dict[str, Any] | None:
                 "for a loop or a wait that depends on self.training, the batch or anything outside the model."
             ),
         }
-    over = getattr(exc, "params", None)
-    allowed = getattr(exc, "allowed", None)
-    if isinstance(over, int) and isinstance(allowed, int):
+    if isinstance(exc, calls.OverBudget):
         return {
             "kind": "over_budget",
             "message": (
-                f"Your model has {over:,} parameters; this assignment allows at most {allowed:,}. "
-                "It was stopped as soon as it first ran, so no time went into training it. "
+                f"Your model has {exc.params:,} parameters; this assignment allows at most {exc.allowed:,}. "
+                "It was stopped at its first training step, so no time went into training it. "
                 "Use fewer or narrower layers."
             ),
-            "params": over,
+            "params": exc.params,
+        }
+    if isinstance(exc, calls.HarnessStop):  # a budget ran out where no loop of the student's could end
+        return {
+            "kind": "bad_submission",
+            "message": (
+                "Training went on where the grader does not expect it (inside build_model(), which must "
+                f"only build the model) and ran past the assignment's {str(exc).replace('_', ' ')}. "
+                "Train in train(model, data, log), or with a TRAINING dict."
+            ),
         }
     return None
 
@@ -110,5 +117,5 @@ def stopped(exc: BaseException, steps: int) -> dict[str, Any] | None:
 def harness_failure(exc: BaseException) -> dict[str, Any]:
     """The grader's own code failed: only where and what type, for the host to log (never shown as is)."""
     where = exc.where if isinstance(exc, calls.HarnessFault) else "harness"
-    cause = exc.__cause__ or exc
+    cause = exc.error if isinstance(exc, calls.HarnessFault) else exc
     return {"kind": "harness_error", "message": f"{where}: {type(cause).__name__}: {cause}"[:600]}

@@ -20,6 +20,7 @@ Every call is bounded by ``calls.time_budget``.
 from __future__ import annotations
 
 import traceback
+from collections import deque
 from typing import Any
 
 import torch
@@ -28,34 +29,69 @@ from torch.overrides import TorchFunctionMode
 
 from . import calls
 
-MAX_OPS = 4000
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Bilinear)
-# Operations that make a network nonlinear, by the names torch gives them (module or functional).
-NONLINEAR = {
-    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu", "silu",
-    "mish", "tanh", "tanh_", "sigmoid", "sigmoid_", "softplus", "softmax", "log_softmax", "hardtanh",
-    "hardsigmoid", "hardswish", "logsigmoid", "prelu", "rrelu", "tanhshrink", "softsign", "sin", "cos",
-    "exp", "log", "abs", "clamp", "clip", "maximum", "minimum", "max", "min", "sqrt", "pow", "__pow__",
-    "square", "erf", "threshold",
-}  # fmt: skip
-AFFINE = {"linear", "matmul", "__matmul__", "mm", "addmm", "bmm", "baddbmm", "einsum", "conv1d", "conv2d",
-          "conv3d", "bilinear", "__add__", "__radd__", "add", "__sub__", "__rsub__", "sub", "__mul__",
-          "__rmul__", "mul", "__truediv__", "div", "__neg__", "neg", "batch_norm", "layer_norm"}  # fmt: skip
+# How torch names what a forward pass calls (modules call the same functions): layers that apply a
+# weight, arithmetic that keeps a map affine, and operations that only move or copy numbers. Anything
+# else (relu, sigmoid, log, norm, where, a product of two activations...) counts as nonlinear.
+LAYERS = {"linear", "conv1d", "conv2d", "conv3d", "bilinear", "addmm", "matmul", "__matmul__", "mm", "bmm",
+          "baddbmm", "einsum"}  # fmt: skip
+ARITHMETIC = {"__add__", "__radd__", "add", "__sub__", "__rsub__", "sub", "__mul__", "__rmul__", "mul",
+              "__truediv__", "div", "__neg__", "neg", "sum", "mean", "batch_norm", "dropout", "alpha_dropout",
+              "feature_alpha_dropout", "dropout1d", "dropout2d", "dropout3d"}  # fmt: skip
+NEUTRAL = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "contiguous",
+           "__getitem__", "cat", "concat", "stack", "split", "chunk", "expand", "expand_as", "repeat", "to",
+           "float", "double", "half", "type", "detach", "clone", "size", "dim", "numel", "__len__", "__get__",
+           "cpu", "cuda", "numpy", "tolist", "item", "__format__", "__repr__", "__bool__", "__iter__",
+           "unbind", "narrow", "select", "identity", "ones_like", "zeros_like", "full_like", "new_tensor",
+           "new_zeros", "new_ones", "is_floating_point", "requires_grad_", "_has_compatible_shallow_copy_type",
+           "__torch_function__", "dtype", "device", "shape", "data", "ndim", "__hash__", "__eq__", "from_numpy",
+           "as_tensor", "tensor", "asarray"}  # fmt: skip
+PRODUCTS = {"__mul__", "__rmul__", "mul", "__truediv__", "div", "__rtruediv__", "matmul", "__matmul__", "mm",
+            "bmm", "einsum"}  # fmt: skip
 MAX_STATS_FEATURES = 16
+KEEP_OPS = 64  # the last operations, for the one that shapes the output
+
+
+def _activations(args: Any, kwargs: Any) -> int:
+    """How many of a call's tensor arguments are computed values (not parameters, not single numbers)."""
+    values = [*args, *(kwargs or {}).values()]
+    return sum(
+        1 for a in values if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter) and a.numel() > 1
+    )
 
 
 class _Ops(TorchFunctionMode):
-    """Records the names of the torch functions one forward pass calls (modules call them too)."""
+    """What one forward pass calls, in order: its nonlinear operations, the last few, and whether anything
+    nonlinear ran before the last layer that applies a weight."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.names: list[str] = []
+        self.nonlinear: set[str] = set()
+        self.recent: deque[str] = deque(maxlen=KEEP_OPS)
+        self.nonlinear_since_layer = False  # a nonlinear op after the latest weighted layer
+        self.nonlinear_inside = False  # a nonlinear op before some weighted layer
         self.recording = True  # off while the harness's own hooks compute their statistics
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if self.recording and len(self.names) < MAX_OPS:
-            self.names.append(str(getattr(func, "__name__", ""))[:40])
+        if self.recording:
+            name = str(getattr(func, "__name__", ""))[:40] or "?"
+            if name.endswith("_") and not name.endswith("__"):
+                name = name[:-1]  # in place (relu_) or not, the same operation
+            if name in PRODUCTS and _activations(args, kwargs) >= 2:
+                name = "product"  # x * x, h @ h.T: nonlinear in the input
+            self._seen(name)
         return func(*args, **(kwargs or {}))
+
+    def _seen(self, name: str) -> None:
+        if name in NEUTRAL:
+            return
+        self.recent.append(name)
+        if name in LAYERS:
+            self.nonlinear_inside = self.nonlinear_inside or self.nonlinear_since_layer
+            self.nonlinear_since_layer = False
+        elif name not in ARITHMETIC:
+            self.nonlinear.add(name)
+            self.nonlinear_since_layer = True
 
 
 def input_stats(x: torch.Tensor) -> dict[str, Any]:
@@ -129,15 +165,11 @@ def observe(
     finally:
         for handle in handles:
             handle.remove()
-    names = [n for n in ops.names if n in NONLINEAR or n in AFFINE]
-    seen["ops"] = sorted({n.rstrip("_") for n in names if n in NONLINEAR})[:40]
-    seen["last_op"] = names[-1].rstrip("_") if names else ""
-    # Whether anything nonlinear ran before the last affine operation: a linear map with only a
-    # squashing at its end (a sigmoid, a softmax) still draws a straight decision boundary.
-    last_affine = max(
-        (i for i, n in enumerate(names) if n in AFFINE and n not in ("__neg__", "neg")), default=-1
-    )
-    seen["nonlinear_inside"] = any(n in NONLINEAR for n in names[:last_affine])
+    seen["ops"] = sorted(ops.nonlinear)[:40]
+    seen["last_op"] = ops.recent[-1] if ops.recent else ""
+    # A linear map with only a squashing at its end (a sigmoid, a softmax) still draws a straight
+    # decision boundary: what matters is whether anything nonlinear ran before its last layer.
+    seen["nonlinear_inside"] = ops.nonlinear_inside
     seen["last_module"] = leaves[-1] if leaves else ""
     return out, seen
 

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from . import calls, final
 from .calls import guarded
 from .early_stop import EarlyStopper
 from .effect import TrainingEffect
-from .probes import LOSSES, Probes
+from .probes import Probes
 
 Send = Callable[..., None]
 
@@ -40,14 +39,6 @@ class StopTraining(calls.HarnessStop):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class OverBudget(calls.HarnessStop):
-    """The model has more parameters than the assignment allows: stopped when it first runs."""
-
-    def __init__(self, params: int, allowed: int) -> None:
-        super().__init__(f"{params} parameters, {allowed} allowed")
-        self.params, self.allowed = params, allowed
 
 
 def _restorer(owner: Any, name: str, original: Any) -> Callable[[], None]:
@@ -97,17 +88,23 @@ class Recorder:
         self._lr: float | None = None
         self._grad_samples: list[tuple[int, list[torch.nn.Parameter], torch.Tensor]] = []
         self._warnings: dict[tuple[str, str, str, int], int] = {}
+        self._last_optimizer: torch.optim.Optimizer | None = None
         self._undo: list[Callable[[], None]] = []
 
     # -- installation ---------------------------------------------------------
     def install(self) -> None:
-        self.probes.arm()  # the first forward pass shows the set-up
+        self.probes.arm(losses=False)  # the first forward pass shows the set-up
         self._undo.append(self.probes.disarm)
         original_backward: Any = torch.Tensor.backward
         recorder = self
 
         def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            recorder._before_backward(tensor)
+            try:  # inline rather than @guarded: this runs at every step
+                recorder._before_backward(tensor)
+            except (calls.HarnessStop, calls.HarnessFault):
+                raise
+            except Exception as exc:
+                raise calls.HarnessFault("Recorder.backward", exc) from exc
             return original_backward(tensor, *args, **kwargs)
 
         torch.Tensor.backward = backward  # type: ignore[method-assign,assignment]
@@ -132,21 +129,15 @@ class Recorder:
         torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign,assignment]
         self._undo.append(_restorer(torch.optim.Optimizer, "__init__", original_init))
 
-        # Functional losses and loss modules alike (nn.MSELoss calls F.mse_loss): looked at on sampled steps.
-        for name in LOSSES:
-            original_loss = getattr(F, name)
+        def after_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            try:  # inline rather than @guarded: this runs at every step
+                recorder._after_step(optimizer)
+            except (calls.HarnessStop, calls.HarnessFault):
+                raise
+            except Exception as exc:
+                raise calls.HarnessFault("Recorder.after_step", exc) from exc
 
-            def loss(*args: Any, _name: str = name, _orig: Any = original_loss, **kwargs: Any) -> Any:
-                if recorder.probes.armed:  # however they are passed: F.mse_loss(input=p, target=y) too
-                    prediction = args[0] if args else kwargs.get("input")
-                    target = args[1] if len(args) > 1 else kwargs.get("target")
-                    recorder.probes.loss_seen(_name, prediction, target, kwargs.get("reduction", "mean"))
-                return _orig(*args, **kwargs)
-
-            setattr(F, name, loss)
-            self._undo.append(_restorer(F, name, original_loss))
-
-        handle = register_optimizer_step_post_hook(self._after_step)
+        handle = register_optimizer_step_post_hook(after_step)
         self._undo.append(handle.remove)
 
         original_showwarning = warnings.showwarning
@@ -163,7 +154,6 @@ class Recorder:
             self._undo.pop()()
 
     # -- hooks ----------------------------------------------------------------
-    @guarded
     def _before_backward(self, tensor: torch.Tensor) -> None:
         if tensor.numel() == 1:
             loss = tensor.detach()
@@ -184,26 +174,43 @@ class Recorder:
         self.effect.created(optimizer)
 
     def first_run(self, model: torch.nn.Module) -> None:
-        """A model ran for the first time: remember its weights, and stop now if it is over the budget."""
+        """A model ran for the first time: remember its weights (to tell later whether training moved them)."""
         guarded(self.effect.remember)(model)
+
+    def built(self, model: torch.nn.Module) -> None:
+        """Module mode: build_model()'s model is the graded one; over the budget, it stops before training."""
+        self.first_run(model)
         self.check_budget(model)
 
     def check_budget(self, model: torch.nn.Module) -> None:
         if self.max_parameters is None:
             return
-        count = guarded(lambda: sum(p.numel() for p in calls.parameters(model)))()
+        count = guarded(calls.count)(model)
         if count > self.max_parameters:
-            raise OverBudget(count, self.max_parameters)
+            raise calls.OverBudget(count, self.max_parameters)
 
-    @guarded
-    def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    def _optimizer_trains_the_model(self, optimizer: torch.optim.Optimizer) -> None:
+        """A script's model is known to be the one that trains once an optimizer steps its parameters: a
+        model over the budget stops then (a scratch model that only ran a forward pass is not judged)."""
+        root = self.probes.root
+        if root is None or self.max_parameters is None:
+            return
+        mine = {id(p) for p in calls.parameters(root)}
+        if any(id(p) in mine for group in optimizer.param_groups for p in group["params"]):
+            self.check_budget(root)
+
+    def _after_step(self, optimizer: torch.optim.Optimizer) -> None:
         self.steps += 1
         now = time.perf_counter()
         if self._last_step_at is not None:
             self._step_times.append(now - self._last_step_at)
             self._step_x.append(self.steps)
         self._last_step_at = now
-        self.effect.stepped(optimizer, self._remember_gradients(optimizer))
+        found = self._remember_gradients(optimizer)
+        if optimizer is not self._last_optimizer or not found:  # the common case costs one comparison
+            self._last_optimizer = optimizer
+            if self.effect.stepped(optimizer, found):
+                self._optimizer_trains_the_model(optimizer)
         # Before the probes arm for a sampled step: the look's forward pass must not be the one sampled.
         plateau = self._look()
         self.probes.after_step(self.steps)
@@ -351,7 +358,7 @@ class Recorder:
         fields = self.probes.report(model)
         if inputs is not None:
             out, seen = final.observe(model, inputs, transforms, self.call_seconds, self.workdir)
-            self.probes.send_heldout(out, self.steps)  # the held-out curve's last point, as graded
+            self.probes.send_heldout(out, self.steps, final=True)  # the curve's last point, as graded
             for name in ("first_layer_eval", "model_call_error"):
                 if name in seen:
                     self.send("probe", name=name, data=seen[name])

@@ -12,14 +12,14 @@ the host treats them as claims.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-
-import gradekit
 
 from . import calls, final
 
@@ -58,9 +58,11 @@ class Probes:
         self._pre_handle: Any = None
         self._depth = 0
         self._root: nn.Module | None = None  # the outermost module of the sampled forward pass
-        self._roots_seen: set[int] = set()
+        self._roots_seen: list[weakref.ref[nn.Module]] = []
         self._sampled = False
         self._paused = False
+        self.looking = False  # armed and not paused: a loss function called now is the student's step's
+        self._losses_replaced: dict[str, Any] = {}
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
@@ -70,24 +72,52 @@ class Probes:
         self._previous_linear: tuple[int, Any, int] | None = None
 
     # -- sampled steps --------------------------------------------------------
-    @property
-    def armed(self) -> bool:
-        return self._handle is not None and not self._paused
-
-    def arm(self) -> None:
+    def arm(self, losses: bool = True) -> None:
+        """Look at the coming step. ``losses``: watch the loss functions from now on (not at install,
+        before the student's code has run: what it compiles at its top, torch.jit.script, sees torch's own)."""
         if self._handle is None and self.enabled:
             self._sampled = True
             self._first_layer_seen = False
             self._depth = 0
             self._pre_handle = nn.modules.module.register_module_forward_pre_hook(self._enter)
             self._handle = nn.modules.module.register_module_forward_hook(self._hook)
+            self.looking = not self._paused
+            if losses and self.looking:
+                self._watch_losses()
 
     def disarm(self) -> None:
         self._previous_linear = None
+        self.looking = False
         for handle in (self._handle, self._pre_handle):
             if handle is not None:
                 handle.remove()
         self._handle = self._pre_handle = None
+        for name, original in self._losses_replaced.items():
+            setattr(F, name, original)
+        self._losses_replaced = {}
+
+    def _watch_losses(self) -> None:
+        """Functional losses and loss modules alike (nn.MSELoss calls F.mse_loss), on sampled steps only.
+
+        Replaced from the end of the step before a sampled one (or, on the first step, from the end of
+        its forward pass) to the sampled step's backward: the other steps pay nothing, and what a script
+        compiles at its top (torch.jit.script) has seen torch's own. The replacement behaves as torch's
+        own however it is called (F.mse_loss(input=p, target=y) too).
+        """
+        if self._losses_replaced:
+            return
+        for name in LOSSES:
+            original = getattr(F, name)
+
+            def loss(*args: Any, _name: str = name, _orig: Any = original, **kwargs: Any) -> Any:
+                if self.looking:
+                    prediction = args[0] if args else kwargs.get("input")
+                    target = args[1] if len(args) > 1 else kwargs.get("target")
+                    self.loss_seen(_name, prediction, target, kwargs.get("reduction", "mean"))
+                return _orig(*args, **kwargs)
+
+            self._losses_replaced[name] = original
+            setattr(F, name, loss)
 
     @property
     def root(self) -> nn.Module | None:
@@ -97,11 +127,11 @@ class Probes:
     @contextmanager
     def paused(self) -> Iterator[None]:
         """The platform's own forward passes (early stopping's looks) are not the student's step."""
-        self._paused = True
+        self._paused, looking, self.looking = True, self.looking, False
         try:
             yield
         finally:
-            self._paused = False
+            self._paused, self.looking = False, looking
 
     def seen_backward(self) -> None:
         """The sampled step's forward pass is over: stop looking (a loop with no optimizer step too)."""
@@ -133,7 +163,7 @@ class Probes:
         if self.heldout is None or not self.enabled:
             return
         try:
-            transforms = calls.Transforms(*gradekit.transforms_of(model))
+            transforms = calls.transforms_of(model)
             with calls.evaluating(model), calls.time_budget(self.call_seconds, "the model's forward()"):
                 out = calls.predict(model, self.heldout, transforms)
             self.send_heldout(out, step)
@@ -142,9 +172,12 @@ class Probes:
         except Exception:  # noqa: BLE001 - a curve is a courtesy; the training goes on regardless
             pass
 
-    def send_heldout(self, out: torch.Tensor | None, step: int) -> None:
+    def send_heldout(self, out: torch.Tensor | None, step: int, final: bool = False) -> None:
         if isinstance(out, torch.Tensor) and 0 < out.numel() <= MAX_HELDOUT_VALUES:
-            self.send("heldout", step=int(step), values=out.detach().float().cpu().tolist())
+            values = out.detach().float().cpu().tolist()
+            self.send("heldout", step=int(step), values=values)
+            if final:
+                self.send("final_outputs", values=values)
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if self._paused:
@@ -152,9 +185,12 @@ class Probes:
         self._depth = max(0, self._depth - 1)
         if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss):
             self._root = module
-            if id(module) not in self._roots_seen and self.on_root is not None:
-                self._roots_seen.add(id(module))
-                self.on_root(module)  # may stop the run (over the parameter budget): not caught below
+            known = any(seen() is module for seen in self._roots_seen) or len(self._roots_seen) >= 64
+            if not known and self.on_root is not None:
+                self._roots_seen.append(weakref.ref(module))
+                self.on_root(module)
+            if self.looking:
+                self._watch_losses()  # the model's output is out: the loss comes next
         try:
             if isinstance(module, WEIGHTED) and args:
                 self._weighted(module, args[0], output)
@@ -222,7 +258,11 @@ class Probes:
 
     def loss_seen(self, name: str, prediction: Any, target: Any, reduction: Any) -> None:
         """A loss function was called during a sampled step (module or functional, the same record)."""
-        if not self.armed or not isinstance(prediction, torch.Tensor) or not isinstance(target, torch.Tensor):
+        if (
+            not self.looking
+            or not isinstance(prediction, torch.Tensor)
+            or not isinstance(target, torch.Tensor)
+        ):
             return
         try:
             self._loss(LOSSES.get(name, name), prediction.detach(), target.detach(), reduction)

@@ -54,6 +54,9 @@ RECORD_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "counters": {"backward": int, "steps": int, "zero_grad": int, "steps_without_zero_grad": int},
     # The model's outputs on public validation inputs at a sampled step (the host scores them).
     "heldout": {"step": int, "values": list},
+    # The trained model's outputs on the first public validation inputs, from the checks after training
+    # (the host reads their convention and scale against the public targets).
+    "final_outputs": {"values": list},
     # What a diagnosis rests on (see harness/probes.py): a name and a small object of claims.
     "probe": {"name": str, "data": dict},
     # What the run trains with: the sweep point's settings (``params``), the platform loop's resolved

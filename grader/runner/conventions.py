@@ -24,7 +24,7 @@ import numpy as np
 from grader.assignments.rules import Grading, Task
 
 from .conversation import Training
-from .scoring import BadPredictions, metric, metric_label, points
+from .scoring import BadPredictions, check_predictions, metric, metric_label, points
 
 CLEARLY_BETTER = 0.1  # the other reading beats the assignment's by at least this share of the points
 WORDS = {
@@ -60,6 +60,8 @@ def _values(outputs: np.ndarray, count: int) -> np.ndarray | None:
 def read(reading: str, outputs: np.ndarray, task: Task) -> np.ndarray:
     """The classes that ``outputs`` stand for under ``reading``; BadPredictions when they cannot."""
     count = len(outputs)
+    if outputs.dtype.kind not in "fiu":
+        raise BadPredictions(f"{outputs.dtype} values are not numbers")
     if not np.all(np.isfinite(outputs)):
         raise BadPredictions("NaN or infinite values among the predictions")
     if reading == "two_columns":
@@ -174,16 +176,39 @@ def describe(found: Mismatch, points_max: float) -> str:
 
 
 def final_outputs(training: Training) -> np.ndarray | None:
-    """The trained model's outputs on the public validation inputs, as the checks on it recorded them.
+    """The trained model's outputs on the first public validation inputs, from the checks after training.
 
-    The last held-out record is the checks' own call when they ran and the model did not raise
-    (before that, the records are from sampled training steps). A claim of the sandbox's, like
-    every record: it can only misdescribe the student's own model.
+    A claim of the sandbox's, like every record: it can only misdescribe the student's own model.
     """
-    if "final_model" not in training.probes or "model_call_error" in training.probes or not training.heldout:
+    if training.final_outputs is None:
         return None
     try:
-        outputs = np.asarray(training.heldout[-1][1], dtype=np.float64)
+        outputs = np.asarray(training.final_outputs, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
     return outputs if outputs.ndim in (1, 2) and np.all(np.isfinite(outputs)) else None
+
+
+def accepted_reading(
+    task: Task, grading: Grading, training: Training, targets: np.ndarray | None
+) -> str | None:
+    """The convention to read the hidden predictions under: the other one, when the assignment accepts
+    it and the public split shows that the model clearly follows it; None otherwise."""
+    if not task.accept_other_reading or targets is None:
+        return None
+    outputs = final_outputs(training)
+    found = mismatch(task, grading, outputs, targets) if outputs is not None else None
+    return found.reading if found is not None and found.gradable else None
+
+
+def checked(
+    predictions: np.ndarray, count: int, task: Task, reading: str | None
+) -> tuple[np.ndarray, str | None]:
+    """The predictions checked and read (``scoring.check_predictions``), under ``reading`` when given and
+    the hidden predictions read that way; with the reading actually used."""
+    if reading is not None and len(predictions) == count:
+        try:
+            return read(reading, predictions, task), reading
+        except BadPredictions:
+            pass  # they do not read that way after all: the assignment's own reading decides
+    return check_predictions(predictions, count, task), None

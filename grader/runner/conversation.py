@@ -34,6 +34,7 @@ class Training:
     counters: dict[str, int] = field(default_factory=dict)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     heldout: list[tuple[int, list[Any]]] = field(default_factory=list)  # scored by grade.py
+    final_outputs: list[Any] | None = None  # the trained model's outputs on public inputs (conventions.py)
     model: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None  # what the run trained with (a sweep point's settings)
     early_stopping: dict[str, Any] | None = None  # the held-out loss early stopping watched
@@ -148,6 +149,8 @@ class GradingConversation:
             if len(t.heldout) >= MAX_HELDOUT:
                 t.heldout.pop()  # the latest is kept: the last point is the final model's, as graded
             t.heldout.append((record["step"], record["values"]))
+        elif kind == "final_outputs" and t.final_outputs is None:
+            t.final_outputs = record["values"]
         elif kind == "phase" and record["name"] == "checks" and t.trained is None and self.deadline is None:
             # The harness calls the trained model itself now: a hang there is the model's, said as such.
             # A record the student's code forges can only bring this deadline forward, never past the wall.

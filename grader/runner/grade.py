@@ -163,7 +163,10 @@ def grade(
         progress = _progress(on_progress, assignment, index, len(seeds), first_run)
         run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress))
         _split_grid(run, len(evaluation.targets), grid)
-        _score(assignment, evaluation, run, _other_reading(assignment, run, public.get("y_val")))
+        reading = conventions.accepted_reading(
+            assignment.task, assignment.grading, run.result.training, public.get("y_val")
+        )
+        _score(assignment, evaluation, run, reading)
         _heldout_curve(assignment, run, public.get("y_val"))
         return run
 
@@ -232,18 +235,6 @@ def _progress(
     return report
 
 
-def _other_reading(assignment: Assignment, run: SeedRun, targets: np.ndarray | None) -> str | None:
-    """The convention to read the hidden predictions under, when the assignment accepts the other one
-    and the public split shows the model clearly follows it (conventions.py)."""
-    if not assignment.task.accept_other_reading or targets is None:
-        return None
-    outputs = conventions.final_outputs(run.result.training)
-    if outputs is None:
-        return None
-    found = conventions.mismatch(assignment.task, assignment.grading, outputs, targets)
-    return found.reading if found is not None and found.gradable else None
-
-
 def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun, reading: str | None = None) -> None:
     result = run.result
     if result.verdict is not Verdict.SCORED or result.predictions is None:
@@ -259,11 +250,9 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun, reading: s
         result.predictions = None
         return
     try:
-        if reading is not None and len(result.predictions) == len(evaluation.targets):
-            values = conventions.read(reading, result.predictions, assignment.task)
-            run.reading = reading
-        else:
-            values = check_predictions(result.predictions, len(evaluation.targets), assignment.task)
+        values, run.reading = conventions.checked(
+            result.predictions, len(evaluation.targets), assignment.task, reading
+        )
     except BadPredictions as exc:
         result.verdict, result.message = Verdict.BAD_PREDICTIONS, f"Bad predictions: {exc}."
         result.predictions = None

@@ -228,7 +228,7 @@ FAILURE_VERDICTS = {
     "process_limit": Verdict.PROCESS_LIMIT,
     "model_timeout": Verdict.EVALUATION_TIMEOUT,
     "over_budget": Verdict.OVER_BUDGET,
-    "harness_error": Verdict.INTERNAL_ERROR,
+    "harness_error": Verdict.HARNESS_ERROR,
 }
 
 
@@ -238,7 +238,7 @@ def _result(request: RunRequest, talk: GradingConversation, outcome: SandboxOutc
     if failure.get("kind") == "harness_error":
         # The platform's fault, or the student's code claiming it: either way nothing of the run
         # reaches a person but the fixed text (an uncharged run must not be free compute with output).
-        log.error("the harness failed in a sandbox: %s", str(failure.get("message", ""))[:600])
+        log.error("the harness failed in a sandbox: %r", str(failure.get("message", ""))[:600])
         return RunResult(verdict, HARNESS_ERROR, request.seed, usage=outcome.usage)
     result = RunResult(
         verdict, message, request.seed, details=details, training=talk.training,

@@ -20,11 +20,19 @@ class Verdict(StrEnum):
     EVALUATION_TIMEOUT = "evaluation_timeout"
     OVER_BUDGET = "over_budget"
     INTERNAL_ERROR = "internal_error"
+    # The harness's own code failed while the student's ran: the platform's, so never charged, but not
+    # retried (it would fail the same way), and capped per student (policy.py): student code can bring
+    # it about by breaking what the harness uses, and an uncharged run must not be free compute.
+    HARNESS_ERROR = "harness_error"
 
     @property
     def charged(self) -> bool:
         """Whether this outcome counts against the student's submission quota."""
-        return self is not Verdict.INTERNAL_ERROR
+        return self not in (Verdict.INTERNAL_ERROR, Verdict.HARNESS_ERROR)
+
+    @property
+    def platform_failure(self) -> bool:
+        return not self.charged
 
     @property
     def headline(self) -> str:
@@ -46,6 +54,7 @@ TITLES = {
     Verdict.EVALUATION_TIMEOUT: "Evaluation timed out",
     Verdict.OVER_BUDGET: "Model over the parameter budget",
     Verdict.INTERNAL_ERROR: "Internal error (not your fault)",
+    Verdict.HARNESS_ERROR: "Internal error (not your fault)",
 }
 
 

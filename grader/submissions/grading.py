@@ -153,7 +153,7 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     config = current_app.extensions["grader.config"]
     now = utcnow()
     result: Result | None = None
-    if report.verdict is not Verdict.INTERNAL_ERROR:
+    if not report.verdict.platform_failure:
         try:
             result = _result(submission_id, attempt, report, late)  # writes the full curves to storage
         except OSError as exc:
@@ -169,8 +169,9 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
                 "platform's fault and does not count against your submissions.",
                 report.metric_name, None, None, report.max_score, False,
             )  # fmt: skip
-    if report.verdict is Verdict.INTERNAL_ERROR:
-        retry = attempt < config.max_attempts
+    if report.verdict.platform_failure:
+        # A harness error would fail the same way again: it is final at once.
+        retry = report.verdict is Verdict.INTERNAL_ERROR and attempt < config.max_attempts
         state = State.QUEUED if retry else State.ERROR
         if state is State.ERROR:
             result = _result(submission_id, attempt, report, late)  # no run: nothing to store
@@ -201,9 +202,9 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         select(Attempt).where(Attempt.submission_id == submission_id, Attempt.number == attempt)
     )
     if record is not None:
-        record.outcome = "error" if report.verdict is Verdict.INTERNAL_ERROR else "finished"
+        record.outcome = "error" if report.verdict.platform_failure else "finished"
         record.finished_at = now
-        record.detail = report.message[:2000] if report.verdict is Verdict.INTERNAL_ERROR else None
+        record.detail = report.message[:2000] if report.verdict.platform_failure else None
     announced = outbox.Announcements()
     sweep_id = db.session.scalar(select(Submission.sweep_id).where(Submission.id == submission_id))
     if result is not None:

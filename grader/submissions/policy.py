@@ -20,8 +20,9 @@ from grader.assignments.models import Assignment
 from grader.assignments.rules import SubmissionPolicy
 from grader.courses.access import is_enrolled, is_staff
 from grader.extensions import db
+from grader.runner.verdicts import Verdict
 
-from .models import UPLOAD, State, Submission
+from .models import UPLOAD, Result, State, Submission
 
 __all__ = ["UploadRefused", "check_upload_allowed", "days_late", "effective_deadline", "late_penalty"]
 
@@ -41,6 +42,24 @@ def _charged(user: User, assignment: Assignment, since: datetime | None = None) 
     )
     if since is not None:
         query = query.where(Submission.created_at >= since)
+    return int(db.session.scalar(query) or 0)
+
+
+HARNESS_ERRORS_PER_DAY = 3
+
+
+def harness_errors_today(user: User, assignment: Assignment, now: datetime) -> int:
+    """The student's submissions that ended in the harness's own failure in the last 24 hours."""
+    query = (
+        select(func.count(func.distinct(UPLOAD)))
+        .join(Result, Result.submission_id == Submission.id)
+        .where(
+            Submission.user_id == user.id,
+            Submission.assignment_version_id.in_(assignment.version_ids),
+            Submission.created_at >= now - timedelta(days=1),
+            Result.verdict == Verdict.HARNESS_ERROR.value,
+        )
+    )
     return int(db.session.scalar(query) or 0)
 
 
@@ -82,6 +101,13 @@ def check_upload_allowed(user: User, assignment: Assignment, policy: SubmissionP
     if policy.total is not None and _charged(user, assignment) >= policy.total:
         raise UploadRefused(
             429, f"You have used all {policy.total} submissions allowed for {assignment.title!r}."
+        )
+    if harness_errors_today(user, assignment, now) >= HARNESS_ERRORS_PER_DAY:
+        raise UploadRefused(
+            429,
+            f"The grader itself failed on your last {HARNESS_ERRORS_PER_DAY} submissions of the last 24 hours "
+            "(not your fault, and not counted against your limits). Please wait a day or ask your "
+            "instructor: the failures are logged for the staff.",
         )
     if submissions_today(user, assignment, now) >= assignment.daily_limit:
         raise UploadRefused(

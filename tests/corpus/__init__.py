@@ -23,9 +23,9 @@ from pathlib import Path
 
 from grader.assignments import datasets
 from grader.assignments.spec import Assignment, find
+from grader.diagnosis import diagnose, gather
 from grader.runner.grade import GradeReport, grade
 from grader.runner.submission import prepare_submission
-from grader.runner.verdicts import Verdict
 
 FOLDER = Path(__file__).parent / "real"
 SECRET = b"corpus-of-real-scripts-secret-0123"
@@ -58,7 +58,7 @@ class Outcome:
         """The platform failed, or the harness's own code ended up in what the student is told."""
         summary = self.report.summary()
         told = (self.report.message or "") + str(summary["details"].get("traceback", ""))
-        return self.report.verdict is Verdict.INTERNAL_ERROR or any(mark in told for mark in HARNESS_MARKS)
+        return self.report.verdict.platform_failure or any(mark in told for mark in HARNESS_MARKS)
 
     @property
     def judgement(self) -> str:
@@ -125,7 +125,25 @@ def run_case(
     hidden = datasets.hidden_set(spec, SECRET)
     submission = prepare_submission(case.path.name, case.path.read_bytes())
     report = grade(spec, submission, hidden, [0], uid=uid, jobs_root=jobs_root)
-    codes = [d.code for d in report.diagnoses if d.severity in ("error", "warning")]
+    found = report.diagnoses
+    run = report.chosen
+    if report.passed and run is not None:
+        # A passing run shows hints only: each is judged by what it would have been had the run failed
+        # (a hint that calls a trained model untrained misleads as much as an error would).
+        public = datasets.public_files(spec)
+        values = run.values if not spec.task.classification else None
+        evidence = gather(
+            spec,
+            run.result.training,
+            run.metric_value,
+            False,
+            values,
+            public.get("y_val"),
+            public.get("x_val"),
+        )
+        shown = {d.code for d in report.diagnoses}
+        found = [d for d in diagnose(evidence) if d.code in shown]
+    codes = [d.code for d in found if d.severity in ("error", "warning")]
     return Outcome(case, report, codes)
 
 
@@ -138,6 +156,8 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [f"{'file':44} {'assignment':20} {'expect':10} {'judgement':13} verdict / diagnoses"]
     for o in outcomes:
         shown = ", ".join(d.code for d in o.report.diagnoses) or "-"
+        if o.case.expect == "pass" and o.codes:
+            shown += f" (as if failing: {', '.join(o.codes)})"
         rows.append(
             f"{o.case.name:44} {o.case.assignment:20} {o.case.expect:10} {o.judgement:13} "
             f"{o.report.verdict.value} {o.report.score}: {shown}"

@@ -83,6 +83,28 @@ def test_platform_errors_are_retried_then_final_and_never_charged(client, parabo
     assert grading.claim(submission.id, "w") is None
 
 
+def test_the_harness_s_own_failure_is_final_at_once_never_charged_and_capped_per_student(
+    client, paraboloid, student_token
+):
+    # It would fail the same way again (no retry); student code can bring it about, so past a few a day
+    # the student's uploads wait (an uncharged run must not be free compute).
+    from grader.submissions.policy import HARNESS_ERRORS_PER_DAY
+
+    for _ in range(HARNESS_ERRORS_PER_DAY):
+        submission = _submit(client, paraboloid, student_token)
+        assert grading.claim(submission.id, "w") == 1
+        assert grading.finish(submission.id, 1, _report(Verdict.HARNESS_ERROR, None))
+        db.session.refresh(submission)
+        assert submission.state is State.ERROR and not submission.charged
+        assert grading.claim(submission.id, "w") is None
+    refused = client.post(
+        f"/api/v1/assignments/{paraboloid.id}/submissions",
+        data={"file": (io.BytesIO(b"import torch\nmodel = torch.nn.Linear(2, 1)\n"), "s.py")},
+        headers={"Authorization": f"Bearer {student_token}"},
+    )
+    assert refused.status_code == 429 and "The grader itself failed" in refused.get_json()["detail"]
+
+
 def test_a_student_failure_is_final_and_charged(client, paraboloid, student_token):
     submission = _submit(client, paraboloid, student_token)
     attempt = grading.claim(submission.id, "w")

@@ -4,8 +4,8 @@
 #   when the loss improves.
 # What differs: the paraboloid's two inputs; the same wide hidden layers (about 2 million parameters).
 # Mistake: the model is far over the assignment's parameter budget (100,000); the grader says so when the
-#   model first runs instead of after training it.
-# corpus: assignment=paraboloid expect=verdict:over_budget message=stopped_as_soon_as_it_first_ran
+#   model first trains instead of after training it.
+# corpus: assignment=paraboloid expect=verdict:over_budget message=stopped_at_its_first_training_step
 import argparse
 
 import numpy as np
