@@ -12,8 +12,9 @@ training's time limit. The budget is an interval timer (SIGALRM) in the main thr
 a deadline of its own for the checks after training, for a hang that no signal interrupts.
 
 Harness code that runs inside the student's calls (hooks on backward, optimizer steps, warnings)
-is wrapped by ``guarded``: an exception of the harness's own becomes a ``HarnessFault``, which the
-student's ``except Exception`` cannot swallow and which is reported as the platform's failure.
+is wrapped by ``guarded`` (or the same try, inline, on the per-step path): an exception of the
+harness's own becomes a ``HarnessFault``, which the student's ``except Exception`` cannot swallow
+and which is reported as the platform's failure.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ FAILURE_KINDS = {
     "bad_submission",
     "process_limit",
     "model_timeout",  # a call of the model by the harness (probes, checks) did not return in time
-    "over_budget",  # the model has more parameters than allowed (stopped when it first ran)
+    "over_budget",  # the model has more parameters than allowed (stopped at its first training step)
     "harness_error",  # the harness's own code failed: the platform's fault
 }
 # "plateau": early stopping saw the held-out loss stop improving (see harness/early_stop.py).

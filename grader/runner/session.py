@@ -47,7 +47,7 @@ class RunRequest:
     train_seconds: float | None = None
     eval_seconds: float = 30.0
     max_parameters: int | None = (
-        None  # the assignment's parameter budget: a bigger model stops when it first runs
+        None  # the assignment's parameter budget: a bigger model stops when it first trains
     )
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
