@@ -477,23 +477,27 @@ def test_a_hang_no_signal_interrupts_meets_the_hosts_own_deadline(runner_config,
 def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run_out(
     runner_config, attack_limits, warm_pool
 ):
-    # Code that breaks what the harness itself uses (here torch.stack, in the recorder's flush) makes
-    # the harness fail inside the student's optimizer step: not charged, and nothing of the run is
-    # shown (else an uncharged run would be free compute with output).
-    code = """
-    import torch
+    # Code that breaks what the harness needs to enforce the budgets (here its clock) makes the harness
+    # fail inside the student's optimizer step: not charged, and nothing of the run is shown (else an
+    # uncharged run would be free compute with output). Breaking what it only records with (torch.stack,
+    # in its flush) costs curves, not the grade.
+    loop = """
+    import time, torch
     print("computed: 42")
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     def broken(*args, **kwargs):
         raise RuntimeError("secret result 42")
-    torch.stack = broken
+    {broken} = broken
     for step in range(3000):
         optimizer.zero_grad()
         model(torch.rand(8, 2)).pow(2).mean().backward()
         optimizer.step()
     """
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(loop.replace("{broken}", "time.perf_counter"), attack_limits, runner_config, warm_pool)
     assert result.verdict is Verdict.HARNESS_ERROR and not result.verdict.charged, result.message
     assert "42" not in result.message and "harness" not in result.message
     assert result.stdout == result.stderr == "" and not result.training.curves
+    recorded = run(loop.replace("{broken}", "torch.stack"), attack_limits, runner_config, warm_pool)
+    assert recorded.verdict is Verdict.SCORED, recorded.message
+    assert recorded.training.probes["harness"]["observation_failures"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from .base import Diagnosis, g, rule
 from .evidence import STUDENT_DIR, Evidence, number, numbers, shape, text, where
 
 AFFINE_TOLERANCE = 1e-4
+WARNED_TARGET = re.compile(r"target size \(torch\.Size\(\[([\d, ]*)\]\)\)")
 BROADCAST_WORDS = (
     "target size"  # torch's UserWarning: "Using a target size (...) that is different to the input size"
 )
@@ -27,19 +29,27 @@ def _broadcast(prediction: list[int], target: list[int]) -> list[int] | None:
     return out if math.prod(out) > max(math.prod(prediction), math.prod(target)) else None
 
 
+def _warned_target(warning: dict[str, Any] | None) -> list[int]:
+    """The target's shape as torch's broadcast warning names it ("Using a target size (torch.Size([N]))")."""
+    found = WARNED_TARGET.search(text(warning, "message")) if warning else None
+    if found is None:
+        return []
+    return [int(v) for v in found.group(1).replace(" ", "").split(",") if v.isdigit()][:8]
+
+
 @rule
 def broadcast_shapes(e: Evidence) -> Diagnosis | None:
     warning = next((w for w in e.warnings if BROADCAST_WORDS in text(w, "message")), None)
     for loss in e.losses_probed:
         prediction, target = shape(loss, "prediction_shape"), shape(loss, "target_shape")
-        combined = _broadcast(prediction, target)
-        if combined is None:
+        combined = shape(loss, "broadcast_to")
+        if combined:  # the loss broadcast the predictions: the targets' own shape is the warning's
+            target = _warned_target(warning) or target
+        else:
+            combined = _broadcast(prediction, target) or []
+        if not combined:
             continue
-        line = (
-            f"{text(warning, 'file').rsplit('/', 1)[-1]}:{int(number(warning, 'line') or 0)}"
-            if warning
-            else ""
-        )
+        line = where(warning) if warning and text(warning, "file").startswith(STUDENT_DIR) else ""
         return Diagnosis(
             "broadcast_shapes", "error", "Predictions and targets have different shapes",
             f"{text(loss, 'cls')} got predictions of shape {prediction} and targets of shape {target}; "
@@ -121,6 +131,17 @@ def dead_relu(e: Evidence) -> Diagnosis | None:
     )  # fmt: skip
 
 
+def _raw_inputs(e: Evidence, means: list[float]) -> bool:
+    """Whether the first layer got the assignment's inputs as they are (so their names fit), not a
+    transform of them (log(Re) is no longer "Re")."""
+    if e.inputs is None or not len(e.inputs):
+        return True
+    raw = np.asarray(e.inputs, dtype=np.float64).reshape(len(e.inputs), -1).mean(0)
+    return len(raw) == len(means) and all(
+        abs(m - r) <= 0.5 * abs(r) + 1e-9 for m, r in zip(means, raw.tolist(), strict=True)
+    )
+
+
 @rule
 def unnormalised_inputs(e: Evidence) -> Diagnosis | None:
     first = e.probes.get("first_layer_input", {})
@@ -128,7 +149,11 @@ def unnormalised_inputs(e: Evidence) -> Diagnosis | None:
     lows, highs = numbers(first, "min"), numbers(first, "max")
     if not means or len(means) != len(stds):
         return None
-    names = e.input_names if len(means) == len(e.input_names) else [f"feature {i}" for i in range(len(means))]
+    names = (
+        e.input_names
+        if len(means) == len(e.input_names) and _raw_inputs(e, means)
+        else [f"feature {i} of what reached it" for i in range(len(means))]
+    )
     problems = []
     for name, mean, std, low, high in zip(names, means, stds, lows or means, highs or means, strict=False):
         if abs(mean) > 4 * max(std, 1e-12) and abs(mean) > 2:
@@ -155,7 +180,7 @@ def unnormalised_inputs(e: Evidence) -> Diagnosis | None:
 
 
 def _unit_range(loss: dict[str, Any]) -> bool:
-    """Every prediction the loss was given lay within [0, 1], at the first sampled step and the latest."""
+    """What the loss was given lay within [0, 1] at the first sampled step and the latest."""
     bounds = [
         b
         for k in ("prediction_min", "prediction_max", "last_min", "last_max")
@@ -179,7 +204,8 @@ def _range_at_end(loss: dict[str, Any], e: Evidence | None = None) -> str:
 def loss_pairing(e: Evidence) -> Diagnosis | None:
     for loss in e.losses_probed:
         cls = text(loss, "cls")
-        if cls == "CrossEntropyLoss" and loss.get("rows_sum_to_one") is True and _unit_range(loss):
+        squashed = text(loss, "squashed_by")
+        if cls == "CrossEntropyLoss" and squashed == "softmax" and loss.get("rows_sum_to_one") is not False:
             return Diagnosis(
                 "softmax_then_cross_entropy", "warning", "Softmax is applied twice",
                 "CrossEntropyLoss received rows that are already probabilities (each sums to 1): "
@@ -189,7 +215,7 @@ def loss_pairing(e: Evidence) -> Diagnosis | None:
                 "Return the raw scores (logits) from forward(); the largest score is still the "
                 "prediction.",
             )  # fmt: skip
-        if cls == "CrossEntropyLoss" and _unit_range(loss):
+        if cls == "CrossEntropyLoss" and squashed == "sigmoid":
             return Diagnosis(
                 "sigmoid_then_cross_entropy", "warning", "A sigmoid before CrossEntropyLoss",
                 f"CrossEntropyLoss received scores that all lay between 0 and 1 ({_range_at_end(loss, e)}): "
@@ -200,10 +226,10 @@ def loss_pairing(e: Evidence) -> Diagnosis | None:
                 "Remove the sigmoid (or softmax) at the end of forward() and return the raw scores.",
             )  # fmt: skip
         if cls == "MSELoss" and e.spec.task.classification:
-            squashed = _unit_range(loss)
+            probabilities = bool(squashed) or _unit_range(loss)
             return Diagnosis(
                 "mse_for_classification", "warning", "A classifier trained with the mean squared error",
-                f"Training used MSELoss on {'probabilities' if squashed else 'predictions'} "
+                f"Training used MSELoss on {'probabilities' if probabilities else 'predictions'} "
                 f"{_range_at_end(loss, e)}, for a {e.spec.task.type} classification.",
                 "With a sigmoid, MSE's gradient vanishes exactly when a prediction is confidently wrong, so "
                 "the model learns slowly or gets stuck; cross-entropy does not have that problem.",

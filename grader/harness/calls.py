@@ -12,27 +12,25 @@ training's time limit. The budget is an interval timer (SIGALRM) in the main thr
 a deadline of its own for the checks after training, for a hang that no signal interrupts.
 
 Harness code that runs inside the student's calls (hooks on backward, optimizer steps, warnings)
-is wrapped by ``guarded`` (or the same try, inline, on the per-step path): an exception of the
-harness's own becomes a ``HarnessFault``, which the student's ``except Exception`` cannot swallow
-and which is reported as the platform's failure.
+is of two kinds. What only records may fail without touching the student's run: it costs a curve
+or a diagnosis (instrument.py counts such failures). What enforces the budgets is the harness's
+duty: an exception there becomes a ``HarnessFault``, which the student's ``except Exception``
+cannot swallow and which is reported as the platform's failure.
 """
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 import gradekit
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 CALL_SECONDS = 10.0  # one call of the model on a few hundred public inputs
 
@@ -53,9 +51,9 @@ class CallTimeout(HarnessStop):
 class OverBudget(HarnessStop):
     """The model has more parameters than the assignment allows: stopped when it first trains."""
 
-    def __init__(self, params: int, allowed: int) -> None:
+    def __init__(self, params: int, allowed: int, name: str = "") -> None:
         super().__init__(f"{params} parameters, {allowed} allowed")
-        self.params, self.allowed = params, allowed
+        self.params, self.allowed, self.name = params, allowed, name
 
 
 class HarnessFault(BaseException):
@@ -64,21 +62,6 @@ class HarnessFault(BaseException):
     def __init__(self, where: str, error: BaseException) -> None:
         super().__init__(f"{where}: {type(error).__name__}: {error}")
         self.where, self.error = where, error
-
-
-def guarded(function: F) -> F:
-    """Harness code run inside a student's call: its own exceptions become a ``HarnessFault``."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except (HarnessStop, HarnessFault):
-            raise
-        except Exception as exc:
-            raise HarnessFault(function.__qualname__, exc) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 # -- the student's objects, through nn.Module itself ----------------------------------------------

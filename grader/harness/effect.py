@@ -41,6 +41,12 @@ STATEFUL = {
 }
 
 
+def _positive(value: Any) -> bool:
+    """A momentum setting that keeps state: a positive number, or a tuple or list holding one."""
+    values = value if isinstance(value, (tuple, list)) else [value]
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
+
+
 def _sample(param: torch.Tensor) -> torch.Tensor:
     flat = param.detach().reshape(-1)
     stride = max(1, flat.numel() // SAMPLE_VALUES)
@@ -82,7 +88,7 @@ class TrainingEffect:
             self.created_at = self.where()
         name = type(optimizer).__name__
         self.optimizer_class = name
-        momentum = any(float(g.get("momentum", 0) or 0) > 0 for g in getattr(optimizer, "param_groups", []))
+        momentum = any(_positive(g.get("momentum")) for g in getattr(optimizer, "param_groups", []))
         self.stateful = name in STATEFUL or momentum
 
     def backward(self) -> None:

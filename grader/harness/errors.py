@@ -96,9 +96,11 @@ def stopped(exc: BaseException, steps: int) -> dict[str, Any] | None:
         return {
             "kind": "over_budget",
             "message": (
-                f"Your model has {exc.params:,} parameters; this assignment allows at most {exc.allowed:,}. "
-                "It was stopped at its first training step, so no time went into training it. "
-                "Use fewer or narrower layers."
+                f"Your model{f' `{exc.name}`' if exc.name else ''} has {exc.params:,} parameters; this "
+                f"assignment allows at most {exc.allowed:,}. It was stopped at its first training step, so "
+                "no time went into training it. Use fewer or narrower layers. (If it is not the model you "
+                "submit, leave it out of the script you upload: the grader stops any model over the "
+                "budget that trains.)"
             ),
             "params": exc.params,
         }

@@ -174,24 +174,50 @@ def observe(
     return out, seen
 
 
+def _logits(out: torch.Tensor, squash: str) -> torch.Tensor:
+    """Scores with the model's final squashing undone: what a linear classifier's are affine in."""
+    flat = out.reshape(len(out), -1).double()
+    if squash == "log_softmax":
+        return flat - flat[:, :1]
+    if squash in ("sigmoid", "softmax"):
+        p = flat.clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - (torch.log1p(-p) if flat.shape[1] == 1 else torch.log(p[:, :1]))
+    return flat
+
+
+def _deviation(mixed: torch.Tensor, fu: torch.Tensor, fv: torch.Tensor, a: float) -> float:
+    """How far f(a·u + (1−a)·v) is from a·f(u) + (1−a)·f(v), relative to the outputs' size."""
+    scale = max(float(torch.cat([fu, fv]).abs().max()), 1e-3)
+    return float((mixed - (a * fu + (1 - a) * fv)).abs().max()) / scale
+
+
 def affine(
-    model: nn.Module, inputs: torch.Tensor, transforms: calls.Transforms, seconds: float | None
+    model: nn.Module,
+    inputs: torch.Tensor,
+    transforms: calls.Transforms,
+    seconds: float | None,
+    squash: str = "",
 ) -> dict[str, Any]:
-    """Whether the trained model is an affine map, on pairs of public inputs."""
+    """Whether the trained model is an affine map, on pairs of public inputs; ``squash``, the operation
+    that ended its forward pass (sigmoid, softmax, log_softmax), is undone for the logits' test."""
     try:
         with calls.evaluating(model), calls.time_budget(seconds, "the trained model's forward()"):
             u, v = inputs[:64], inputs.flip(0)[:64]
             a = 0.3
-            mixed = calls.predict(model, a * u + (1 - a) * v, transforms)
-            fu, fv = calls.predict(model, u, transforms), calls.predict(model, v, transforms)
-            expected = a * fu + (1 - a) * fv
-            outputs = torch.cat([fu, fv]).float()
+            mixed = calls.predict(model, a * u + (1 - a) * v, transforms).float()
+            fu, fv = calls.predict(model, u, transforms).float(), calls.predict(model, v, transforms).float()
+            outputs = torch.cat([fu, fv])
             # Outputs all within rounding of zero (a model that learnt a constant 0) are not a scale
             # to measure the deviation against: their noise would pass for a nonlinearity.
             scale = max(float(outputs.abs().max()), 1e-3)
-            deviation = float((mixed - expected).float().abs().max()) / scale
             spread = float(outputs.std(0).max()) / scale if len(outputs) > 1 else 0.0
-        return {"affine_deviation": deviation, "output_spread": spread}
+        return {
+            "affine_deviation": _deviation(mixed, fu, fv, a),
+            "logit_affine_deviation": _deviation(
+                _logits(mixed, squash), _logits(fu, squash), _logits(fv, squash), a
+            ),
+            "output_spread": spread,
+        }
     except calls.HarnessStop:
         raise
     except Exception:  # noqa: BLE001 - the model may not take these inputs; then no claim is made

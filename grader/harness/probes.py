@@ -18,10 +18,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import calls, final
+from . import calls, final, losses
 
 Send = Callable[..., None]
 
@@ -30,13 +29,11 @@ SAMPLE_EVERY = 250
 HELDOUT_POINTS = 256  # public validation inputs predicted at each sampled step (the held-out curve)
 MAX_HELDOUT_VALUES = 4096
 WEIGHTED = final.WEIGHTED
-# torch.nn.functional's losses, by the class a module of the same loss has (nn.MSELoss calls
-# F.mse_loss: both are seen here, under one name).
-LOSSES = {
-    "mse_loss": "MSELoss", "l1_loss": "L1Loss", "smooth_l1_loss": "SmoothL1Loss", "huber_loss": "HuberLoss",
-    "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "binary_cross_entropy": "BCELoss",
-    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
-}  # fmt: skip
+
+
+def _tracing() -> bool:
+    """The student's torch.jit.trace is running: the probes keep out of what it records."""
+    return bool(torch._C._get_tracing_state())
 
 
 class Probes:
@@ -61,8 +58,7 @@ class Probes:
         self._roots_seen: list[weakref.ref[nn.Module]] = []
         self._sampled = False
         self._paused = False
-        self.looking = False  # armed and not paused: a loss function called now is the student's step's
-        self._losses_replaced: dict[str, Any] = {}
+        self.looking = False  # armed and not paused: the backward coming is the student's sampled step's
         self._first_layer_seen = False
         self._last_leaf = ""
         self.losses: dict[str, dict[str, Any]] = {}
@@ -72,9 +68,7 @@ class Probes:
         self._previous_linear: tuple[int, Any, int] | None = None
 
     # -- sampled steps --------------------------------------------------------
-    def arm(self, losses: bool = True) -> None:
-        """Look at the coming step. ``losses``: watch the loss functions from now on (not at install,
-        before the student's code has run: what it compiles at its top, torch.jit.script, sees torch's own)."""
+    def arm(self) -> None:
         if self._handle is None and self.enabled:
             self._sampled = True
             self._first_layer_seen = False
@@ -82,8 +76,6 @@ class Probes:
             self._pre_handle = nn.modules.module.register_module_forward_pre_hook(self._enter)
             self._handle = nn.modules.module.register_module_forward_hook(self._hook)
             self.looking = not self._paused
-            if losses and self.looking:
-                self._watch_losses()
 
     def disarm(self) -> None:
         self._previous_linear = None
@@ -92,32 +84,6 @@ class Probes:
             if handle is not None:
                 handle.remove()
         self._handle = self._pre_handle = None
-        for name, original in self._losses_replaced.items():
-            setattr(F, name, original)
-        self._losses_replaced = {}
-
-    def _watch_losses(self) -> None:
-        """Functional losses and loss modules alike (nn.MSELoss calls F.mse_loss), on sampled steps only.
-
-        Replaced from the end of the step before a sampled one (or, on the first step, from the end of
-        its forward pass) to the sampled step's backward: the other steps pay nothing, and what a script
-        compiles at its top (torch.jit.script) has seen torch's own. The replacement behaves as torch's
-        own however it is called (F.mse_loss(input=p, target=y) too).
-        """
-        if self._losses_replaced:
-            return
-        for name in LOSSES:
-            original = getattr(F, name)
-
-            def loss(*args: Any, _name: str = name, _orig: Any = original, **kwargs: Any) -> Any:
-                if self.looking:
-                    prediction = args[0] if args else kwargs.get("input")
-                    target = args[1] if len(args) > 1 else kwargs.get("target")
-                    self.loss_seen(_name, prediction, target, kwargs.get("reduction", "mean"))
-                return _orig(*args, **kwargs)
-
-            self._losses_replaced[name] = original
-            setattr(F, name, loss)
 
     @property
     def root(self) -> nn.Module | None:
@@ -133,10 +99,19 @@ class Probes:
         finally:
             self._paused, self.looking = False, looking
 
-    def seen_backward(self) -> None:
-        """The sampled step's forward pass is over: stop looking (a loop with no optimizer step too)."""
-        if self._handle is not None:
-            self.disarm()
+    def seen_backward(self, loss: torch.Tensor) -> None:
+        """The sampled step's forward pass is over: read what the loss was given, and stop looking
+        (a loop with no optimizer step too)."""
+        if self._handle is None:
+            return
+        if self.looking and loss.numel() == 1:
+            try:
+                record = losses.read(loss)
+                if record is not None:
+                    self._loss(record)
+            except Exception:  # noqa: BLE001 - a probe must never break the student's training
+                pass
+        self.disarm()
 
     def after_step(self, step: int) -> None:
         """Called after each optimizer step: arm for the coming step when it is a sampled one."""
@@ -151,7 +126,7 @@ class Probes:
             self.arm()
 
     def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        if not self._paused:
+        if not self._paused and not _tracing():
             self._depth += 1
 
     def predict_heldout(self, model: nn.Module, step: int) -> None:
@@ -180,8 +155,8 @@ class Probes:
                 self.send("final_outputs", values=values)
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._paused:
-            return
+        if self._paused or _tracing():
+            return  # the platform's own passes; the student's torch.jit.trace must not record the probes
         self._depth = max(0, self._depth - 1)
         if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss):
             self._root = module
@@ -189,8 +164,6 @@ class Probes:
             if not known and self.on_root is not None:
                 self._roots_seen.append(weakref.ref(module))
                 self.on_root(module)
-            if self.looking:
-                self._watch_losses()  # the model's output is out: the loss comes next
         try:
             if isinstance(module, WEIGHTED) and args:
                 self._weighted(module, args[0], output)
@@ -256,45 +229,16 @@ class Probes:
             "batches": pooled["batches"] + 1,
         }
 
-    def loss_seen(self, name: str, prediction: Any, target: Any, reduction: Any) -> None:
-        """A loss function was called during a sampled step (module or functional, the same record)."""
-        if (
-            not self.looking
-            or not isinstance(prediction, torch.Tensor)
-            or not isinstance(target, torch.Tensor)
-        ):
-            return
-        try:
-            self._loss(LOSSES.get(name, name), prediction.detach(), target.detach(), reduction)
-        except Exception:  # noqa: BLE001 - a probe must never break the student's training
-            pass
-
-    def _loss(self, cls: str, prediction: torch.Tensor, target: torch.Tensor, reduction: Any) -> None:
-        low = float(prediction.float().min()) if prediction.numel() else 0.0
-        high = float(prediction.float().max()) if prediction.numel() else 0.0
+    def _loss(self, record: dict[str, Any]) -> None:
+        cls = record["cls"]
+        low, high = record.get("prediction_min"), record.get("prediction_max")
         if cls in self.losses:  # the first call shows the set-up; the latest, where training got to
             self.losses[cls] |= {"last_step": self.step, "last_min": low, "last_max": high}
             return
-        record: dict[str, Any] = {
-            "cls": cls,
-            "reduction": str(reduction if isinstance(reduction, str) else "mean"),
-            "prediction_shape": list(prediction.shape),
-            "target_shape": list(target.shape),
-            "target_dtype": str(target.dtype).replace("torch.", ""),
-            "prediction_min": low,
-            "prediction_max": high,
-            "output_module": self._last_leaf,
-            "step": self.step,
+        self.losses[cls] = record | {
+            "output_module": self._last_leaf, "step": self.step,
             "last_step": self.step, "last_min": low, "last_max": high,
         }  # fmt: skip
-        if prediction.dim() == 2 and prediction.shape[1] > 1 and prediction.numel():
-            sums = prediction.float().sum(1)
-            record["rows_sum_to_one"] = bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
-        if target.is_floating_point() and target.numel() > 1:
-            # The targets as the loss got them: scaled ones (a StandardScaler on y) differ from the task's.
-            values = target.detach().float().reshape(-1)
-            record["target_mean"], record["target_std"] = float(values.mean()), float(values.std())
-        self.losses[cls] = record
 
     # -- at the end -------------------------------------------------------------
     def report(self, model: nn.Module) -> dict[str, Any]:
