@@ -2,9 +2,12 @@
 
 Hooks: ``Tensor.backward`` (the loss of every backward on a scalar), the global
 optimizer step hooks (steps, learning rate, time per step, sampled gradient
-norms) and ``zero_grad``. Values stay on the device as detached tensors and are
+norms), ``zero_grad`` and the optimizers' construction (how many were made, and
+where: ``effect``). Values stay on the device as detached tensors and are
 moved in one batch about once a second, so recording adds no device sync per
-step (no ``.item()`` in the hot path).
+step (no ``.item()`` in the hot path). Counting steps and enforcing the budgets
+is the harness's duty; everything else only records, and a recording that fails
+costs a curve or a diagnosis, never the student's run.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """What the diagnoses need beyond the curves: a look inside a few sampled training steps.
 
 A global forward hook is armed for one step now and then (the first steps, then every
-``SAMPLE_EVERY``), never on every step, so the look costs next to nothing. It records what the
-loss functions were given (their class, reduction, the shapes and ranges of predictions and
-targets, at the first sampled step and the latest), the statistics of the inputs reaching the
-first layer (pooled over the sampled steps), and how many ReLU units are silent. The first time a
-model runs, its weights are remembered (``effect``) and its size checked against the budget.
-The checks on the final model are in ``final``. Each probe is sent as one small ``probe`` record;
-the host treats them as claims.
+``SAMPLE_EVERY``), never on every step, so the look costs next to nothing. It records the statistics
+of the inputs reaching the first layer (pooled over the sampled steps) and how many ReLU units are
+silent; at the step's backward, what the loss was given, read off its autograd graph (``losses``:
+the loss's class, reduction, the shapes and ranges of predictions and targets, at the first sampled
+step and the latest). The first time a model runs, its weights are remembered (``effect``). The
+checks on the final model are in ``final``. Each probe is sent as one small ``probe`` record; the
+host treats them as claims.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Probes:
         self.send = send
         self.enabled = enabled  # off only in the benchmark that measures what the probes cost
         self.heldout = heldout[:HELDOUT_POINTS] if heldout is not None else None
-        self.on_root = on_root  # a model seen running for the first time (weights remembered, size checked)
+        self.on_root = on_root  # a model seen running for the first time (its weights are remembered)
         self.call_seconds = call_seconds
         self.step = 0
         self._handle: Any = None
