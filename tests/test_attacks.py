@@ -285,19 +285,27 @@ def test_planted_symlinks_reach_nothing(runner_config, attack_limits, warm_pool,
     assert victim.read_text() == "original"
 
 
+SLEEPY_IN_EVAL = """
+import time, torch
+class Sleepy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+    def forward(self, x):
+        if not self.training:
+            {hang}
+        return self.layer(x)
+model = Sleepy()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+for step in range({steps}):
+    optimizer.zero_grad()
+    model(torch.rand(8, 2)).pow(2).mean().backward()
+    optimizer.step()
+"""
+
+
 def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits, warm_pool):
-    code = """
-    import time, torch
-    class Sleepy(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(2, 1)
-        def forward(self, x):
-            if not self.training:
-                time.sleep(10**6)
-            return self.layer(x)
-    model = Sleepy()
-    """
+    code = SLEEPY_IN_EVAL.format(hang="time.sleep(10**6)", steps=0)
     result = run(code, attack_limits, runner_config, warm_pool, eval_seconds=3.0)
     assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
 
@@ -432,23 +440,6 @@ PUBLIC = {
     "x_val": np.random.default_rng(1).random((256, 2)).astype(np.float32),
     "y_val": np.random.default_rng(2).random(256).astype(np.float32),
 }
-SLEEPY_IN_EVAL = """
-import time, torch
-class Sleepy(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-    def forward(self, x):
-        if not self.training:
-            {hang}
-        return self.layer(x)
-model = Sleepy()
-optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-for step in range({steps}):
-    optimizer.zero_grad()
-    model(torch.rand(8, 2)).pow(2).mean().backward()
-    optimizer.step()
-"""
 
 
 def test_a_forward_that_hangs_in_eval_mode_is_named_within_its_own_budget(
