@@ -231,7 +231,7 @@ def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, wa
     """
     result = run(with_model(code), attack_limits, runner_config, warm_pool)
     assert not result.verdict.platform_failure
-    assert result.training.rejected_records >= 1
+    assert result.training.failure is None  # the forged failure, after "trained", is never even read
     if result.verdict is Verdict.SCORED:
         assert result.predictions is not None and result.predictions.shape == (64, 1)
     else:
@@ -492,3 +492,22 @@ def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run
     recorded = run(loop.replace("{broken}", "torch.stack"), attack_limits, runner_config, warm_pool)
     assert recorded.verdict is Verdict.SCORED, recorded.message
     assert recorded.training.probes["harness"]["observation_failures"] > 0
+
+
+def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config, attack_limits, warm_pool):
+    # Student code writes its own "model" (3 parameters) and "trained" records on every descriptor; the
+    # host counts the parameters from the weights' own header instead, and tells the staff.
+    from grader.runner.measure import within_budget
+
+    code = """
+    import json, os, torch
+    model = torch.nn.Sequential(torch.nn.Linear(2, 300), torch.nn.Linear(300, 1))
+    forged = json.dumps({"t": "model", "name": "Tiny", "cls": "Tiny", "params": 3, "modules": []}) + "\\n"
+    forged += json.dumps({"t": "trained", "reason": "finished", "steps": 1, "seconds": 0.1}) + "\\n"
+    os.write(int(os.environ["GRADER_CHANNELS"].split(",")[0]), forged.encode())  # the metrics channel
+    """
+    result = run(code, attack_limits, runner_config, warm_pool)
+    assert result.verdict is Verdict.SCORED and result.training.model["params"] == 3  # the forged claim
+    assert not within_budget(100, result)
+    assert result.verdict is Verdict.OVER_BUDGET and "1,201 parameters" in result.message
+    assert result.details["records_disagree"] == {"claimed_parameters": 3, "measured_parameters": 1201}

@@ -74,7 +74,7 @@ def test_predictions_are_read_without_pickle():
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     payload = buffer.getvalue()
     talk.on_results(protocol.frame_header("predictions", len(payload)) + payload)
-    assert talk.predictions is None and "not a plain numeric array" in (talk.prediction_error or "")
+    assert talk.predictions is None and talk.prediction_error == GradingConversation.NOT_AN_ARRAY
 
 
 def test_prediction_checks():

@@ -88,6 +88,8 @@ class Recorder:
         self._last_flush = self.t0
         self._last_loss: float | None = None
         self._lr: float | None = None
+        self._lr_x: list[int] = []
+        self._lr_y: list[float] = []
         self._grad_samples: list[tuple[int, list[torch.nn.Parameter], torch.Tensor]] = []
         self._warnings: dict[tuple[str, str, str, int], int] = {}
         self._last_optimizer: torch.optim.Optimizer | None = None
@@ -250,14 +252,16 @@ class Recorder:
         if isinstance(lr, torch.Tensor):
             lr = float(lr)
         if lr != self._lr and isinstance(lr, (int, float)):
-            self._lr = float(lr)
-            self.send("points", series="lr", x=[self.steps], y=[self._lr])
+            self._lr = float(lr)  # batched like the losses: a scheduler may change it every step
+            self._lr_x.append(self.steps)
+            self._lr_y.append(self._lr)
         if self.steps % GRAD_NORM_EVERY == 1:
             self._sample_grad_norms(optimizer)
         if (
             now - self._last_flush >= FLUSH_SECONDS
             or len(self._losses) >= FLUSH_POINTS
             or len(self._step_times) >= FLUSH_POINTS
+            or len(self._lr_x) >= FLUSH_POINTS
         ):
             self.flush(progress=True)
         return plateau
@@ -337,6 +341,9 @@ class Recorder:
         if self._step_times:
             self._send_points("step_time", self._step_x, self._step_times)
             self._step_times, self._step_x = [], []
+        if self._lr_x:
+            self._send_points("lr", self._lr_x, self._lr_y)
+            self._lr_x, self._lr_y = [], []
         now = time.perf_counter()
         self._last_flush = now
         if progress:

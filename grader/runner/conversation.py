@@ -20,6 +20,9 @@ import numpy as np
 from grader.harness import protocol
 
 MAX_METRICS_BYTES = 32 * 1024 * 1024
+# Records read from one run, at most: a normal run sends hundreds (points are batched about once a
+# second); past this, a flood of tiny records costs the host nothing more than reading bytes.
+MAX_RECORDS = 20_000
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 MAX_PROBES = 32
 MAX_HELDOUT = 400
@@ -45,6 +48,7 @@ class Training:
     progress: dict[str, Any] | None = None
     rejected_records: int = 0
     metrics_bytes: int = 0
+    records_read: int = 0
 
 
 class GradingConversation:
@@ -74,7 +78,7 @@ class GradingConversation:
         self.weights: bytes | None = None
         self._out = b""
         self._metrics_buffer = b""
-        self._results_buffer = b""
+        self._results_buffer = bytearray()
         self._results_header: dict[str, Any] | None = None
         self._max_predictions = eval_inputs.shape[0] * 64 * 4 + 4096
         if hello_seen is not None:
@@ -99,30 +103,41 @@ class GradingConversation:
         self.evaluating = True
         self.logs_open = False
         self.deadline_reason = "evaluation_timeout"
-        self._results_buffer = b""  # anything written here before evaluation is not a prediction
+        self._results_buffer = bytearray()  # anything written here before evaluation is not a prediction
         self.deadline = time.monotonic() + self.eval_seconds
 
     # -- metrics --------------------------------------------------------------
     def on_metrics(self, data: bytes) -> None:
+        """Records, one per line: each byte looked at once, at most MAX_RECORDS parsed (linear, bounded)."""
+        t = self.training
         if self.evaluating or self.done:
             return
-        self.training.metrics_bytes += len(data)
-        if self.training.metrics_bytes > MAX_METRICS_BYTES:
+        t.metrics_bytes += len(data)
+        if t.metrics_bytes > MAX_METRICS_BYTES or t.records_read >= MAX_RECORDS:
             return
-        self._metrics_buffer += data
-        while b"\n" in self._metrics_buffer:
-            line, self._metrics_buffer = self._metrics_buffer.split(b"\n", 1)
-            self._record(line)
-        if len(self._metrics_buffer) > protocol.MAX_RECORD_BYTES:
-            self._metrics_buffer = b""
-            self.training.rejected_records += 1
+        buffer = self._metrics_buffer + data if self._metrics_buffer else data
+        start = 0
+        while t.records_read < MAX_RECORDS and not self.evaluating and not self.done:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            t.records_read += 1
+            self._record(buffer[start:end])
+            start = end + 1
+        rest = buffer[start:]
+        if len(rest) > protocol.MAX_RECORD_BYTES:
+            rest = b""
+            t.rejected_records += 1
+        self._metrics_buffer = rest
 
     def _record(self, line: bytes) -> None:
         try:
             record = protocol.decode_record(line)
-        except protocol.ProtocolError:
+            self._take(record)
+        except Exception:  # noqa: BLE001 - no record from the sandbox may raise on the host
             self.training.rejected_records += 1
-            return
+
+    def _take(self, record: dict[str, Any]) -> None:
         kind = record.pop("t")
         t = self.training
         if kind == "hello" and t.hello is None:
@@ -184,36 +199,56 @@ class GradingConversation:
         ys.extend(record["y"])
 
     # -- results --------------------------------------------------------------
+    # What is said of a bad results channel is the host's own words: everything on it was written after
+    # the hidden inputs entered the sandbox, so none of its text or numbers may reach a person.
+    NOT_A_FRAME = "the results channel carried something that is not a frame"
+    UNREADABLE = "the results channel carried a frame the grader cannot read"
+    NOT_AN_ARRAY = "the predictions are not one plain numeric array"
+
     def on_results(self, data: bytes) -> None:
         if not self.evaluating or self.done:
             return  # before the inputs went in, nothing on this channel can be a prediction
-        self._results_buffer += data
+        self._results_buffer += data  # a bytearray: appending is amortised, never a copy of all so far
+        try:
+            self._frames()
+        except Exception:  # noqa: BLE001 - no frame from the sandbox may raise on the host
+            self._fail_predictions(self.UNREADABLE)
+
+    def _frames(self) -> None:
+        buffer = self._results_buffer
         while not self.done:
             if self._results_header is None:
-                if b"\n" not in self._results_buffer:
-                    if len(self._results_buffer) > protocol.MAX_HEADER_BYTES:
-                        self._fail_predictions("the results channel carried something that is not a frame")
+                end = buffer.find(b"\n", 0, protocol.MAX_HEADER_BYTES + 1)
+                if end < 0:
+                    if len(buffer) > protocol.MAX_HEADER_BYTES:
+                        self._fail_predictions(self.NOT_A_FRAME)
                     return
-                line, self._results_buffer = self._results_buffer.split(b"\n", 1)
+                line = bytes(buffer[:end])
+                del buffer[: end + 1]
                 limit = self._max_predictions if self.predictions is None else MAX_WEIGHTS_BYTES
                 try:
                     self._results_header = protocol.parse_frame_header(line, limit)
-                except protocol.ProtocolError as exc:
-                    self._fail_predictions(str(exc))
+                except protocol.ProtocolError:
+                    self._fail_predictions(self.UNREADABLE)
                     return
             size = self._results_header["bytes"]
-            if len(self._results_buffer) < size:
+            if len(buffer) < size:
                 return
-            payload, self._results_buffer = self._results_buffer[:size], self._results_buffer[size:]
+            payload = bytes(buffer[:size])
+            del buffer[:size]
             self._frame(self._results_header["t"], payload)
             self._results_header = None
 
     def _frame(self, kind: str, payload: bytes) -> None:
         if kind == "predictions" and self.predictions is None:
             try:
-                self.predictions = np.load(io.BytesIO(payload), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                self._fail_predictions(f"the predictions are not a plain numeric array ({exc})")
+                loaded = np.load(io.BytesIO(payload), allow_pickle=False)
+            except (ValueError, OSError, EOFError):
+                loaded = None
+            if isinstance(loaded, np.ndarray):
+                self.predictions = loaded
+            else:  # a zip of arrays (NpzFile), or nothing readable
+                self._fail_predictions(self.NOT_AN_ARRAY)
         elif kind == "weights" and self.predictions is not None:
             self.weights = payload
             self.done = True
@@ -223,7 +258,7 @@ class GradingConversation:
             self.model_raised = True
             self._fail_predictions("your model raised an exception while predicting on the evaluation inputs")
         else:
-            self._fail_predictions(f"unexpected frame {kind!r} on the results channel")
+            self._fail_predictions("the results channel carried an unexpected frame")
 
     def _fail_predictions(self, message: str) -> None:
         if self.predictions is None:

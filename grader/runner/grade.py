@@ -27,6 +27,7 @@ from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
 from . import conventions
+from .measure import within_budget
 from .restarts import RESTART_STRIDE, stalled_early
 from .scoring import BadPredictions, check_predictions, metric, metric_label, points
 from .session import RunRequest, RunResult, early_stopping_settings, heldout_loss, run_submission
@@ -239,14 +240,7 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun, reading: s
     result = run.result
     if result.verdict is not Verdict.SCORED or result.predictions is None:
         return
-    model = result.training.model or {}
-    allowed = assignment.budget.max_parameters
-    if allowed is not None and int(model.get("params", 0)) > allowed:
-        result.verdict = Verdict.OVER_BUDGET
-        result.message = (
-            f"Your model has {int(model['params']):,} parameters; this assignment allows at most "
-            f"{allowed:,}. Use fewer or narrower layers."
-        )
+    if not within_budget(assignment.budget.max_parameters, result):
         result.predictions = None
         return
     try:

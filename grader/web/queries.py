@@ -152,6 +152,13 @@ class ResultView:
     fit_caption: str = ""
 
     @property
+    def records_disagree(self) -> dict[str, Any] | None:
+        """The run's own record of its model against the host's measure of its weights (staff only)."""
+        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
+        found = inner.get("records_disagree") if isinstance(inner, dict) else None
+        return found if isinstance(found, dict) else None
+
+    @property
     def no_known_mistake(self) -> str:
         """What to say when the run fell short and no diagnosis explains it ('' otherwise)."""
         severities = [str(d.get("severity")) for d in self.diagnoses]

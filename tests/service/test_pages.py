@@ -425,6 +425,24 @@ def test_the_result_page_keeps_the_likeliest_cause_first_and_says_when_nothing_e
     assert body.index("No known mistake found") < body.index('id="diagnosis-plateau"')
 
 
+def test_only_staff_are_told_when_a_run_s_records_disagree_with_its_weights(
+    client, student, paraboloid, course
+):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    result = _scored(submission_id, 10.0, 0.05)
+    result.details = {"details": {"records_disagree": {"claimed_parameters": 3, "measured_parameters": 1201}}}
+    db.session.commit()
+    assert "records-disagree" not in text(client.get(f"/submissions/{submission_id}/result"))
+    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    teacher = create_user("checker@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
+    enroll(course, teacher, Role.INSTRUCTOR)
+    login(client, teacher)
+    note = text(client.get(f"/submissions/{submission_id}/result"))
+    assert (
+        'id="records-disagree"' in note and "reported a model of\n  3 parameters" in note and "1201" in note
+    )
+
+
 def test_the_result_page_draws_the_fit_over_the_domain(client, student, paraboloid):
     submission_id, _ = _uploaded(client, student, paraboloid)
     axes = [{"name": "x", "unit": "", "values": [0.0, 1.0], "log": False},
