@@ -40,7 +40,9 @@ def diagnose(evidence: Evidence) -> list[Diagnosis]:
     codes = {d.code for d in found}
     moot = set().union(*(SUPERSEDES.get(code, set()) for code in codes))
     kept = [d for d in found if d.code not in moot]
-    order = {code: i for i, code in enumerate(RANK)}
     # Errors and warnings by how likely each is the cause (a warned-of cause before an error's symptom),
     # then the hints.
-    return sorted(kept, key=lambda d: (d.severity == "hint", order.get(d.code, len(order))))
+    return sorted(kept, key=lambda d: (d.severity == "hint", ORDER.get(d.code, len(ORDER))))
+
+
+ORDER = {code: i for i, code in enumerate(RANK)}

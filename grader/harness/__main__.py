@@ -182,7 +182,7 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     unread = point.unread(gradekit._params_read)
     if unread:
         channels.send("probe", name="sweep_settings", data={"unread": unread[:20], "mode": job["mode"]})
-    params = sum(p.numel() for p in calls.parameters(model))
+    params = calls.count(model)
     modules = [f"{n}: {type(m).__name__}" for n, m in calls.named_modules(model) if n][:200]
     channels.send(
         "model", name=type(model).__name__, cls=type(model).__qualname__, params=params, modules=modules

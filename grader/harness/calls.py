@@ -32,7 +32,9 @@ from torch import nn
 
 import gradekit
 
-CALL_SECONDS = 10.0  # one call of the model on a few hundred public inputs
+from . import protocol
+
+CALL_SECONDS = protocol.MODEL_CALL_SECONDS  # one call of the model on a few hundred public inputs
 
 
 class HarnessStop(BaseException):
@@ -96,6 +98,12 @@ def count(model: nn.Module) -> int:
 
 def state_dict(model: nn.Module) -> dict[str, Any]:
     return dict(nn.Module.state_dict(model))
+
+
+def move(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model.to(device)``, through nn.Module itself."""
+    moved = nn.Module.to(model, device)
+    return moved if isinstance(moved, nn.Module) else model
 
 
 def device_of(model: nn.Module) -> torch.device:

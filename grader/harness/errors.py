@@ -109,7 +109,8 @@ def stopped(exc: BaseException, steps: int) -> dict[str, Any] | None:
             "kind": "bad_submission",
             "message": (
                 "Training went on where the grader does not expect it (inside build_model(), which must "
-                f"only build the model) and ran past the assignment's {str(exc).replace('_', ' ')}. "
+                "only build the model, or when the module was imported) and ran past the assignment's "
+                f"{str(exc).replace('_', ' ')}. "
                 "Train in train(model, data, log), or with a TRAINING dict."
             ),
         }

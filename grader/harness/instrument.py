@@ -15,7 +15,8 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -104,10 +105,8 @@ class Recorder:
         recorder = self
 
         def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            try:
+            with recorder.recording():
                 recorder._before_backward(tensor)
-            except Exception:  # noqa: BLE001 - a recording that fails costs a curve, never the run
-                recorder.observation_failures += 1
             return original_backward(tensor, *args, **kwargs)
 
         torch.Tensor.backward = backward  # type: ignore[method-assign,assignment]
@@ -146,10 +145,8 @@ class Recorder:
         original_showwarning = warnings.showwarning
 
         def showwarning(message: Any, category: type, filename: str, lineno: int, *a: Any, **k: Any) -> None:
-            try:
+            with recorder.recording():
                 recorder._warn(str(message), category.__name__, filename, lineno)
-            except Exception:  # noqa: BLE001 - a recording that fails costs a curve, never the run
-                recorder.observation_failures += 1
             original_showwarning(message, category, filename, lineno, *a, **k)
 
         warnings.showwarning = showwarning
@@ -175,18 +172,25 @@ class Recorder:
         self._check_zeroed()
         self.probes.seen_backward(tensor)
 
-    def _optimizer_made(self, optimizer: torch.optim.Optimizer) -> None:
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """What only records: a failure there costs a curve or a diagnosis, never the student's run.
+
+        The harness's own stops (budgets, a model call that hangs) are BaseExceptions and pass.
+        """
         try:
-            self.effect.created(optimizer)
-        except Exception:  # noqa: BLE001 - a recording that fails costs a diagnosis, never the run
+            yield
+        except Exception:  # noqa: BLE001 - counted, sent with the counters
             self.observation_failures += 1
+
+    def _optimizer_made(self, optimizer: torch.optim.Optimizer) -> None:
+        with self.recording():
+            self.effect.created(optimizer)
 
     def first_run(self, model: torch.nn.Module) -> None:
         """A model ran for the first time: remember its weights (to tell later whether training moved them)."""
-        try:
+        with self.recording():
             self.effect.remember(model)
-        except Exception:  # noqa: BLE001 - a recording that fails costs a diagnosis, never the run
-            self.observation_failures += 1
 
     def built(self, model: torch.nn.Module) -> None:
         """Module mode: build_model()'s model is the graded one; over the budget, it stops before training."""
@@ -220,13 +224,9 @@ class Recorder:
         what is only recorded may fail without touching the student's run."""
         self.steps += 1
         now = time.perf_counter()
-        try:
+        plateau = False
+        with self.recording():
             plateau = self._observe_step(optimizer, now)
-        except calls.HarnessStop:
-            raise
-        except Exception:  # noqa: BLE001 - a recording that fails costs a curve, never the run
-            self.observation_failures += 1
-            plateau = False
         if self.max_steps is not None and self.steps >= self.max_steps:
             raise StopTraining("step_budget")
         if self.train_seconds is not None and now - self.t0 >= self.train_seconds:
@@ -363,10 +363,8 @@ class Recorder:
 
         Gradient norms are named by the final model's layers.
         """
-        try:
+        with self.recording():
             self.flush(progress=True)
-        except Exception:  # noqa: BLE001 - a recording that fails costs a curve, never the run
-            self.observation_failures += 1
         if model is not None and self.probes.enabled:
             self.check_final(model, probe_inputs, transforms)
         if self.missing_zero_grad_at is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 
 import gradekit
 
+from . import calls
 from .discover import NoModel, find_model
 from .instrument import StopTraining
 from .platform_loop import TrainingSpecError, train_with_spec
@@ -84,7 +86,7 @@ def run_module(
     log: Any,
     outcome: dict[str, Any],
     point: Point | None = None,
-    on_built: Any = None,
+    on_built: Callable[[torch.nn.Module], None] | None = None,
 ) -> torch.nn.Module:
     """Module mode: build_model() plus train(model, data, log) or a TRAINING dict.
 
@@ -110,7 +112,7 @@ def run_module(
     point.prepare(model)
     if on_built is not None:
         on_built(model)  # its size is known before any training: over the budget, it stops here
-    model = nn_to(model, data.device)
+    model = calls.move(model, data.device)
     train = getattr(module, "train", None)
     spec = getattr(module, "TRAINING", None)
     if train is not None and spec is not None:
@@ -134,12 +136,6 @@ def run_module(
     except StopTraining as stop:
         outcome["reason"] = stop.reason
     return model
-
-
-def nn_to(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``model.to(device)`` through nn.Module itself (a student's class may redefine ``to``)."""
-    moved = torch.nn.Module.to(model, device)
-    return moved if isinstance(moved, torch.nn.Module) else model
 
 
 def _overridden(spec: dict[str, Any], point: Point) -> dict[str, Any]:

@@ -32,6 +32,9 @@ VERSION = 1
 HARNESS_FAILED = 70
 
 MAX_RECORD_BYTES = 64 * 1024
+# The most one call of the trained model by the harness may take (a probe, a check on the final model):
+# the host sends the job's budget, at most this, and keeps a deadline of its own over the checks.
+MODEL_CALL_SECONDS = 10.0
 MAX_HEADER_BYTES = 4 * 1024
 MAX_SERIES = 200
 MAX_SERIES_NAME = 120

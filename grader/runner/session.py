@@ -31,7 +31,6 @@ from .verdicts import Verdict, limit_message
 log = logging.getLogger(__name__)
 
 
-MODEL_CALL_SECONDS = 10.0
 CHECK_CALLS = 4  # the checks on the final model call it at most this many times
 
 
@@ -46,9 +45,8 @@ class RunRequest:
     max_steps: int | None = None
     train_seconds: float | None = None
     eval_seconds: float = 30.0
-    max_parameters: int | None = (
-        None  # the assignment's parameter budget: a bigger model stops when it first trains
-    )
+    # The assignment's parameter budget: a bigger model stops when it first trains.
+    max_parameters: int | None = None
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
     instrument: bool = True  # off only in the benchmark that measures the recording's cost
@@ -67,7 +65,7 @@ class RunRequest:
     @property
     def call_seconds(self) -> float:
         """The budget of one call of the model by the harness (a probe, a check on the final model)."""
-        return min(MODEL_CALL_SECONDS, self.eval_seconds / 3)
+        return min(protocol.MODEL_CALL_SECONDS, self.eval_seconds / 3)
 
     @property
     def checks_seconds(self) -> float:
@@ -190,6 +188,8 @@ def run_submission(
 
 
 def _limit_verdict(reason: str, limits: Limits, eval_seconds: float) -> tuple[Verdict, str]:
+    if reason == "checks_timeout":
+        return Verdict.EVALUATION_TIMEOUT, CHECKS_TIMEOUT
     mib = limits.memory_bytes // (1024 * 1024)
     table = {
         "wall_time": (Verdict.TIME_LIMIT, f"{limits.wall_seconds:g} s of wall time"),
@@ -198,12 +198,9 @@ def _limit_verdict(reason: str, limits: Limits, eval_seconds: float) -> tuple[Ve
         "processes": (Verdict.PROCESS_LIMIT, str(limits.processes)),
         "output": (Verdict.OUTPUT_LIMIT, f"{limits.output_bytes // 1024} KiB of output"),
         "evaluation_timeout": (Verdict.EVALUATION_TIMEOUT, f"{eval_seconds:g} s"),
-        "checks_timeout": (Verdict.EVALUATION_TIMEOUT, f"{eval_seconds:g} s"),
         "disk": (Verdict.DISK_LIMIT, f"{limits.disk_bytes // (1024 * 1024)} MiB"),
     }
     verdict, amount = table[reason]
-    if reason == "checks_timeout":
-        return verdict, CHECKS_TIMEOUT
     return verdict, limit_message(verdict, amount)
 
 
