@@ -40,6 +40,7 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_wal)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
+
     _import_models()
 
     from grader.celery_app import celery_init_app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,22 +53,38 @@ class RunnerConfig:
     gpu_index: int | None  # the GPU this worker slot owns (one slot per GPU), None on a CPU worker
 
     @classmethod
-    def from_env(cls) -> RunnerConfig:
-        default_uid = 61000 if os.geteuid() == 0 else None
-        uid = _int("GRADER_SANDBOX_UID", default_uid, low=1)
-        if uid is not None and os.geteuid() != 0:
+    def from_env(cls, env: Mapping[str, str] = os.environ, euid: int | None = None) -> RunnerConfig:
+        root = (os.geteuid() if euid is None else euid) == 0
+        uid = _int("GRADER_SANDBOX_UID", 61000 if root else None, low=1, env=env)
+        if uid is not None and not root:
             raise ConfigError("GRADER_SANDBOX_UID is only used when the grader runs as root; unset it")
-        jobs = os.environ.get("GRADER_JOBS_DIR")
+        if uid is None and env.get("GRADER_ENV") == "production":
+            # Unprivileged, bubblewrap maps student code onto the worker's own uid: a kernel bug
+            # away from the worker's files and processes. Development may accept that; production not.
+            raise ConfigError(
+                "GRADER_ENV=production: the grading workers must run as root, so that student code runs "
+                "as a uid of its own (GRADER_SANDBOX_UID, 61000 by default) with no capabilities; "
+                "unprivileged, it would run as the worker's own uid"
+            )
+        jobs = env.get("GRADER_JOBS_DIR")
         return cls(
             sandbox_uid=uid,
             jobs_dir=Path(jobs) if jobs else None,
-            threads=_int("GRADER_THREADS", 1, low=1) or 1,
-            warm_pool=_int("GRADER_WARM_POOL", 1, low=0) or 0,
-            gpu_index=_int("GRADER_GPU_INDEX", None, low=0),
+            threads=_int("GRADER_THREADS", 1, low=1, env=env) or 1,
+            warm_pool=_int("GRADER_WARM_POOL", 1, low=0, env=env) or 0,
+            gpu_index=_int("GRADER_GPU_INDEX", None, low=0, env=env),
         )
 
 
 DEV_SECRET = "dev-insecure-secret-key"
+LIMIT = re.compile(r"\d+ per (second|minute|hour|day)(;\s*\d+ per (second|minute|hour|day))*")
+
+
+def _limit(name: str, get: Callable[[str, str], str], default: str) -> str:
+    value = get(name, default).strip()
+    if not LIMIT.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: expected limits such as '5 per minute;20 per hour'")
+    return value
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,14 @@ class ServiceConfig:
     log_format: str = "text"  # "json": one JSON object per log line (production log pipelines)
     # /metrics answers only with this bearer token; unset, /metrics does not exist (404).
     metrics_token: str | None = None
+    # Live status streams hold a server thread each: at most this many per user (all processes,
+    # through Redis when there is one) and per web process (its threads are what they hold).
+    streams_per_user: int = 3
+    streams_per_process: int = 4
+    # Failed logins allowed per account and per client address (Flask-Limiter's notation).
+    login_limit_account: str = "5 per minute;20 per hour"
+    login_limit_address: str = "20 per minute;100 per hour"
+    rate_limit_prefix: str = "grader-limits"  # the Redis keys' prefix (tests use one per app)
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -162,6 +186,11 @@ class ServiceConfig:
             webhook_allow_private=_flag("GRADER_WEBHOOK_ALLOW_PRIVATE", get("GRADER_WEBHOOK_ALLOW_PRIVATE")),
             log_format=log_format,
             metrics_token=metrics_token,
+            streams_per_user=number("GRADER_STREAMS_PER_USER", 3, 1),
+            streams_per_process=number("GRADER_STREAMS_PER_PROCESS", 4, 1),
+            login_limit_account=_limit("GRADER_LOGIN_LIMIT_ACCOUNT", get, "5 per minute;20 per hour"),
+            login_limit_address=_limit("GRADER_LOGIN_LIMIT_ADDRESS", get, "20 per minute;100 per hour"),
+            rate_limit_prefix=get("GRADER_RATE_LIMIT_PREFIX", "grader-limits"),
         )
 
 

@@ -139,6 +139,17 @@ def test_the_base_spec_is_valid(tmp_path):
         ("full_marks_at = 0.01", "full_marks_at = nan", r"metric\.full_marks_at: expected a finite number"),
         ("train_size = 20", 'train_size = 20\nfile = "rows.csv"', r"target: with a data file .* column ="),
         ('output = "value"', 'output = "logit"', r"task\.output: 'logit' is not allowed; allowed: value"),
+        # how much of the hidden-set metric students see, and how many sweep runs a day may probe it
+        (
+            "zero_at = 0.5",
+            'zero_at = 0.5\n[grading]\ndisclosure = "full"',
+            r"grading\.disclosure: 'full' is not allowed",
+        ),
+        (
+            "zero_at = 0.5",
+            "zero_at = 0.5\n[sweep]\nmax_runs = 20\nruns_per_day = 10",
+            r"sweep\.runs_per_day: 10; from max_runs \(20\), or no sweep could run, to 1000",
+        ),
     ],
 )
 def test_each_mistake_gets_a_precise_error(tmp_path, old, new, message):

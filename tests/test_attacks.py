@@ -10,43 +10,17 @@ import os
 import re
 import socket
 import subprocess
-import textwrap
 import threading
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.hostile import TRIVIAL_MODEL, run, with_model
 
-from grader.runner.session import RunRequest, RunResult, run_submission
+from grader.runner.session import RunResult
 from grader.runner.verdicts import Verdict
-from grader.sandbox.limits import Limits
-
-TRIVIAL_MODEL = "\nimport torch\nmodel = torch.nn.Linear(2, 1)\n"
-
-
-def with_model(code: str) -> str:
-    return textwrap.dedent(code) + TRIVIAL_MODEL
-
-
-def run(code: str, limits: Limits, config, pool=None, inputs=None, **kw) -> RunResult:  # type: ignore[no-untyped-def]
-    inputs = np.random.default_rng(0).random((64, 2)).astype(np.float32) if inputs is None else inputs
-    request = RunRequest(
-        files={"attack.py": textwrap.dedent(code).encode()},
-        entry="attack.py",
-        mode="script",
-        eval_inputs=inputs,
-        limits=limits,
-        eval_seconds=kw.pop("eval_seconds", 5.0),
-        **kw,
-    )
-    started = time.monotonic()
-    result = run_submission(request, pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir)
-    elapsed = time.monotonic() - started
-    assert elapsed <= limits.wall_seconds + 5, f"took {elapsed:.1f} s, limit {limits.wall_seconds} s"
-    return result
 
 
 def test_fork_bomb_hits_the_process_limit(runner_config, attack_limits, warm_pool):
@@ -510,4 +484,8 @@ def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config,
     assert result.verdict is Verdict.SCORED and result.training.model["params"] == 3  # the forged claim
     assert not within_budget(100, result)
     assert result.verdict is Verdict.OVER_BUDGET and "1,201 parameters" in result.message
-    assert result.details["records_disagree"] == {"claimed_parameters": 3, "measured_parameters": 1201}
+    evidence = result.details["records_disagree"]
+    assert evidence["claimed_parameters"] == 3 and evidence["measured_parameters"] == 1201
+    # The grader's own "model" and "trained" records come too, unless the forged "trained" let the
+    # inputs go in first (records are not read after that): then each was said twice.
+    assert evidence.get("model_records", 2) == 2 and evidence.get("trained_records", 2) == 2

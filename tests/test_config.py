@@ -40,3 +40,14 @@ def test_bad_settings_are_refused_with_the_variable_named(tmp_path: Path, settin
 def test_production_accepts_a_real_secret(tmp_path: Path):
     config = ServiceConfig.from_env(tmp_path, {"GRADER_ENV": "production", "GRADER_SECRET_KEY": "k" * 40})
     assert config.env == "production"
+
+
+def test_production_workers_must_run_as_root_so_student_code_gets_a_uid_of_its_own():
+    from grader.config import RunnerConfig
+
+    with pytest.raises(ConfigError, match="must run as root, so that student code runs as a uid of its own"):
+        RunnerConfig.from_env({"GRADER_ENV": "production"}, euid=1000)
+    assert RunnerConfig.from_env({"GRADER_ENV": "development"}, euid=1000).sandbox_uid is None  # a laptop
+    assert RunnerConfig.from_env({"GRADER_ENV": "production"}, euid=0).sandbox_uid == 61000
+    with pytest.raises(ConfigError, match="GRADER_LOGIN_LIMIT_ACCOUNT='often'"):
+        ServiceConfig.from_env(Path("/tmp"), {"GRADER_LOGIN_LIMIT_ACCOUNT": "often"})

@@ -227,9 +227,9 @@ def test_a_clean_run_gets_no_diagnosis(reports):
     assert report.passed, report.message
     assert codes(report) == set(), [d.seen for d in report.diagnoses]
     # The held-out curve: the model's predictions on public validation points at sampled steps,
-    # scored on the host; it falls as the model learns.
+    # scored on the host; it falls as the model learns. Step 0 is the model before its first step.
     steps, values = report.chosen.result.training.curves["heldout/mse"]
-    assert steps[:4] == [1, 2, 3, 251] and steps[-1] == 800 and values[-1] < values[0] / 10
+    assert steps[:5] == [0, 1, 2, 3, 251] and steps[-1] == 800 and values[-1] < values[0] / 10  # 0: untrained
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from grader.assignments.rules import Grading, Task
 from grader.harness import protocol
 from grader.runner.conversation import GradingConversation
-from grader.runner.scoring import BadPredictions, check_predictions, metric, points
+from grader.runner.scoring import BadPredictions, check_predictions, disclosed, metric, points
 
 
 def test_records_round_trip_and_nan_losses_survive():
@@ -68,6 +68,8 @@ def test_predictions_are_read_without_pickle():
 
     talk = _conversation()
     talk.on_metrics(protocol.encode_record("start", seed=0, mode="script", device="cpu"))
+    # The weights and the end of training go out before the inputs go in.
+    talk.on_results(protocol.frame_header("weights", 0) + protocol.frame_header("trained", 0))
     talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
     assert talk.evaluating and not talk.logs_open
     buffer = io.BytesIO()
@@ -139,3 +141,17 @@ def test_records_that_would_overflow_or_recurse_on_the_host_are_refused():
     for line in (huge, enormous, far, b"[" * 60000):
         with pytest.raises(protocol.ProtocolError):
             protocol.decode_record(line)
+
+
+def test_students_see_the_hidden_metric_to_two_significant_digits():
+    """Differencing many submissions' scores must tell little about any one hidden target (issue 16)."""
+    from dataclasses import replace
+
+    rounded = Grading("mse", 1e-3, 1e-1)
+    assert rounded.disclosure == "rounded"
+    assert disclosed(0.000123456, rounded) == 0.00012 and disclosed(0.0456789, rounded) == 0.046
+    assert disclosed(0.0, rounded) == 0.0 and disclosed(float("inf"), rounded) == float("inf")
+    # One of 5,000 hidden targets moved by 1 changes a mean squared error by 2e-4 at most: invisible.
+    assert disclosed(0.0123 + 2e-4 / 5, rounded) == disclosed(0.0123, rounded)
+    exact = replace(rounded, disclosure="exact")
+    assert disclosed(0.000123456, exact) == 0.000123456

@@ -9,11 +9,14 @@ grades each declared solution in its sandbox (``check.check_solution``, the code
 ``failed`` (the check itself could not run). Publishing needs a checked draft whose
 solutions were all as declared, unless the instructor overrides it (the CLI's ``--no-check``).
 
-Trust: like a folder published from the CLI, an upload is the course staff's own material.
-A target function (``target.py``) is instructor code and runs on the host: in the web
-process when the upload is validated and in the worker when data are drawn. That is why
-only the course's staff (its instructors, admins) may upload (checked here and in the
-pages). Solutions only ever run in the sandbox, and hidden targets never enter it.
+Trust: like a folder published from the CLI, an upload is the course staff's own material,
+and only the course's staff may upload (checked here and in the pages). A target function
+(``target.py``) is Python that runs on the host, outside any sandbox: in the web process when
+the upload is validated and in the worker when data are drawn. Course staff include whoever
+an LMS launches as an instructor or a teaching assistant, so a folder with a target function
+is accepted from site administrators only (the same people who can publish from the CLI);
+instructors write targets as expressions or data files. Solutions only ever run in the
+sandbox, and hidden targets never enter it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from grader.accounts.models import User
+from grader.accounts.models import Role, User
 from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
@@ -148,13 +151,25 @@ def parsed(files: dict[str, bytes], label: str, validate: bool) -> Iterator[Spec
         yield spec
 
 
+TARGET_FUNCTION_REFUSED = (
+    "{where}: the target is a Python function (target.function), which runs on the grading servers "
+    "outside the sandbox, so only a site administrator may upload it. Write the target as an "
+    "expression (target.expression) or as a column of a data file, or ask an administrator to upload "
+    "this folder."
+)
+
+
 def create_draft(user: User, course: Course, zip_name: str, content: bytes) -> SpecDraft:
     """Validate an uploaded assignment folder and store it as a draft. Raises DraftRefused, storing nothing."""
     if not is_staff(user, course.id):
         raise DraftRefused(404, f"There is no course {course.id} that you teach.")
     files, label = read_upload(zip_name, content)
     try:
-        with parsed(files, label, validate=True) as spec:
+        with parsed(files, label, validate=False) as spec:
+            runs_code = spec.target.function is not None
+        if runs_code and user.role is not Role.ADMIN:
+            raise DraftRefused(403, TARGET_FUNCTION_REFUSED.format(where=f"{label}/{SPEC_FILE}"))
+        with parsed(files, label, validate=True) as spec:  # draws a sample: runs target.py, if any
             slug = spec.slug
     except SpecError as exc:
         raise DraftRefused(422, str(exc)) from None

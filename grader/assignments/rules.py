@@ -63,6 +63,9 @@ class Data:
     file: str | None = None  # a CSV all splits are drawn from
 
 
+DISCLOSURES = ("rounded", "exact")
+
+
 @dataclass(frozen=True)
 class Grading:
     metric: str
@@ -75,6 +78,10 @@ class Grading:
     # Relative error: each point counts at most this much, so a few points near a zero of the
     # target (where any error is a large fraction) cannot swing the mean from one hidden set to the next.
     cap: float | None = None
+    # What students are shown of the hidden-set metric: "rounded" to SHOWN_DIGITS significant digits
+    # (the score follows from the rounded value), so that differencing many submissions' scores
+    # reveals little of the hidden targets; "exact" shows full precision. Staff always see it exact.
+    disclosure: str = "rounded"
 
     @property
     def lower_is_better(self) -> bool:
@@ -227,11 +234,14 @@ def parse_grading(top: Table, task: Task) -> Grading:
             f"{m.field('cap')}: only relative_error takes a cap, and it must be at least zero_at "
             f"({zero:g}), or no submission could score zero"
         )
-    g = top.table("grading", {"seeds"}, {})
+    g = top.table("grading", {"seeds", "disclosure"}, {})
     seeds = g.get("seeds", int, 1)
     if not 1 <= seeds <= 9:
         raise SpecError(f"{g.field('seeds')}: {seeds}; allowed: 1 to 9 training seeds (the median is kept)")
-    return Grading(name, full, zero, m.positive("points", default=100.0), rule, floor, seeds, cap)
+    disclosure = g.choice("disclosure", DISCLOSURES, "rounded")
+    return Grading(
+        name, full, zero, m.positive("points", default=100.0), rule, floor, seeds, cap, disclosure=disclosure
+    )
 
 
 def parse_budget(top: Table) -> Budget:

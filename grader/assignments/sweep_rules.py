@@ -2,6 +2,7 @@
 
     [sweep]
     max_runs = 12                      # points x seeds in one sweep
+    runs_per_day = 48                  # runs of one student's sweeps in any 24 hours
     settings = ["lr", "optimizer"]     # what may vary (default: every known setting)
     restarts = 1                       # new initialisations for a run that stalls early
     early_stopping = { patience = 5, min_delta = 0.01, every = 50 }
@@ -38,6 +39,9 @@ class SweepRequirement:
 @dataclass(frozen=True)
 class SweepPolicy:
     max_runs: int = 12
+    # Runs of a student's sweeps in any 24 hours: each is scored on the hidden set, and many scores of
+    # nearly the same model are how a hidden set is probed (docs/threat-model.md).
+    runs_per_day: int = 48
     settings: tuple[str, ...] = tuple(SETTINGS)
     restarts: int = 0
     early_stopping: EarlyStopping | None = EarlyStopping()
@@ -47,10 +51,15 @@ class SweepPolicy:
 def parse_sweep(top: Table) -> SweepPolicy | None:
     if "sweep" not in top:
         return None
-    s = top.table("sweep", {"max_runs", "settings", "restarts", "early_stopping", "require"})
+    s = top.table("sweep", {"max_runs", "runs_per_day", "settings", "restarts", "early_stopping", "require"})
     max_runs = s.positive("max_runs", int, SweepPolicy.max_runs)
     if max_runs > 200:
         raise SpecError(f"{s.field('max_runs')}: {max_runs}; at most 200 runs per sweep")
+    runs_per_day = s.positive("runs_per_day", int, max(SweepPolicy.runs_per_day, max_runs))
+    if not max_runs <= runs_per_day <= 1000:
+        raise SpecError(
+            f"{s.field('runs_per_day')}: {runs_per_day}; from max_runs ({max_runs}), or no sweep could run, to 1000"
+        )
     names = s.get("settings", list, list(SETTINGS))
     for i, name in enumerate(names):
         if name not in SETTINGS:
@@ -86,4 +95,4 @@ def parse_sweep(top: Table) -> SweepPolicy | None:
         )
         if require.span_decades and SETTINGS[require.setting].kind not in ("float", "int"):
             raise SpecError(f"{r.field('span_decades')}: {require.setting!r} is not a number setting")
-    return SweepPolicy(max_runs, tuple(names), restarts, stopping, require)
+    return SweepPolicy(max_runs, runs_per_day, tuple(names), restarts, stopping, require)

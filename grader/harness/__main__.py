@@ -189,6 +189,8 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     )
     if stopper is not None:
         channels.send("early_stopping", **stopper.summary())  # before "trained": nothing after it is read
+    send_weights(model, channels)
+    channels.send_frame("trained", b"")  # after the weights, on their pipe: the host has them all
     channels.send(
         "trained",
         reason=outcome["reason"],
@@ -198,21 +200,34 @@ def train(job: dict[str, Any], channels: Channels) -> torch.nn.Module | None:
     return model
 
 
+def send_weights(model: torch.nn.Module, channels: Channels) -> None:
+    """The trained weights, on the results channel, before any hidden input reaches the model.
+
+    Always one frame (empty when the weights cannot be saved): the host sends the evaluation inputs
+    only after it, so nothing the model does with them can travel out in its weights.
+    """
+    payload = b""
+    try:
+        from safetensors.torch import save
+
+        state = {
+            k: v.detach().cpu().contiguous().clone()
+            for k, v in calls.state_dict(model).items()
+            if isinstance(v, torch.Tensor)
+        }
+        # Which tensors are parameters (not buffers): the host counts the budget from this header.
+        names = ",".join(name for name, _ in calls.named_parameters(model) if name in state)
+        payload = save(state, metadata={"parameters": names})
+    except Exception:  # noqa: BLE001 - weights are a courtesy for instructors and the budget's measure
+        pass
+    channels.send_frame("weights", payload)
+
+
 def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
     header, payload = channels.read_frame()
     if header["t"] != "eval":
         return
     inputs = np.load(io.BytesIO(payload), allow_pickle=False)
-    state: dict[str, torch.Tensor] = {}
-    try:  # the weights as training left them, before any hidden input reaches the model
-        weights = calls.state_dict(model)
-        state = {
-            k: v.detach().cpu().contiguous().clone()
-            for k, v in weights.items()
-            if isinstance(v, torch.Tensor)
-        }
-    except Exception:  # noqa: BLE001 - weights are a courtesy for instructors, never a verdict
-        pass
     transforms = calls.transforms_of(model)
     calls.set_training(model, False)
     outputs = []
@@ -224,14 +239,6 @@ def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
     buffer = io.BytesIO()
     np.save(buffer, predictions, allow_pickle=False)
     channels.send_frame("predictions", buffer.getvalue())
-    try:
-        from safetensors.torch import save
-
-        # Which tensors are parameters (not buffers): the host counts the budget from this header.
-        names = ",".join(name for name, _ in calls.named_parameters(model) if name in state)
-        channels.send_frame("weights", save(state, metadata={"parameters": names}))
-    except Exception:  # noqa: BLE001 - weights are a courtesy for instructors, never a verdict
-        pass
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from . import calls, final
+from . import calls, final, untrained
 from .early_stop import EarlyStopper
 from .effect import TrainingEffect
 from .probes import Probes
@@ -67,6 +67,7 @@ class Recorder:
         self.max_parameters = max_parameters
         self.call_seconds = call_seconds
         self.effect = TrainingEffect(lambda: self._student_line())
+        self.first_weights = untrained.FirstWeights()
         self.probes = Probes(
             send, enabled=probes, heldout=heldout, on_root=self.first_run, call_seconds=call_seconds
         )
@@ -191,6 +192,7 @@ class Recorder:
         """A model ran for the first time: remember its weights (to tell later whether training moved them)."""
         with self.recording():
             self.effect.remember(model)
+            self.first_weights.remember(model)
 
     def built(self, model: torch.nn.Module) -> None:
         """Module mode: build_model()'s model is the graded one; over the budget, it stops before training."""
@@ -397,6 +399,22 @@ class Recorder:
         if self.observation_failures:
             self.send("probe", name="harness", data={"observation_failures": self.observation_failures})
 
+    def _looks_untrained(
+        self, model: torch.nn.Module, inputs: torch.Tensor, transforms: calls.Transforms, out: torch.Tensor
+    ) -> None:
+        try:
+            step0, noise = untrained.look(
+                model, inputs, transforms, self.call_seconds, self.first_weights, out
+            )
+        except calls.HarnessStop:
+            raise
+        except Exception:  # noqa: BLE001 - a question for the staff, never a reason to fail a run
+            return
+        if step0 is not None:
+            self.probes.send_heldout(step0, 0)  # the held-out curve's point before training
+        if noise:
+            self.send("probe", name="weights_matter", data=noise)
+
     def check_final(
         self, model: torch.nn.Module, inputs: torch.Tensor | None, transforms: calls.Transforms
     ) -> None:
@@ -412,5 +430,7 @@ class Recorder:
                 fields |= final.affine(
                     model, inputs, transforms, self.call_seconds, str(seen.get("last_op", ""))
                 )
+            if out is not None:
+                self._looks_untrained(model, inputs, transforms, out)
         self.send("probe", name="final_model", data=fields)
         self.send("probe", name="training", data=self.effect.report(model))

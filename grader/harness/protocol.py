@@ -7,9 +7,11 @@ Three channels, none of them stdout or stderr (those are only kept as capped log
   ``RECORD_FIELDS``; anything else is dropped and counted, never trusted.
 * ``control`` (host -> sandbox): frames. A frame is one JSON header line holding
   ``"bytes": N`` followed by exactly N raw bytes (``.npy`` data, never pickle).
-* ``results`` (sandbox -> host): frames with the predictions (``.npy``) and the
-  trained weights (safetensors). The host reads it only after it has sent the
-  evaluation inputs.
+* ``results`` (sandbox -> host): frames. First the trained weights
+  (safetensors) and an empty ``trained`` frame after them; the host sends the
+  evaluation inputs only once it has read both and the ``trained`` record, so
+  the weights cannot carry hidden inputs out. Then the predictions (``.npy``),
+  the only thing the host reads after the inputs went in.
 
 Student code runs in the same process as the harness and can write to any of
 these descriptors. That is harmless by construction: the score is computed on
@@ -125,8 +127,8 @@ class ProtocolError(ValueError):
 
 
 def encode_record(record_type: str, /, **fields: Any) -> bytes:
-    fields["t"] = record_type
-    return (json.dumps(fields, separators=(",", ":")) + "\n").encode()
+    # The type first: past its caps the host still finds the records that end a run by their start.
+    return (json.dumps({"t": record_type, **fields}, separators=(",", ":")) + "\n").encode()
 
 
 def _number_or_none(value: Any) -> bool:

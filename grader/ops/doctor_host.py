@@ -38,8 +38,8 @@ USERNS_FIX = (
     "Docker's default seccomp profile bubblewrap cannot work: run the workers on the host"
 )
 CGROUP_FIX = (
-    "run the workers as root on a host whose cgroup v1 controllers memory, pids, cpuacct and freezer are "
-    "writable, or with cgroup v2 and the memory and pids controllers delegated to the worker's cgroup "
+    "run the workers as root on a host whose cgroup v1 controllers memory, pids, cpu, cpuacct and freezer "
+    "are writable, or with cgroup v2 and the memory, pids and cpu controllers delegated to the worker's cgroup "
     "(systemd: Delegate=yes in its unit)"
 )
 
@@ -103,9 +103,12 @@ def _bubblewrap(runner: RunnerConfig | None) -> Finding:
 
 
 def _limits() -> Finding:
-    from grader.sandbox.cgroups import Cgroup
+    from grader.sandbox.cgroups import Cgroup, CgroupFailed
 
-    group = Cgroup.create(f"sb-doctor-{os.getpid()}", PROBE_MEMORY, 16)
+    try:
+        group = Cgroup.create(f"sb-doctor-{os.getpid()}", PROBE_MEMORY, 16, 1.0)
+    except CgroupFailed as exc:
+        return Finding("limits", FAIL, f"{exc}: every run would fail as the platform's error", CGROUP_FIX)
     if group is None:
         return Finding(
             "limits",

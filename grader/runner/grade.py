@@ -27,9 +27,10 @@ from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
 from . import conventions
+from .learning import learning_doubts
 from .measure import within_budget
 from .restarts import RESTART_STRIDE, stalled_early
-from .scoring import BadPredictions, check_predictions, metric, metric_label, points
+from .scoring import BadPredictions, check_predictions, disclosed, metric, metric_label, points
 from .session import RunRequest, RunResult, early_stopping_settings, heldout_loss, run_submission
 from .submission import PreparedSubmission
 from .verdicts import Verdict
@@ -169,6 +170,9 @@ def grade(
         )
         _score(assignment, evaluation, run, reading)
         _heldout_curve(assignment, run, public.get("y_val"))
+        doubts = learning_doubts(assignment, run.result.training, run.score)
+        if doubts:
+            run.result.details["learning_doubt"] = doubts
         return run
 
     for index, seed in enumerate(seeds):
@@ -253,12 +257,13 @@ def _score(assignment: Assignment, evaluation: DataSet, run: SeedRun, reading: s
         return
     grading = assignment.grading
     run.values = values
-    run.metric_value = metric(grading.metric, values, evaluation.targets, grading.floor, grading.cap)
+    exact = metric(grading.metric, values, evaluation.targets, grading.floor, grading.cap)
+    part = public_part(len(evaluation.targets))
+    exact_public = metric(grading.metric, values[part], evaluation.targets[part], grading.floor, grading.cap)
+    run.metric_value, run.public_metric = disclosed(exact, grading), disclosed(exact_public, grading)
+    if grading.disclosure != "exact":
+        result.details["exact_metric"] = {"hidden": exact, "public": exact_public}  # staff only
     run.score = points(run.metric_value, grading)
-    shown = public_part(len(evaluation.targets))
-    run.public_metric = metric(
-        grading.metric, values[shown], evaluation.targets[shown], grading.floor, grading.cap
-    )
     run.public_score = points(run.public_metric, grading)
 
 
@@ -323,7 +328,11 @@ def _heldout_curve(assignment: Assignment, run: SeedRun, targets: np.ndarray | N
         steps.append(int(step))
         values.append(value if np.isfinite(value) else None)
     if steps:
-        training.curves[f"heldout/{assignment.metric}"] = (steps, values)
+        order = sorted(range(len(steps)), key=steps.__getitem__)  # step 0 is sent after training
+        training.curves[f"heldout/{assignment.metric}"] = (
+            [steps[i] for i in order],
+            [values[i] for i in order],
+        )
 
 
 def _report(assignment: Assignment, submission: PreparedSubmission, runs: list[SeedRun]) -> GradeReport:

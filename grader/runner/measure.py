@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .session import RunResult
 from .verdicts import Verdict
+
+if TYPE_CHECKING:
+    from .session import RunResult
 
 MAX_HEADER = 16 * 1024 * 1024
 MAX_TENSORS = 100_000
@@ -84,17 +86,33 @@ def _tensor(entry: Any) -> tuple[int | None, int]:
     return count, length
 
 
+def tampering(result: RunResult, measured: int | None) -> dict[str, Any]:
+    """What the sandbox's records say against each other or against the weights (for the staff)."""
+    t = result.training
+    found: dict[str, Any] = {}
+    odd = [claim for claim in t.claimed_parameters if claim != measured]
+    if odd and measured is not None:
+        found |= {"claimed_parameters": odd[0], "measured_parameters": measured}
+    if result.weights_frames > 1:
+        found["weights_frames"] = result.weights_frames
+    for kind, extra in t.repeated.items():
+        found[f"{kind}_records"] = extra + 1
+    return found
+
+
 def within_budget(allowed: int | None, result: RunResult) -> bool:
     """The parameter budget, counted by the host from the weights' own header (measure.py).
 
-    The harness's ``model`` record is only a claim (student code can write records too): where it
-    disagrees with the weights, the instructor is told. Weights the host cannot measure leave the
-    budget unchecked, which the run does not get away with.
+    The harness's ``model`` record is only a claim (student code can write records too), and so is a
+    weights frame: the largest count of every frame that came is the one checked, and anything
+    that disagrees is shown to the instructor. Weights the host cannot measure leave the budget
+    unchecked, which the run does not get away with.
     """
-    claimed = (result.training.model or {}).get("params")
-    measured = parameter_count(result.weights)
-    if isinstance(claimed, int) and measured is not None and claimed != measured:
-        result.details["records_disagree"] = {"claimed_parameters": claimed, "measured_parameters": measured}
+    counts = [n for n in result.measured_parameters if n is not None]
+    measured = max(counts) if counts else None
+    evidence = tampering(result, measured)
+    if evidence:
+        result.details["records_disagree"] = evidence
     if allowed is None:
         return True
     if measured is None:

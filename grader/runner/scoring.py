@@ -89,6 +89,20 @@ def metric(
     raise ValueError(f"unknown metric {name!r}")
 
 
+SHOWN_DIGITS = 2
+
+
+def disclosed(value: float, grading: Grading) -> float:
+    """The metric as students see it: to SHOWN_DIGITS significant digits unless the spec says exact.
+
+    One hidden target moves a mean over thousands of points by far less than that, so scores
+    differenced across submissions (or a sweep's runs) tell little about any one target.
+    """
+    if grading.disclosure == "exact" or not math.isfinite(value) or value == 0:
+        return value
+    return float(f"{value:.{SHOWN_DIGITS - 1}e}")
+
+
 def points(value: float, grading: Grading) -> float:
     """Full marks at or beyond ``full_marks_at``, zero at or beyond ``zero_at``, the rule between.
 

@@ -8,6 +8,7 @@ returns a ``RunResult`` with a verdict. Scoring is the caller's job (``grade``).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -100,6 +101,8 @@ class RunResult:
     details: dict[str, Any] = field(default_factory=dict)
     predictions: np.ndarray | None = None
     weights: bytes | None = None
+    weights_frames: int = 0  # weights frames the sandbox sent before the inputs (the harness sends one)
+    measured_parameters: list[int | None] = field(default_factory=list)  # the host's count of each
     training: Training = field(default_factory=Training)
     usage: Usage = field(default_factory=Usage)
     stdout: str = ""
@@ -107,20 +110,36 @@ class RunResult:
     warm: bool = False
 
 
-def _write_job(jobdir: Path, request: RunRequest) -> None:
+def _write_job(jobdir: Path, request: RunRequest, uid: int | None) -> None:
+    """The submission and the public data, private to the sandbox's uid (no other user reads them)."""
+
+    def private(path: Path, mode: int) -> None:
+        path.chmod(mode)
+        if uid is not None:
+            os.chown(path, uid, uid)
+
+    def folder(path: Path) -> None:
+        missing = []
+        while path != jobdir and not path.exists():
+            missing.append(path)
+            path = path.parent
+        for made in reversed(missing):
+            made.mkdir(mode=0o700)
+            private(made, 0o700)
+
     submission = jobdir / "submission"
-    submission.mkdir(mode=0o755)
+    folder(submission)
     for relative, content in request.files.items():
         target = submission / relative
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        folder(target.parent)
         target.write_bytes(content)
-        target.chmod(0o644)
+        private(target, 0o600)
     if request.public_data:
         data = jobdir / "data"
-        data.mkdir(mode=0o755)
+        folder(data)
         for name, array in request.public_data.items():
             np.save(data / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-            (data / f"{name}.npy").chmod(0o644)
+            private(data / f"{name}.npy", 0o600)
 
 
 def heldout_loss(task: Task) -> str:
@@ -159,8 +178,10 @@ def run_submission(
     try:
         if warm and proc.cgroup is not None:
             # A warm sandbox was started with the slot's limits; this job's own apply from now on.
-            proc.cgroup.set_limits(request.limits.memory_bytes, request.limits.processes)
-        _write_job(proc.jobdir, request)
+            proc.cgroup.set_limits(
+                request.limits.memory_bytes, request.limits.processes, request.limits.cpu_cores
+            )
+        _write_job(proc.jobdir, request, proc.uid)
         job = {
             "mode": request.mode,
             "entry": request.entry,
@@ -241,6 +262,7 @@ def _result(request: RunRequest, talk: GradingConversation, outcome: SandboxOutc
         verdict, message, request.seed, details=details, training=talk.training,
         usage=outcome.usage, stdout=outcome.stdout, stderr=outcome.stderr,
     )  # fmt: skip
+    result.weights_frames, result.measured_parameters = talk.weights_frames, talk.measured_parameters
     if verdict is Verdict.SCORED:
         result.predictions = talk.predictions
         result.weights = talk.weights

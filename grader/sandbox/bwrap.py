@@ -1,8 +1,8 @@
 """The bubblewrap backend: a throwaway Linux sandbox started in milliseconds.
 
 New user, pid, network, ipc, uts and mount namespaces; a read-only view of the
-Python runtime and nothing else of the host; size-capped tmpfs work dir and
-/tmp; an empty environment; no network at all (not even the host's loopback).
+Python runtime and nothing else of the host; tmpfs work dir, /tmp and /dev/shm
+capped in bytes and (as root) in files (see ``scratch``); an empty environment; no network at all (not even the host's loopback).
 Limits bubblewrap does not enforce come from a cgroup (see ``cgroups``) or,
 without one, from rlimits plus the supervisor's watchdog.
 """
@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import seccomp
+from . import scratch, seccomp
 from .cgroups import Cgroup
 from .limits import Limits
+from .scratch import Scratch
 
 WORKDIR = "/workspace"
 JOBDIR = "/job"
@@ -58,6 +59,7 @@ class SandboxProcess:
     jobdir: Path
     cgroup: Cgroup | None
     uid: int | None
+    place: Scratch | None = None
     started: float = 0.0
     closed: bool = field(default=False)
 
@@ -93,6 +95,8 @@ class SandboxProcess:
                 stream.close()
         if self.cgroup is not None:
             self.cgroup.destroy()
+        if self.place is not None:
+            self.place.close()
         shutil.rmtree(self.jobdir, ignore_errors=True)
 
 
@@ -110,8 +114,35 @@ def _bind_args(fds: list[int], host_path: str, target: str, opened: list[int]) -
     return [*parents, "--ro-bind-fd", str(fd), target]
 
 
+def scratch_sizes(limits: Limits) -> dict[str, int]:
+    """The writable places and their caps: the work dir, and /tmp and /dev/shm at a quarter each."""
+    tmp = max(limits.disk_bytes // 4, 8 * 1024 * 1024)
+    return {"/tmp": tmp, "/dev/shm": tmp, WORKDIR: limits.disk_bytes}
+
+
+def _writable_args(limits: Limits, place: Scratch | None, fds: list[int], opened: list[int]) -> list[str]:
+    if place is None:  # unprivileged: bubblewrap's tmpfs, capped in bytes only
+        args: list[str] = []
+        for target, size in scratch_sizes(limits).items():
+            args += ["--perms", "1777", "--size", str(size), "--tmpfs", target]
+        return args
+    args = []
+    for target, path in place.places.items():
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        opened.append(fd)
+        fds.append(fd)
+        args += ["--bind-fd", str(fd), target]
+    return args
+
+
 def build_command(
-    limits: Limits, jobdir: Path, uid: int | None, channels: list[int], opened: list[int], fds: list[int]
+    limits: Limits,
+    jobdir: Path,
+    uid: int | None,
+    channels: list[int],
+    opened: list[int],
+    fds: list[int],
+    place: Scratch | None = None,
 ) -> list[str]:
     if uid is not None:
         # As root: bubblewrap sets up the namespaces with its privileges, then setpriv
@@ -129,16 +160,13 @@ def build_command(
                 "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
     else:
         namespaces, drop = ["--unshare-all"], []
-    tmp_size = str(max(limits.disk_bytes // 4, 8 * 1024 * 1024))
     args = [
         bwrap_path(), *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox",
         "--proc", "/proc", "--dev", "/dev",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
         # The writable places first: a runtime that lives under /tmp is bound on top.
-        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
-        "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm",
-        "--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR,
+        *_writable_args(limits, place, fds, opened),
     ]  # fmt: skip
     for path in runtime_paths():
         args += _bind_args(fds, path, path, opened)
@@ -218,12 +246,23 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
     """Start a sandbox running the harness; it imports torch and waits for a job."""
     opened: list[int] = []
     fds: list[int] = []
-    cgroup = Cgroup.create(f"sb-{uuid.uuid4().hex[:12]}", limits.memory_bytes, limits.processes)
+    cgroup = Cgroup.create(
+        f"sb-{uuid.uuid4().hex[:12]}", limits.memory_bytes, limits.processes, limits.cpu_cores
+    )
+    if cgroup is None and uid is not None:
+        # As root the host can always make a cgroup; without one the limits would be weaker.
+        raise SandboxUnavailable("no writable cgroup hierarchy: a root worker needs one to limit sandboxes")
+    try:
+        place = scratch.make(jobdir, scratch_sizes(limits)) if uid is not None else None
+    except OSError:
+        if cgroup is not None:
+            cgroup.destroy()
+        raise
     metrics_r, metrics_w = os.pipe()
     control_r, control_w = os.pipe()
     results_r, results_w = os.pipe()
     child_ends = [metrics_w, control_r, results_w]
-    command = build_command(limits, jobdir, uid, child_ends, opened, fds)
+    command = build_command(limits, jobdir, uid, child_ends, opened, fds, place)
     procs = cgroup.procs_files() if cgroup else []
 
     def prepare() -> None:
@@ -237,6 +276,8 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
             stderr=subprocess.PIPE,
             pass_fds=child_ends + fds,
             preexec_fn=prepare,
+            # bubblewrap is the sandbox's pid 1: its /proc/1/environ must hold none of the worker's secrets.
+            env={},
             start_new_session=True,
         )
     except Exception:
@@ -244,6 +285,8 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
             os.close(fd)
         if cgroup is not None:
             cgroup.destroy()
+        if place is not None:
+            place.close()
         raise
     finally:
         for fd in opened + child_ends:
@@ -251,4 +294,4 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
     for fd in (metrics_r, results_r):
         os.set_blocking(fd, False)
     os.set_blocking(control_w, False)
-    return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid)
+    return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid, place)

@@ -1,9 +1,12 @@
 """Resource limits bubblewrap does not enforce itself: one cgroup per sandbox.
 
-cgroup v1 (memory + memsw, pids, cpuacct, freezer) is what these machines have
-and is what the tests exercise; cgroup v2 follows the same shape (memory.max,
-memory.swap.max, pids.max, cpu.stat, cgroup.kill) and is untested here. When
-neither is writable the caller falls back to rlimits plus a watchdog.
+cgroup v1 (memory + memsw, pids, cpu quota, cpuacct, freezer) is what these
+machines have and is what the tests exercise; cgroup v2 follows the same shape
+(memory.max, memory.swap.max, pids.max, cpu.max, cpu.stat, cgroup.kill) and is
+untested here. When no hierarchy is writable at all the caller may fall back to
+rlimits plus a watchdog (unprivileged development); when one is writable but a
+sandbox's group cannot be made or limited, ``create`` raises: a run never goes
+ahead with weaker limits than the host can set.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
-V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
+CPU_PERIOD_US = 100_000
 PARENT = "grader-sandbox"
 STALE_SECONDS = 600.0
 
@@ -39,12 +43,21 @@ def _read(path: Path) -> str:
         return ""
 
 
+def quota_us(cpus: float) -> int:
+    """CPU time per period for ``cpus`` cores (the kernel's floor is 1 ms)."""
+    return max(1000, int(cpus * CPU_PERIOD_US))
+
+
 def _field(text: str, key: str) -> int:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0] == key:
             return int(parts[1])
     return 0
+
+
+class CgroupFailed(OSError):
+    """A cgroup hierarchy is writable but this sandbox's group could not be made or limited."""
 
 
 class Cgroup:
@@ -57,16 +70,23 @@ class Cgroup:
 
     # -- creation -------------------------------------------------------------
     @classmethod
-    def create(cls, name: str, memory_bytes: int, processes: int) -> Cgroup | None:
+    def create(cls, name: str, memory_bytes: int, processes: int, cpus: float) -> Cgroup | None:
+        """A limited group, or None when no hierarchy is writable here (raises when one fails)."""
+        failures = []
         for kind in (CgroupV1, CgroupV2):
             if kind.available():
+                group = None
                 try:
                     kind.sweep_stale()
                     group = kind.make(name)
-                    group.set_limits(memory_bytes, processes)
+                    group.set_limits(memory_bytes, processes, cpus)
                     return group
-                except OSError:
-                    continue
+                except OSError as exc:
+                    failures.append(f"{kind.version}: {exc}")
+                    if group is not None:
+                        group.destroy()
+        if failures:
+            raise CgroupFailed("the sandbox's cgroup could not be made: " + "; ".join(failures))
         return None
 
     def procs_files(self) -> list[str]:
@@ -110,7 +130,7 @@ class Cgroup:
                     continue
 
     # -- per version ----------------------------------------------------------
-    def set_limits(self, memory_bytes: int, processes: int) -> None:
+    def set_limits(self, memory_bytes: int, processes: int, cpus: float) -> None:
         raise NotImplementedError
 
     def cpu_seconds(self) -> float:
@@ -152,7 +172,7 @@ class CgroupV1(Cgroup):
             dirs[controller] = path
         return cls(dirs)
 
-    def set_limits(self, memory_bytes: int, processes: int) -> None:
+    def set_limits(self, memory_bytes: int, processes: int, cpus: float) -> None:
         memory = self.dirs["memory"]
         files = [memory / "memory.limit_in_bytes"]
         if (memory / "memory.memsw.limit_in_bytes").exists():
@@ -168,6 +188,8 @@ class CgroupV1(Cgroup):
         except OSError:
             pass  # not settable in every hierarchy; memsw = memory already forbids swap
         _write(self.dirs["pids"] / "pids.max", str(processes))
+        _write(self.dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota_us(cpus)))
 
     def cpu_seconds(self) -> float:
         text = _read(self.dirs["cpuacct"] / "cpuacct.usage").strip()
@@ -215,7 +237,7 @@ class CgroupV2(Cgroup):
     def available(cls) -> bool:
         base = cls._base()
         controllers = _read(base / "cgroup.controllers").split()
-        return {"memory", "pids"} <= set(controllers) and os.access(base, os.W_OK)
+        return {"memory", "pids", "cpu"} <= set(controllers) and os.access(base, os.W_OK)
 
     @classmethod
     def parents(cls) -> list[Path]:
@@ -230,11 +252,12 @@ class CgroupV2(Cgroup):
         path.mkdir(exist_ok=True)
         return cls({"unified": path})
 
-    def set_limits(self, memory_bytes: int, processes: int) -> None:
+    def set_limits(self, memory_bytes: int, processes: int, cpus: float) -> None:
         path = self.dirs["unified"]
         _write(path / "memory.max", str(memory_bytes))
         _write(path / "memory.swap.max", "0")
         _write(path / "pids.max", str(processes))
+        _write(path / "cpu.max", f"{quota_us(cpus)} {CPU_PERIOD_US}")
 
     def cpu_seconds(self) -> float:
         return _field(_read(self.dirs["unified"] / "cpu.stat"), "usage_usec") / 1e6

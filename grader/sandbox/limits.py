@@ -18,7 +18,12 @@ class Limits:
     open_files: int = 256
     output_bytes: int = 8 * MiB  # stdout and stderr together before the run is stopped
     threads: int = 1  # compute threads for torch/BLAS
+    cpus: float | None = None  # CPU cores' worth of time the whole sandbox may use at once; None: threads
     gpu_index: int | None = None  # the one GPU this worker slot owns, if any
+
+    @property
+    def cpu_cores(self) -> float:
+        return self.cpus if self.cpus is not None else float(max(1, self.threads))
 
     @property
     def effective_cpu_seconds(self) -> float:

@@ -33,16 +33,18 @@ class ReadySandbox:
     ready_at: float
 
 
-def new_jobdir(root: Path | None) -> Path:
+def new_jobdir(root: Path | None, uid: int | None) -> Path:
+    """A private folder for one job: 0700, owned by the sandbox's uid (which reads it read-only)."""
     if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="job-", dir=root))
-    path.chmod(0o755)  # the sandbox's uid reads it through a read-only bind
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="job-", dir=root))  # 0700 already
+    if uid is not None:
+        os.chown(path, uid, uid)
     return path
 
 
 def start_cold(limits: Limits, uid: int | None, jobs_root: Path | None) -> ReadySandbox:
-    jobdir = new_jobdir(jobs_root)
+    jobdir = new_jobdir(jobs_root, uid)
     try:
         proc = spawn(limits, jobdir, uid)
     except Exception:

@@ -2,9 +2,13 @@
 
 A deny list in the spirit of Docker's and Flatpak's defaults: the calls a
 training script never needs and an escape would (ptrace, namespaces, mounts,
-kernel keyrings, BPF, perf, userfaultfd, module loading, terminal injection)
-fail with EPERM; ``clone3`` fails with ENOSYS so that the C library falls back
-to ``clone``, whose namespace flags can be checked. Calls for another
+kernel keyrings, BPF, perf, userfaultfd, module loading, terminal injection,
+io_uring, memfd_secret) fail with EPERM; ``clone3`` fails with ENOSYS so that
+the C library falls back to ``clone``, whose namespace flags can be checked.
+Sockets are allowed by family: AF_UNIX (multiprocessing, DataLoader workers)
+and AF_INET/AF_INET6 (harmless in a network namespace with no interface up;
+libraries create them to probe); netlink, vsock, packet, crypto and the rest
+fail with EAFNOSUPPORT, as on a kernel built without them. Calls for another
 architecture kill the process. Without libseccomp (``libseccomp2``, a
 dependency of apt on Debian), sandboxes run without the filter and
 ``available()`` says so.
@@ -19,7 +23,7 @@ import os
 from functools import lru_cache
 
 ACT_ALLOW = 0x7FFF0000
-CMP_MASKED_EQ = 7
+CMP_EQ, CMP_GT, CMP_MASKED_EQ = 4, 6, 7
 
 DENIED = (
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
@@ -33,7 +37,12 @@ DENIED = (
     "open_by_handle_at", "name_to_handle_at",
     "acct", "quotactl", "syslog", "iopl", "ioperm", "lookup_dcookie",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    # The source of a long run of kernel privilege escalations; no training script needs them.
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "memfd_secret",
 )  # fmt: skip
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+SOCKET_FAMILIES = (AF_UNIX, AF_INET, AF_INET6)
 CLONE_NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
     0x02000000,  # CLONE_NEWCGROUP
@@ -105,6 +114,13 @@ def compiled_filter() -> bytes | None:
         deny("clone3", _errno(errno.ENOSYS))
         for flag in CLONE_NAMESPACE_FLAGS:
             deny("clone", _errno(errno.EPERM), ArgCompare(0, CMP_MASKED_EQ, flag, flag))
+        for call in ("socket", "socketpair"):
+            # Rules on one call are OR-ed: every family up to the highest allowed one that is not
+            # allowed, then everything above it (negative ints included: compared as 64-bit values).
+            for family in range(max(SOCKET_FAMILIES)):
+                if family not in SOCKET_FAMILIES:
+                    deny(call, _errno(errno.EAFNOSUPPORT), ArgCompare(0, CMP_EQ, family, 0))
+            deny(call, _errno(errno.EAFNOSUPPORT), ArgCompare(0, CMP_GT, max(SOCKET_FAMILIES), 0))
         for request in (TIOCSTI, TIOCLINUX):
             deny("ioctl", _errno(errno.EPERM), ArgCompare(1, CMP_MASKED_EQ, 0xFFFFFFFF, request))
         fd = os.memfd_create("seccomp-bpf", 0)

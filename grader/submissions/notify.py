@@ -17,7 +17,8 @@ from flask import current_app
 CHANNEL = "grader:submission:{}"
 
 
-def _client() -> Any | None:
+def redis_client() -> Any | None:
+    """The app's Redis client (made once), or None on the embedded default without Redis."""
     extensions = current_app.extensions
     if "grader.redis" not in extensions:
         url = extensions["grader.config"].broker_url
@@ -32,7 +33,7 @@ def _client() -> Any | None:
 
 def notify(submission_id: int) -> None:
     """Tell the submission's followers that its state or progress changed (after the commit)."""
-    client = _client()
+    client = redis_client()
     if client is None:
         return
     try:
@@ -67,7 +68,7 @@ class Follower:
 
 @contextlib.contextmanager
 def follow(submission_id: int) -> Iterator[Follower]:
-    client = _client()
+    client = redis_client()
     pubsub = None
     if client is not None:
         try:

@@ -125,3 +125,30 @@ def late_penalty(
     if not late or policy.late != "penalty":
         return late, 0.0
     return late, min(100.0, late * policy.late_penalty_percent_per_day)
+
+
+def sweep_runs_today(user: User, assignment: Assignment, now: datetime) -> int:
+    """Runs of the user's sweeps of this assignment made in the last 24 hours (each scored on the hidden set)."""
+    query = select(func.count(Submission.id)).where(
+        Submission.user_id == user.id,
+        Submission.assignment_version_id.in_(assignment.version_ids),
+        Submission.sweep_id.is_not(None),
+        Submission.state != State.ERROR,  # the platform's failures are not the student's runs
+        Submission.created_at >= now - timedelta(days=1),
+    )
+    return int(db.session.scalar(query) or 0)
+
+
+def check_sweep_runs_allowed(
+    user: User, assignment: Assignment, runs: int, per_day: int, now: datetime
+) -> None:
+    used = sweep_runs_today(user, assignment, now)
+    if used + runs > per_day:
+        left = max(per_day - used, 0)
+        raise UploadRefused(
+            429,
+            f"This sweep has {runs} runs, and your sweeps of {assignment.title!r} may train {per_day} runs in any "
+            f"24 hours ({used} so far, so {left} left): each run is scored on the hidden set. Send a smaller "
+            "sweep, or wait.",
+            "sweep",
+        )

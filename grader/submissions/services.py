@@ -27,7 +27,7 @@ from grader.sweeps.uploads import sweep_of_upload
 
 from . import broker
 from .models import Attempt, Result, State, StoredFile, Submission
-from .policy import UploadRefused, check_upload_allowed, submissions_today
+from .policy import UploadRefused, check_sweep_runs_allowed, check_upload_allowed, submissions_today
 
 __all__ = [
     "UploadRefused",
@@ -72,6 +72,10 @@ def create_submission(
         plan = sweep_of_upload(spec, prepared, content, sweep)
     except SweepRefused as exc:
         raise UploadRefused(422, str(exc), "sweep") from None
+    if plan is not None and spec.sweep is not None:
+        check_sweep_runs_allowed(
+            user, assignment, len(plan.points) * plan.seeds, spec.sweep.runs_per_day, now
+        )
     try:
         digest, new_file = store_file(content)
     except OSError as exc:

@@ -12,13 +12,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages' blueprints (create_app calls this)."""
-    from . import auth, drafts, leaderboards, publishing, staff, sweeps, views
+    from . import auth, drafts, leaderboards, login_limits, publishing, staff, sweeps, views
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     if app.extensions["grader.config"].env == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
+    login_limits.init_app(app)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(views.blueprint)
     app.register_blueprint(publishing.blueprint)

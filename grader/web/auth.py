@@ -32,6 +32,8 @@ from grader.accounts.models import User
 from grader.accounts.services import authenticate
 from grader.extensions import db
 
+from . import login_limits
+
 blueprint = Blueprint("auth", __name__, template_folder="templates")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,6 +122,12 @@ blueprint.after_request(security_headers)
 blueprint.app_context_processor(page_globals)
 
 
+TOO_MANY = (
+    "Too many failed logins for this account, or from your network, in a short time. Wait a few "
+    "minutes and try again; if you have forgotten your password, ask your instructor to reset it."
+)
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     target = safe_next(request.values.get("next"))
@@ -128,9 +136,14 @@ def login() -> Any:
             return redirect(target)
         return render_template("web/login.html", next=target, email="", error=None)
     email = request.form.get("email", "")
+    address = request.remote_addr or "unknown"
+    if login_limits.locked(email, address):
+        page = render_template("web/login.html", next=target, email=email[:254], error=TOO_MANY)
+        return page, 429, {"Retry-After": "60"}
     user = authenticate(email, request.form.get("password", ""))
     if user is None:
-        current_app.logger.info("failed login for %r from %s", email[:254], request.remote_addr)
+        login_limits.failed(email, address)
+        current_app.logger.info("failed login for %r from %s", email[:254], address)
         error = "That email and password do not match an account."
         return render_template("web/login.html", next=target, email=email, error=error), 401
     session.clear()  # a fresh session (and CSRF token) on login: no fixation

@@ -40,6 +40,10 @@ def _event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, separators=(',', ':'), allow_nan=False)}\n\n"
 
 
+def max_seconds() -> float:
+    return float(current_app.config.get("GRADER_EVENTS_MAX_SECONDS", MAX_SECONDS))
+
+
 def stream(
     submission_id: int,
     clock: Callable[[], float] = time.monotonic,
@@ -48,7 +52,7 @@ def stream(
     """The event stream's text: the current status at once, then each change, until final or capped."""
     config = current_app.config
     poll = float(config.get("GRADER_EVENTS_POLL_SECONDS", POLL_SECONDS))
-    cap = float(config.get("GRADER_EVENTS_MAX_SECONDS", MAX_SECONDS))
+    cap = max_seconds()
     start = clock()
     yield f"retry: {RETRY_MS}\n\n"
     with notify.follow(submission_id) as follower:

@@ -159,6 +159,21 @@ class ResultView:
         return found if isinstance(found, dict) else None
 
     @property
+    def exact_metric(self) -> float | None:
+        """The hidden-set metric before rounding for students (rules.Grading.disclosure; staff only)."""
+        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
+        found = inner.get("exact_metric") if isinstance(inner, dict) else None
+        value = found.get("hidden") if isinstance(found, dict) else None
+        return value if isinstance(value, (int, float)) else None
+
+    @property
+    def learning_doubt(self) -> dict[str, Any] | None:
+        """Signs that a passing run did not need to learn (runner/learning.py; staff only)."""
+        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
+        found = inner.get("learning_doubt") if isinstance(inner, dict) else None
+        return found if isinstance(found, dict) else None
+
+    @property
     def no_known_mistake(self) -> str:
         """What to say when the run fell short and no diagnosis explains it ('' otherwise)."""
         severities = [str(d.get("severity")) for d in self.diagnoses]

@@ -69,7 +69,8 @@ class Outcome:
         if case.expect == "pass":
             if not report.passed:
                 return "wrong verdict"
-            return "false alarm" if self.codes else "ok"
+            doubted = report.chosen is not None and "learning_doubt" in report.chosen.result.details
+            return "false alarm" if self.codes or doubted else "ok"
         if report.passed:
             return "wrong verdict"
         if case.expect.startswith("verdict:") and report.verdict.value != case.expect.split(":", 1)[1]:

@@ -150,15 +150,39 @@ def test_missing_files_are_named(client, course, instructor):
     nested = _upload(client, course.id, token, folder_zip(LINEAR, top="a/linear"))
     assert nested.status_code == 422 and "no assignment.toml at the top of the zip" in text(nested)
     assert "found 'linear/assignment.toml'" in text(nested)
-    function = _upload(
+    assert _draft_count() == 0
+
+
+TARGET_FUNCTION = ('expression = "2 * x + 1"', 'function = "target.py:line"')
+TARGET_CODE = b"import os\nos.system('touch /tmp/pwned')\ndef line(x):\n    return 2 * x + 1\n"
+
+
+def test_a_target_function_is_host_code_that_only_administrators_may_upload(client, course, instructor):
+    """An LMS teaching assistant is an instructor: the code must never reach the host through them."""
+    token = login(client, instructor)
+    refused = _upload(
         client,
         course.id,
         token,
-        folder_zip(LINEAR, change=('expression = "2 * x + 1"', 'function = "target.py:line"')),
+        folder_zip(LINEAR, change=TARGET_FUNCTION, extra={"linear/target.py": TARGET_CODE}),
     )
-    assert function.status_code == 422
-    assert "linear.zip/linear/assignment.toml: 'target.py' is not in the zip" in text(function)
+    assert refused.status_code == 403
+    assert "only a site administrator may upload it" in text(refused)
+    assert "target.expression" in text(refused)  # how to do without
+    assert not Path("/tmp/pwned").exists()  # refused before anything of the folder ran
     assert _draft_count() == 0
+
+    client.post("/logout", data={"csrf_token": token})
+    admin = create_user(f"admin-{uuid.uuid4().hex[:6]}@example.edu", "An admin", Role.ADMIN, "pw")
+    token = login(client, admin)
+    missing = _upload(client, course.id, token, folder_zip(LINEAR, change=TARGET_FUNCTION))
+    assert missing.status_code == 422
+    assert "linear.zip/linear/assignment.toml: 'target.py' is not in the zip" in text(missing)
+    code = b"def line(x):\n    return 2 * x + 1\n"
+    _uploaded(
+        client, course, token, folder_zip(LINEAR, change=TARGET_FUNCTION, extra={"linear/target.py": code})
+    )
+    assert _draft_count() == 1
 
 
 def test_hostile_or_broken_zips_are_refused(client, course, instructor):

@@ -41,7 +41,7 @@ SWEEP_TABLE = """
 [sweep]
 max_runs = 8
 settings = ["lr", "optimizer", "hidden", "batch_size"]
-"""
+"""  # the table's last: a test may add a line to it
 
 
 def _sweepable(course, tmp_path: Path, table: str = SWEEP_TABLE) -> Assignment:  # type: ignore[no-untyped-def]
@@ -346,3 +346,21 @@ def test_regrading_a_run_regrades_its_whole_sweep_against_the_current_version(
     assert (sweep.assignment_version_id, sweep.settled_at, sweep.graded_submission_id) == (
         assignment.current.id, None, None,
     )  # fmt: skip
+
+
+def test_sweep_runs_count_against_a_daily_quota_of_hidden_set_evaluations(
+    client, course, student_token, tmp_path
+):
+    """A sweep is one upload, but each of its runs is scored on the hidden set: those are counted."""
+    assignment = _sweepable(course, tmp_path, SWEEP_TABLE + "runs_per_day = 8\n")
+    assert _post(client, assignment.id, student_token, sweep=GRID).status_code == 202  # 6 runs
+    before = _counts()
+    refused = _post(client, assignment.id, student_token, sweep=GRID)
+    assert refused.status_code == 429
+    problem = refused.get_json()
+    assert "may train 8 runs in any 24 hours (6 so far, so 2 left)" in problem["detail"], problem["detail"]
+    assert "scored on the hidden set" in problem["detail"] and problem["field"] == "sweep"
+    assert _counts() == before  # nothing stored
+    small = {"grid": {"lr": [0.1, 0.01]}}
+    assert _post(client, assignment.id, student_token, sweep=small).status_code == 202
+    assert _post(client, assignment.id, student_token, sweep={"grid": {"lr": [0.5]}}).status_code == 429
