@@ -15,8 +15,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,6 +47,22 @@ def _restorer(owner: Any, name: str, original: Any) -> Callable[[], None]:
     return lambda: setattr(owner, name, original)
 
 
+class _Recording:
+    """``Recorder.recording()``: swallows (and counts) an Exception, lets a BaseException through."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> bool:
+        if kind is not None and issubclass(kind, Exception):
+            self.recorder.observation_failures += 1
+            return True
+        return False
+
+
 class Recorder:
     def __init__(
         self,
@@ -68,6 +83,7 @@ class Recorder:
         self.call_seconds = call_seconds
         self.effect = TrainingEffect(lambda: self._student_line())
         self.first_weights = untrained.FirstWeights()
+        self._recording = _Recording(self)
         self.probes = Probes(
             send, enabled=probes, heldout=heldout, on_root=self.first_run, call_seconds=call_seconds
         )
@@ -173,16 +189,13 @@ class Recorder:
         self._check_zeroed()
         self.probes.seen_backward(tensor)
 
-    @contextmanager
-    def recording(self) -> Iterator[None]:
+    def recording(self) -> _Recording:
         """What only records: a failure there costs a curve or a diagnosis, never the student's run.
 
-        The harness's own stops (budgets, a model call that hangs) are BaseExceptions and pass.
+        The harness's own stops (budgets, a model call that hangs) are BaseExceptions and pass. A
+        plain object, not a generator: it is entered twice in every training step.
         """
-        try:
-            yield
-        except Exception:  # noqa: BLE001 - counted, sent with the counters
-            self.observation_failures += 1
+        return self._recording
 
     def _optimizer_made(self, optimizer: torch.optim.Optimizer) -> None:
         with self.recording():
