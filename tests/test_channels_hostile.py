@@ -23,7 +23,8 @@ SECRET_LOOKING = b"0123456789abcdef" * 256  # what a forward() could have hex-en
 END = protocol.frame_header("trained", 0)  # the harness's end of training, after its weights
 
 
-def evaluating() -> GradingConversation:
+def started() -> GradingConversation:
+    """A conversation whose student code has started (records flow, nothing sent yet)."""
     talk = GradingConversation(
         {"seed": 0},
         np.zeros((4, 2), np.float32),
@@ -31,6 +32,11 @@ def evaluating() -> GradingConversation:
         hello_seen={"v": 1, "torch": "x", "device": "cpu"},
     )
     talk.on_metrics(protocol.encode_record("start", seed=0, mode="script", device="cpu"))
+    return talk
+
+
+def evaluating() -> GradingConversation:
+    talk = started()
     talk.on_results(protocol.frame_header("weights", 3) + b"abc" + END)
     talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
     assert talk.evaluating and talk.weights == b"abc"
@@ -87,19 +93,8 @@ def test_no_bytes_on_either_channel_make_the_host_raise(chunks):
         fresh.on_metrics(b'{"t":"hello","v":1,"torch":"x","device":"cpu"}\n' + chunk + b"\n")
 
 
-def fresh() -> GradingConversation:
-    talk = GradingConversation(
-        {"seed": 0},
-        np.zeros((4, 2), np.float32),
-        eval_seconds=5,
-        hello_seen={"v": 1, "torch": "x", "device": "cpu"},
-    )
-    talk.on_metrics(protocol.encode_record("start", seed=0, mode="script", device="cpu"))
-    return talk
-
-
 def test_the_weights_come_before_the_inputs_and_predictions_in_pieces_after():
-    talk = fresh()
+    talk = started()
     talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
     assert not talk.evaluating  # "trained" came first (two pipes): the inputs wait for the weights
     weights = protocol.frame_header("weights", 3) + b"abc" + END
@@ -124,7 +119,7 @@ def test_every_weights_frame_before_the_end_is_measured_whichever_pipe_is_read_f
     stream = protocol.frame_header("weights", len(tiny)) + tiny + protocol.frame_header("weights", len(real))
     stream += real + END + b"junk after the end, before the inputs"
     for trained_first in (True, False):
-        talk = fresh()
+        talk = started()
         if trained_first:
             talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
         talk.on_results(stream)  # all at once, as a host that was busy reads it
@@ -133,7 +128,7 @@ def test_every_weights_frame_before_the_end_is_measured_whichever_pipe_is_read_f
 
 
 def test_junk_where_the_weights_go_still_lets_the_run_be_graded():
-    talk = fresh()
+    talk = started()
     talk.on_results(SECRET_LOOKING * 2 + b"\n" * 100_000)  # the student's code wrote junk on the pipe
     talk.on_results(protocol.frame_header("weights", 3) + b"abc" + END)  # then the harness
     talk.on_metrics(protocol.encode_record("trained", reason="finished", steps=1, seconds=1.0))
@@ -170,21 +165,15 @@ def test_a_flood_of_tiny_records_costs_the_host_no_more_than_a_normal_run():
 
 
 def test_past_every_cap_the_record_that_ends_the_run_is_still_found():
-    talk = GradingConversation(
-        {"seed": 0},
-        np.zeros((4, 2), np.float32),
-        eval_seconds=5,
-        hello_seen={"v": 1, "torch": "x", "device": "cpu"},
-    )
-    talk.on_metrics(protocol.encode_record("start", seed=0, mode="script", device="cpu"))
+    talk = started()
     talk.on_results(protocol.frame_header("weights", 3) + b"abc" + END)
     tiny = protocol.encode_record("progress", step=1, elapsed=1, loss=None)
     flood = tiny * (33 * 1024 * 1024 // len(tiny)) + b"x" * 100_000  # and a line that never ends
     trained = protocol.encode_record("trained", reason="finished", steps=9, seconds=1.0)
     data = flood + b"\n" + trained
-    started = time.process_time()
+    cpu = time.process_time()
     for i in range(0, len(data), 65536):  # the record split between two chunks, as a pipe may give it
         talk.on_metrics(data[i : i + 65536])
     assert talk.evaluating and talk.training.trained == {"reason": "finished", "steps": 9, "seconds": 1.0}
     assert talk.training.records_read < 1100  # the first burst parsed (and a trickle), the rest searched
-    assert time.process_time() - started < 0.5
+    assert time.process_time() - cpu < 0.5
