@@ -83,7 +83,7 @@ def container_config(
         "tmpfs": {**tmpfs, "/dev/shm": "size=64m"},
         # Resources: memory+swap equal to memory (no swap), processes, CPUs, rlimits.
         "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,
-        "pids_limit": limits.processes, "nano_cpus": int(limits.threads * 1_000_000_000),
+        "pids_limit": limits.processes, "nano_cpus": int(limits.cpu_cores * 1_000_000_000),
         "ulimits": [
             {"name": "nofile", "soft": limits.open_files, "hard": limits.open_files},
             {"name": "fsize", "soft": limits.file_bytes, "hard": limits.file_bytes},
