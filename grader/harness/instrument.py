@@ -412,22 +412,6 @@ class Recorder:
         if self.observation_failures:
             self.send("probe", name="harness", data={"observation_failures": self.observation_failures})
 
-    def _looks_untrained(
-        self, model: torch.nn.Module, inputs: torch.Tensor, transforms: calls.Transforms, out: torch.Tensor
-    ) -> None:
-        try:
-            step0, noise = untrained.look(
-                model, inputs, transforms, self.call_seconds, self.first_weights, out
-            )
-        except calls.HarnessStop:
-            raise
-        except Exception:  # noqa: BLE001 - a question for the staff, never a reason to fail a run
-            return
-        if step0 is not None:
-            self.probes.send_heldout(step0, 0)  # the held-out curve's point before training
-        if noise:
-            self.send("probe", name="weights_matter", data=noise)
-
     def check_final(
         self, model: torch.nn.Module, inputs: torch.Tensor | None, transforms: calls.Transforms
     ) -> None:
@@ -444,6 +428,13 @@ class Recorder:
                     model, inputs, transforms, self.call_seconds, str(seen.get("last_op", ""))
                 )
             if out is not None:
-                self._looks_untrained(model, inputs, transforms, out)
+                with self.recording():  # a question for the staff, never a reason to fail a run
+                    step0, noise = untrained.look(
+                        model, inputs, transforms, self.call_seconds, self.first_weights, out
+                    )
+                    if step0 is not None:
+                        self.probes.send_heldout(step0, 0)  # the held-out curve's point before training
+                    if noise:
+                        self.send("probe", name="weights_matter", data=noise)
         self.send("probe", name="final_model", data=fields)
         self.send("probe", name="training", data=self.effect.report(model))
