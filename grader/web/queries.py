@@ -151,27 +151,27 @@ class ResultView:
     fit: dict[str, Any] | None = None  # the model over its input domain (grader/assignments/grid.py)
     fit_caption: str = ""
 
+    def _run_detail(self, key: str) -> dict[str, Any] | None:
+        """A table the run's own details hold (staff-only facts), or None."""
+        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
+        found = inner.get(key) if isinstance(inner, dict) else None
+        return found if isinstance(found, dict) else None
+
     @property
     def records_disagree(self) -> dict[str, Any] | None:
         """The run's own record of its model against the host's measure of its weights (staff only)."""
-        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
-        found = inner.get("records_disagree") if isinstance(inner, dict) else None
-        return found if isinstance(found, dict) else None
+        return self._run_detail("records_disagree")
 
     @property
     def exact_metric(self) -> float | None:
         """The hidden-set metric before rounding for students (rules.Grading.disclosure; staff only)."""
-        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
-        found = inner.get("exact_metric") if isinstance(inner, dict) else None
-        value = found.get("hidden") if isinstance(found, dict) else None
+        value = (self._run_detail("exact_metric") or {}).get("hidden")
         return value if isinstance(value, (int, float)) else None
 
     @property
     def learning_doubt(self) -> dict[str, Any] | None:
         """Signs that a passing run did not need to learn (runner/learning.py; staff only)."""
-        inner = self.result.details.get("details") if isinstance(self.result.details, dict) else None
-        found = inner.get("learning_doubt") if isinstance(inner, dict) else None
-        return found if isinstance(found, dict) else None
+        return self._run_detail("learning_doubt")
 
     @property
     def no_known_mistake(self) -> str:

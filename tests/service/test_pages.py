@@ -425,20 +425,32 @@ def test_the_result_page_keeps_the_likeliest_cause_first_and_says_when_nothing_e
     assert body.index("No known mistake found") < body.index('id="diagnosis-plateau"')
 
 
-def test_only_staff_are_told_when_a_run_s_records_disagree_with_its_weights(
+def test_only_staff_are_told_what_a_run_says_against_itself_and_the_exact_metric(
     client, student, paraboloid, course
 ):
     submission_id, _ = _uploaded(client, student, paraboloid)
     result = _scored(submission_id, 10.0, 0.05)
-    result.details = {"details": {"records_disagree": {"claimed_parameters": 3, "measured_parameters": 1201}}}
+    result.details = {
+        "details": {
+            "records_disagree": {"claimed_parameters": 3, "measured_parameters": 1201, "weights_frames": 2},
+            "exact_metric": {"hidden": 0.0501234567, "public": 0.049},
+            "learning_doubt": {"passes_before_training": 0.0001, "unchanged_by_noise": True},
+        }
+    }
     db.session.commit()
-    assert "records-disagree" not in text(client.get(f"/submissions/{submission_id}/result"))
+    seen = text(client.get(f"/submissions/{submission_id}/result"))
+    for staff_only in ("records-disagree", "learning-doubt", "exact-metric", "0.0501235"):
+        assert staff_only not in seen, staff_only
     client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
     teacher = create_user("checker@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
     login(client, teacher)
     note = text(client.get(f"/submissions/{submission_id}/result"))
     assert 'id="records-disagree"' in note and "reported a model of 3 parameters" in note and "1201" in note
+    assert "it sent 2 sets of weights" in note
+    assert 'id="exact-metric"' in note and "exact: 0.0501235" in note
+    assert 'id="learning-doubt"' in note and "before its first optimizer step" in note
+    assert "did not change at all when its weights were moved by noise" in note
 
 
 def test_the_result_page_draws_the_fit_over_the_domain(client, student, paraboloid):
