@@ -67,7 +67,7 @@ def test_what_the_results_channel_says_never_reaches_a_person():
             GradingConversation.NOT_A_FRAME,
             GradingConversation.UNREADABLE,
             GradingConversation.NOT_AN_ARRAY,
-            "the results channel carried an unexpected frame",
+            GradingConversation.UNEXPECTED,
         ), (what, told)
         assert "0123" not in told and "999" not in told, what
 

@@ -265,6 +265,7 @@ class GradingConversation:
     NOT_A_FRAME = "the results channel carried something that is not a frame"
     UNREADABLE = "the results channel carried a frame the grader cannot read"
     NOT_AN_ARRAY = "the predictions are not one plain numeric array"
+    UNEXPECTED = "the results channel carried an unexpected frame"
 
     def on_results(self, data: bytes) -> None:
         if self.done or (self.results_ended and not self.evaluating):
@@ -372,7 +373,7 @@ class GradingConversation:
             self.model_raised = True
             self._fail_predictions("your model raised an exception while predicting on the evaluation inputs")
         else:
-            self._fail_predictions("the results channel carried an unexpected frame")
+            self._fail_predictions(self.UNEXPECTED)
 
     def _fail_predictions(self, message: str) -> None:
         if self.predictions is None:
