@@ -1,40 +1,42 @@
 # One image for the web service, the Celery workers, beat and the migration (docker-compose.yml).
 # Built without secrets: every secret comes from the environment at run time (docs/deploy.md).
-# Checked only statically (tests/test_compose.py); no Docker engine has built it.
-FROM python:3.11-slim
+# No torch: the host side never runs student code; that happens in the sandbox image
+# (docker/sandbox.Dockerfile), which the workers start through the Docker engine.
+# Build it with scripts/build-images; `--local` (the tests) swaps the base for one made with debootstrap.
+ARG BASE=python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-# torch first, pinned, from the CPU index: a bare `torch` requirement pulls a multi-GB CUDA build.
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-
+FROM ${BASE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY docker/build-extra/ca/ /build-extra/ca/
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY grader ./grader
 COPY gradekit ./gradekit
 COPY migrations ./migrations
 COPY assignments ./assignments
-
 # Editable on purpose: the code finds migrations/ and assignments/ next to the grader package
-# (grader/app.py, grader/assignments/spec.py) and a wheel does not carry them. The Docker SDK
-# is for the Docker sandbox backend (grader/sandbox/docker.py imports it lazily).
-RUN pip install --no-cache-dir -e '.[runtime]' 'docker>=7.1,<8'
+# (grader/app.py, grader/assignments/spec.py) and a wheel does not carry them.
+RUN set -eu; \
+    if [ -s /build-extra/ca/ca.pem ]; then export PIP_CERT=/build-extra/ca/ca.pem; fi; \
+    python3 -m venv /opt/venv; \
+    /opt/venv/bin/pip install -e '.[docker]'; \
+    find /opt/venv /app -name __pycache__ -prune -exec rm -rf {} +
 
-# The layout the Docker sandbox backend expects of a sandbox image (harness and gradekit under
-# /opt/grader), so this image can also serve as the sandbox image for CPU runs.
-RUN mkdir -p /opt/grader \
-    && cp -r grader/harness /opt/grader/harness \
-    && cp -r gradekit /opt/grader/gradekit \
-    && find /opt/grader -name __pycache__ -prune -exec rm -rf {} +
-
-# A plain user; the code stays root-owned and read-only to it. /app/instance is Flask's
-# instance folder; /var/lib/grader/storage becomes the shared `storage` volume.
-RUN groupadd --system --gid 10001 grader \
-    && useradd --system --uid 10001 --gid grader --home-dir /var/lib/grader --shell /usr/sbin/nologin grader \
-    && install -d -o grader -g grader -m 0750 /app/instance /var/lib/grader /var/lib/grader/storage /var/lib/grader/jobs
+FROM ${BASE}
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+# A plain user; the code stays root-owned and read-only to it. /app/instance is Flask's instance
+# folder; /var/lib/grader/storage becomes the shared `storage` volume, /var/lib/grader/jobs the
+# workers' job folders (bound from the host at the same path: docker-compose.yml).
+# Written directly: a minimal Debian base (the tests' one) has no useradd.
+RUN echo "grader:x:10001:" >> /etc/group \
+    && echo "grader:x:10001:10001:grader:/var/lib/grader:/usr/sbin/nologin" >> /etc/passwd \
+    && install -d -o 10001 -g 10001 -m 0750 /app/instance /var/lib/grader /var/lib/grader/storage \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/grader/jobs
 USER 10001:10001
 
 EXPOSE 5000

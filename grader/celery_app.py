@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import Flask
 from kombu import Queue
+
+from grader.submissions import worker_slot
 
 RECONCILE_SECONDS = 30.0
 WEBHOOK_SWEEP_SECONDS = 15.0
@@ -69,6 +72,10 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery.set_default()
     app.extensions["celery"] = celery
+    # A worker that stops removes its warm sandboxes (containers outlive a process that just exits);
+    # one killed outright leaves them to the next worker's sweep (grader/sandbox/container.py).
+    worker_process_shutdown.connect(worker_slot.release, weak=False)
+    worker_shutdown.connect(worker_slot.release, weak=False)
     from grader.assignments import tasks as assignment_tasks  # noqa: F401 - the drafts' check
     from grader.lti import tasks as lti_tasks  # noqa: F401 - passbacks, rosters, the LTI sweep
     from grader.submissions import tasks  # noqa: F401 - registers the tasks on this app

@@ -33,6 +33,7 @@ from grader.ops.doctor import add_commands as add_doctor_commands
 from grader.runner.grade import GradeReport, grade
 from grader.runner.scoring import metric_label
 from grader.runner.submission import SubmissionRejected, prepare_submission
+from grader.submissions.worker_slot import sandbox_backend
 
 
 def _progress_printer(stream: Any) -> Any:
@@ -105,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     report = grade(
         assignment, submission, evaluation, [args.seed], threads=config.threads, uid=config.sandbox_uid,
-        jobs_root=config.jobs_dir, on_progress=progress,
+        jobs_root=config.jobs_dir, on_progress=progress, backend=sandbox_backend(config),
     )  # fmt: skip
     if args.json:
         summary = report.summary()

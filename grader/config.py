@@ -44,35 +44,53 @@ def _int(name: str, default: int | None, low: int = 0, env: Mapping[str, str] = 
     return value
 
 
+SANDBOX_BACKENDS = ("bwrap", "docker")
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
-    sandbox_uid: int | None  # the uid student code runs as when the host is root
+    sandbox_uid: int | None  # the uid student code runs as (None: the worker's own, unprivileged bwrap)
     jobs_dir: Path | None  # where job folders are made (a tmp dir when unset)
     threads: int  # compute threads per sandbox
     warm_pool: int  # warm sandboxes kept per worker slot
     gpu_index: int | None  # the GPU this worker slot owns (one slot per GPU), None on a CPU worker
+    sandbox_backend: str = "bwrap"  # "bwrap" (bubblewrap on this host) or "docker" (sibling containers)
+    sandbox_image: str = "grader-sandbox:local"  # the Docker backend's image (docker/sandbox.Dockerfile)
+    cgroup_root: Path | None = None  # where the host's cgroup file system is seen (Docker backend's counters)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, euid: int | None = None) -> RunnerConfig:
         root = (os.geteuid() if euid is None else euid) == 0
-        uid = _int("GRADER_SANDBOX_UID", 61000 if root else None, low=1, env=env)
-        if uid is not None and not root:
-            raise ConfigError("GRADER_SANDBOX_UID is only used when the grader runs as root; unset it")
+        backend = env.get("GRADER_SANDBOX", "") or "bwrap"
+        if backend not in SANDBOX_BACKENDS:
+            raise ConfigError(f"GRADER_SANDBOX={backend!r}: expected one of {', '.join(SANDBOX_BACKENDS)}")
+        # In a container of its own, student code is never the worker's uid, root or not.
+        own_uid = root or backend == "docker"
+        uid = _int("GRADER_SANDBOX_UID", 61000 if own_uid else None, low=1, env=env)
+        if uid is not None and not own_uid:
+            raise ConfigError(
+                "GRADER_SANDBOX_UID is only used when the grader runs as root or with GRADER_SANDBOX=docker; unset it"
+            )
         if uid is None and env.get("GRADER_ENV") == "production":
             # Unprivileged, bubblewrap maps student code onto the worker's own uid: a kernel bug
             # away from the worker's files and processes. Development may accept that; production not.
             raise ConfigError(
-                "GRADER_ENV=production: the grading workers must run as root, so that student code runs "
-                "as a uid of its own (GRADER_SANDBOX_UID, 61000 by default) with no capabilities; "
-                "unprivileged, it would run as the worker's own uid"
+                "GRADER_ENV=production: student code must run as a uid of its own: set GRADER_SANDBOX=docker "
+                "(sandbox containers), or run the grading workers as root (bubblewrap then runs it as "
+                "GRADER_SANDBOX_UID, 61000 by default, with no capabilities); unprivileged bubblewrap would "
+                "run it as the worker's own uid"
             )
         jobs = env.get("GRADER_JOBS_DIR")
+        cgroups = env.get("GRADER_CGROUP_ROOT")
         return cls(
             sandbox_uid=uid,
             jobs_dir=Path(jobs) if jobs else None,
             threads=_int("GRADER_THREADS", 1, low=1, env=env) or 1,
             warm_pool=_int("GRADER_WARM_POOL", 1, low=0, env=env) or 0,
             gpu_index=_int("GRADER_GPU_INDEX", None, low=0, env=env),
+            sandbox_backend=backend,
+            sandbox_image=env.get("GRADER_SANDBOX_IMAGE", "") or "grader-sandbox:local",
+            cgroup_root=Path(cgroups) if cgroups else None,
         )
 
 

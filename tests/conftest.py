@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from support import engine
 
 from grader.config import RunnerConfig
+from grader.sandbox.container import DockerBackend
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
@@ -42,6 +44,29 @@ def warm_pool(runner_config: RunnerConfig, attack_limits: Limits) -> Iterator[Wa
     ).start()
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="session")
+def docker_backend(runner_config: RunnerConfig) -> DockerBackend:
+    """Sandboxes as containers of the locally built image, on a real engine (skips where none runs)."""
+    return engine.docker_backend_or_skip(runner_config)
+
+
+@pytest.fixture(scope="module")  # gone with its module: other modules count the engine's containers
+def docker_pool(
+    docker_backend: DockerBackend, runner_config: RunnerConfig, attack_limits: Limits
+) -> Iterator[WarmPool]:
+    pool = WarmPool(
+        attack_limits, docker_backend.uid, size=1, jobs_root=runner_config.jobs_dir, backend=docker_backend
+    ).start()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module", params=["bwrap", "docker"])
+def backend_pool(request: pytest.FixtureRequest) -> WarmPool:
+    """The warm pool of each backend in turn: a module using it runs against both, with the same verdicts."""
+    return request.getfixturevalue("warm_pool" if request.param == "bwrap" else "docker_pool")
 
 
 @pytest.fixture

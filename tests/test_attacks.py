@@ -1,7 +1,9 @@
 """Hostile submissions, each with the verdict it must get, run in the real sandbox.
 
 Every run must end within its wall limit plus 5 s and leave the host (its
-services, its files, its other processes, other runs) untouched.
+services, its files, its other processes, other runs) untouched. Each runs on
+both backends (``backend_pool``: bubblewrap, then containers on a real Docker
+engine) and must get the same verdict on both.
 """
 
 from __future__ import annotations
@@ -23,34 +25,34 @@ from grader.runner.session import RunResult
 from grader.runner.verdicts import Verdict
 
 
-def test_fork_bomb_hits_the_process_limit(runner_config, attack_limits, warm_pool):
-    result = run("import os\nwhile True:\n    os.fork()\n", attack_limits, runner_config, warm_pool)
+def test_fork_bomb_hits_the_process_limit(runner_config, attack_limits, backend_pool):
+    result = run("import os\nwhile True:\n    os.fork()\n", attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.PROCESS_LIMIT, (result.verdict, result.message)
     assert "processes" in result.message
 
 
-def test_memory_bomb_hits_the_memory_limit(runner_config, attack_limits, warm_pool):
+def test_memory_bomb_hits_the_memory_limit(runner_config, attack_limits, backend_pool):
     code = "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n"
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.MEMORY_LIMIT, (result.verdict, result.message, result.stderr[-500:])
     assert "768 MiB" in result.message
 
 
-def test_one_huge_allocation_is_a_memory_limit_not_a_crash(runner_config, attack_limits, warm_pool):
-    result = run("x = bytearray(10**13)\n", attack_limits, runner_config, warm_pool)
+def test_one_huge_allocation_is_a_memory_limit_not_a_crash(runner_config, attack_limits, backend_pool):
+    result = run("x = bytearray(10**13)\n", attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.MEMORY_LIMIT, (result.verdict, result.message)
 
 
-def test_infinite_loop_hits_the_time_limit(runner_config, attack_limits, warm_pool):
+def test_infinite_loop_hits_the_time_limit(runner_config, attack_limits, backend_pool):
     limits = replace(attack_limits, wall_seconds=4)
-    result = run("while True:\n    pass\n", limits, runner_config, warm_pool)
+    result = run("while True:\n    pass\n", limits, runner_config, backend_pool)
     assert result.verdict is Verdict.TIME_LIMIT, (result.verdict, result.message)
     assert "4 s" in result.message
 
 
-def test_sleeping_forever_hits_the_time_limit(runner_config, attack_limits, warm_pool):
+def test_sleeping_forever_hits_the_time_limit(runner_config, attack_limits, backend_pool):
     limits = replace(attack_limits, wall_seconds=3)
-    result = run("import time\ntime.sleep(10**6)\n", limits, runner_config, warm_pool)
+    result = run("import time\ntime.sleep(10**6)\n", limits, runner_config, backend_pool)
     assert result.verdict is Verdict.TIME_LIMIT
 
 
@@ -60,7 +62,7 @@ def _port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, warm_pool):
+def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, backend_pool):
     host_services = {port: _port_open(port) for port in (6379, 5432)}
     code = """
     import socket
@@ -78,7 +80,7 @@ def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, wa
     except OSError as exc:
         print("blocked dns", type(exc).__name__)
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED, result.message
     assert "CONNECTED" not in result.stdout
     assert result.stdout.count("blocked") == 5, result.stdout
@@ -87,7 +89,7 @@ def test_no_network_not_even_the_hosts_loopback(runner_config, attack_limits, wa
 
 
 def test_host_files_secrets_and_processes_are_invisible(
-    runner_config, attack_limits, warm_pool, host_secret, tmp_path
+    runner_config, attack_limits, backend_pool, host_secret, tmp_path
 ):
     hidden = tmp_path / "hidden_targets.npy"
     np.save(hidden, np.arange(10.0))
@@ -116,7 +118,7 @@ def test_host_files_secrets_and_processes_are_invisible(
         print("PROCS", len(cmdlines), "MARKER" if any(b"sleep" in c for c in cmdlines) else "no marker")
         print("UID", os.getuid())
         """
-        result = run(with_model(code), attack_limits, runner_config, warm_pool)
+        result = run(with_model(code), attack_limits, runner_config, backend_pool)
     finally:
         sentinel.kill()
     assert result.verdict is Verdict.SCORED, result.message
@@ -126,7 +128,7 @@ def test_host_files_secrets_and_processes_are_invisible(
     assert "UID 0" not in result.stdout
 
 
-def test_writes_outside_the_work_dir_fail(runner_config, attack_limits, warm_pool):
+def test_writes_outside_the_work_dir_fail(runner_config, attack_limits, backend_pool):
     code = """
     for path in ["/usr/evil", "/opt/grader/harness/evil.py", "/job/evil", "/etc/evil", "/evil", "/proc/evil"]:
         try:
@@ -137,13 +139,13 @@ def test_writes_outside_the_work_dir_fail(runner_config, attack_limits, warm_poo
     open("inside.txt", "w").write("fine")
     open("/tmp/scratch.txt", "w").write("fine")
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED, result.message
     assert "WROTE" not in result.stdout and result.stdout.count("refused") == 6
     assert not (Path(__file__).resolve().parents[1] / "grader" / "harness" / "evil.py").exists()
 
 
-def test_signalling_host_processes_fails(runner_config, attack_limits, warm_pool):
+def test_signalling_host_processes_fails(runner_config, attack_limits, backend_pool):
     sentinel = subprocess.Popen(["sleep", "60"])
     try:
         code = f"""
@@ -155,7 +157,7 @@ def test_signalling_host_processes_fails(runner_config, attack_limits, warm_pool
             except OSError as exc:
                 print("refused", pid, type(exc).__name__)
         """
-        result = run(with_model(code), attack_limits, runner_config, warm_pool)
+        result = run(with_model(code), attack_limits, runner_config, backend_pool)
         assert sentinel.poll() is None, "the sandbox killed a host process"
     finally:
         sentinel.kill()
@@ -164,16 +166,16 @@ def test_signalling_host_processes_fails(runner_config, attack_limits, warm_pool
 
 
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
-def test_output_flood_hits_the_output_limit(runner_config, attack_limits, warm_pool, stream):
+def test_output_flood_hits_the_output_limit(runner_config, attack_limits, backend_pool, stream):
     code = f"import sys\nwhile True:\n    sys.{stream}.write('x' * 10000 + '\\n')\n"
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.OUTPUT_LIMIT, (result.verdict, result.message)
     kept = result.stdout if stream == "stdout" else result.stderr
     assert 0 < len(kept) < 64 * 1024  # head and tail only
 
 
 @pytest.mark.parametrize("where", ["/workspace/big.bin", "/tmp/big.bin"])
-def test_disk_flood_hits_the_disk_limit(runner_config, attack_limits, warm_pool, where):
+def test_disk_flood_hits_the_disk_limit(runner_config, attack_limits, backend_pool, where):
     code = f"""
     n = 0
     while True:
@@ -182,11 +184,11 @@ def test_disk_flood_hits_the_disk_limit(runner_config, attack_limits, warm_pool,
                 f.write(b"x" * 65536)
         n += 1
     """
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.DISK_LIMIT, (result.verdict, result.message)
 
 
-def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, warm_pool):
+def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, backend_pool):
     code = """
     import json, os, sys
     lines = [
@@ -203,7 +205,7 @@ def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, wa
         except OSError:
             pass
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert not result.verdict.platform_failure
     assert result.training.failure is None  # the forged failure, after "trained", is never even read
     if result.verdict is Verdict.SCORED:
@@ -212,7 +214,7 @@ def test_forged_records_and_frames_gain_nothing(runner_config, attack_limits, wa
         assert result.verdict in (Verdict.BAD_PREDICTIONS, Verdict.EVALUATION_TIMEOUT), result.message
 
 
-def test_a_pickle_left_as_a_model_file_is_never_loaded(runner_config, attack_limits, warm_pool):
+def test_a_pickle_left_as_a_model_file_is_never_loaded(runner_config, attack_limits, backend_pool):
     marker = Path(f"/tmp/grader-pwned-{uuid.uuid4().hex}")
     code = f"""
     import pickle, os
@@ -224,7 +226,7 @@ def test_a_pickle_left_as_a_model_file_is_never_loaded(runner_config, attack_lim
     with open("model.pkl", "wb") as f:
         pickle.dump(Payload(), f)
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED
     assert not marker.exists()
 
@@ -240,7 +242,7 @@ def test_host_code_never_unpickles(tmp_path):
         assert not re.search(r"^\s*(import torch|from torch)", text, re.M), f"{path} imports torch"
 
 
-def test_planted_symlinks_reach_nothing(runner_config, attack_limits, warm_pool, tmp_path):
+def test_planted_symlinks_reach_nothing(runner_config, attack_limits, backend_pool, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("original")
     code = f"""
@@ -253,7 +255,7 @@ def test_planted_symlinks_reach_nothing(runner_config, attack_limits, warm_pool,
     except OSError:
         print("job dir is read-only")
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED, result.message
     assert "job dir is read-only" in result.stdout
     assert victim.read_text() == "original"
@@ -278,9 +280,9 @@ for step in range({steps}):
 """
 
 
-def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits, warm_pool):
+def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits, backend_pool):
     code = SLEEPY_IN_EVAL.format(hang="time.sleep(10**6)", steps=0)
-    result = run(code, attack_limits, runner_config, warm_pool, eval_seconds=3.0)
+    result = run(code, attack_limits, runner_config, backend_pool, eval_seconds=3.0)
     assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
 
 
@@ -292,7 +294,7 @@ def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits,
         ("return torch.zeros(x.shape[0], 3)", "shape"),
     ],
 )
-def test_bad_predictions(runner_config, attack_limits, warm_pool, body, expected):
+def test_bad_predictions(runner_config, attack_limits, backend_pool, body, expected):
     from grader.runner.scoring import BadPredictions, check_predictions
 
     code = f"""
@@ -305,23 +307,23 @@ def test_bad_predictions(runner_config, attack_limits, warm_pool, body, expected
             {body}
     model = Odd()
     """
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED and result.predictions is not None
     with pytest.raises(BadPredictions, match=expected):
         check_predictions(result.predictions, 64)
 
 
-def test_syntax_error_names_file_and_line(runner_config, attack_limits, warm_pool):
+def test_syntax_error_names_file_and_line(runner_config, attack_limits, backend_pool):
     result = run(
-        "import torch\nmodel = torch.nn.Linear(2, 1\nprint('x')\n", attack_limits, runner_config, warm_pool
+        "import torch\nmodel = torch.nn.Linear(2, 1\nprint('x')\n", attack_limits, runner_config, backend_pool
     )
     assert result.verdict is Verdict.SYNTAX_ERROR
     assert result.details["file"] == "attack.py" and result.details["line"] in (2, 3)
 
 
-def test_runtime_error_shows_only_the_students_frames(runner_config, attack_limits, warm_pool):
+def test_runtime_error_shows_only_the_students_frames(runner_config, attack_limits, backend_pool):
     code = "import torch\ndef f():\n    return torch.zeros(2) @ torch.zeros(3)\nf()\n"
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.RUNTIME_ERROR
     trace = result.details["traceback"]
     assert 'File "attack.py", line 4' in trace and 'File "attack.py", line 3' in trace
@@ -329,24 +331,26 @@ def test_runtime_error_shows_only_the_students_frames(runner_config, attack_limi
     assert result.details["line"] == 3
 
 
-def test_script_without_a_model_explains_how_to_submit(runner_config, attack_limits, warm_pool):
-    result = run("import torch\nloss = torch.nn.MSELoss()\nx = 3\n", attack_limits, runner_config, warm_pool)
+def test_script_without_a_model_explains_how_to_submit(runner_config, attack_limits, backend_pool):
+    result = run(
+        "import torch\nloss = torch.nn.MSELoss()\nx = 3\n", attack_limits, runner_config, backend_pool
+    )
     assert result.verdict is Verdict.NO_MODEL
     assert "submit(model)" in result.message and "`loss` (MSELoss)" in result.message
 
 
-def test_two_models_are_listed(runner_config, attack_limits, warm_pool):
+def test_two_models_are_listed(runner_config, attack_limits, backend_pool):
     code = "import torch\na = torch.nn.Linear(2, 1)\nb = torch.nn.Sequential(torch.nn.Linear(2, 1))\n"
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.NO_MODEL
     assert "`a` (Linear, 3 parameters)" in result.message and "submit(a)" in result.message
 
 
-def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_limits):
+def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_limits, backend_pool):
     results: dict[str, RunResult] = {}
 
-    def go(name: str, code: str) -> None:
-        results[name] = run(code, attack_limits, runner_config)
+    def go(name: str, code: str) -> None:  # both cold, at once, on the backend under test
+        results[name] = run(code, attack_limits, runner_config, backend=backend_pool.backend)
 
     bomb = threading.Thread(target=go, args=("bomb", "import os\nwhile True:\n    os.fork()\n"))
     bomb.start()
@@ -356,7 +360,7 @@ def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_lim
     assert results["normal"].verdict is Verdict.SCORED
 
 
-def test_escape_system_calls_are_refused(runner_config, attack_limits, warm_pool):
+def test_escape_system_calls_are_refused(runner_config, attack_limits, backend_pool):
     from grader.sandbox import seccomp
 
     if not seccomp.available():
@@ -379,25 +383,25 @@ def test_escape_system_calls_are_refused(runner_config, attack_limits, warm_pool
     except OSError as exc:
         print("fork FAILED", exc)
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED, (result.message, result.stderr[-500:])
     assert "ALLOWED" not in result.stdout, result.stdout
     assert result.stdout.count("EPERM") == 6, result.stdout
     assert "fork works" in result.stdout
 
 
-def test_a_warm_sandbox_takes_the_jobs_own_memory_limit(runner_config, attack_limits, warm_pool):
+def test_a_warm_sandbox_takes_the_jobs_own_memory_limit(runner_config, attack_limits, backend_pool):
     tighter = replace(attack_limits, memory_bytes=400 * 1024 * 1024)
     code = "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n"
-    assert warm_pool.wait_ready(60)
-    result = run(code, tighter, runner_config, warm_pool)
+    assert backend_pool.wait_ready(60)
+    result = run(code, tighter, runner_config, backend_pool)
     assert result.warm and result.verdict is Verdict.MEMORY_LIMIT
     assert "400 MiB" in result.message
     assert result.usage.peak_memory_bytes is not None and result.usage.peak_memory_bytes <= 400 * 1024 * 1024
 
 
 def test_the_harness_s_exit_status_from_student_code_is_not_a_platform_failure(
-    runner_config, attack_limits, warm_pool
+    runner_config, attack_limits, backend_pool
 ):
     """Exiting with the harness's own failure status must not pass for the platform's failure: that
     would be retried and never charged, a way around every submission limit."""
@@ -405,7 +409,7 @@ def test_the_harness_s_exit_status_from_student_code_is_not_a_platform_failure(
     import os
     os._exit(70)
     """
-    result = run(with_model(code), attack_limits, runner_config, warm_pool)
+    result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.RUNTIME_ERROR, (result.verdict, result.message)
     assert "exit status 70" in result.message
 
@@ -417,21 +421,21 @@ PUBLIC = {
 
 
 def test_a_forward_that_hangs_in_eval_mode_is_named_within_its_own_budget(
-    runner_config, attack_limits, warm_pool
+    runner_config, attack_limits, backend_pool
 ):
     # The held-out curve calls the model in eval mode after a sampled step: that call hangs, not training.
     code = SLEEPY_IN_EVAL.format(hang="time.sleep(10**6)", steps=300)
-    result = run(code, attack_limits, runner_config, warm_pool, eval_seconds=3.0, public_data=PUBLIC)
+    result = run(code, attack_limits, runner_config, backend_pool, eval_seconds=3.0, public_data=PUBLIC)
     assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
     assert "did not return within 1 s" in result.message and "after optimizer step" in result.message
     assert "wall time" not in result.message and result.usage.wall_seconds < attack_limits.wall_seconds / 2
 
 
-def test_a_hang_no_signal_interrupts_meets_the_hosts_own_deadline(runner_config, attack_limits, warm_pool):
+def test_a_hang_no_signal_interrupts_meets_the_hosts_own_deadline(runner_config, attack_limits, backend_pool):
     # SIGALRM blocked: the sandbox's own budget cannot fire; the host's deadline over the checks does.
     hang = "import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM]); time.sleep(10**6)"
     result = run(
-        SLEEPY_IN_EVAL.format(hang=hang, steps=0), attack_limits, runner_config, warm_pool,
+        SLEEPY_IN_EVAL.format(hang=hang, steps=0), attack_limits, runner_config, backend_pool,
         eval_seconds=3.0, public_data=PUBLIC,
     )  # fmt: skip
     assert result.verdict is Verdict.EVALUATION_TIMEOUT, (result.verdict, result.message)
@@ -440,7 +444,7 @@ def test_a_hang_no_signal_interrupts_meets_the_hosts_own_deadline(runner_config,
 
 
 def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run_out(
-    runner_config, attack_limits, warm_pool
+    runner_config, attack_limits, backend_pool
 ):
     # Code that breaks what the harness needs to enforce the budgets (here its clock) makes the harness
     # fail inside the student's optimizer step: not charged, and nothing of the run is shown (else an
@@ -459,16 +463,16 @@ def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run
         model(torch.rand(8, 2)).pow(2).mean().backward()
         optimizer.step()
     """
-    result = run(loop.replace("{broken}", "time.perf_counter"), attack_limits, runner_config, warm_pool)
+    result = run(loop.replace("{broken}", "time.perf_counter"), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.HARNESS_ERROR and not result.verdict.charged, result.message
     assert "42" not in result.message and "harness" not in result.message
     assert result.stdout == result.stderr == "" and not result.training.curves
-    recorded = run(loop.replace("{broken}", "torch.stack"), attack_limits, runner_config, warm_pool)
+    recorded = run(loop.replace("{broken}", "torch.stack"), attack_limits, runner_config, backend_pool)
     assert recorded.verdict is Verdict.SCORED, recorded.message
     assert recorded.training.probes["harness"]["observation_failures"] > 0
 
 
-def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config, attack_limits, warm_pool):
+def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config, attack_limits, backend_pool):
     # Student code writes its own "model" (3 parameters) and "trained" records on every descriptor; the
     # host counts the parameters from the weights' own header instead, and tells the staff.
     from grader.runner.measure import within_budget
@@ -478,9 +482,16 @@ def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config,
     model = torch.nn.Sequential(torch.nn.Linear(2, 300), torch.nn.Linear(300, 1))
     forged = json.dumps({"t": "model", "name": "Tiny", "cls": "Tiny", "params": 3, "modules": []}) + "\\n"
     forged += json.dumps({"t": "trained", "reason": "finished", "steps": 1, "seconds": 0.1}) + "\\n"
-    os.write(int(os.environ["GRADER_CHANNELS"].split(",")[0]), forged.encode())  # the metrics channel
+    first = os.environ["GRADER_CHANNELS"].split(",")[0]  # the metrics channel: a pipe's number, or a socket's path
+    def is_socket(fd):
+        try:
+            return fd > 2 and os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            return False  # the listing's own descriptor, closed by now
+    sockets = [fd for fd in map(int, os.listdir("/proc/self/fd")) if is_socket(fd)]
+    os.write(int(first) if first.isdigit() else min(sockets), forged.encode())
     """
-    result = run(code, attack_limits, runner_config, warm_pool)
+    result = run(code, attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED and result.training.model["params"] == 3  # the forged claim
     assert not within_budget(100, result)
     assert result.verdict is Verdict.OVER_BUDGET and "1,201 parameters" in result.message

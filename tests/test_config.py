@@ -42,12 +42,23 @@ def test_production_accepts_a_real_secret(tmp_path: Path):
     assert config.env == "production"
 
 
-def test_production_workers_must_run_as_root_so_student_code_gets_a_uid_of_its_own():
+def test_production_student_code_gets_a_uid_of_its_own_root_bubblewrap_or_containers():
     from grader.config import RunnerConfig
 
-    with pytest.raises(ConfigError, match="must run as root, so that student code runs as a uid of its own"):
+    with pytest.raises(
+        ConfigError, match="student code must run as a uid of its own: set GRADER_SANDBOX=docker"
+    ):
         RunnerConfig.from_env({"GRADER_ENV": "production"}, euid=1000)
     assert RunnerConfig.from_env({"GRADER_ENV": "development"}, euid=1000).sandbox_uid is None  # a laptop
     assert RunnerConfig.from_env({"GRADER_ENV": "production"}, euid=0).sandbox_uid == 61000
+    # The compose stack: unprivileged workers start sandbox containers, which run as a uid of their own.
+    docker = RunnerConfig.from_env({"GRADER_ENV": "production", "GRADER_SANDBOX": "docker"}, euid=10001)
+    assert (docker.sandbox_backend, docker.sandbox_uid, docker.sandbox_image) == (
+        "docker",
+        61000,
+        "grader-sandbox:local",
+    )
+    with pytest.raises(ConfigError, match="GRADER_SANDBOX='podman': expected one of bwrap, docker"):
+        RunnerConfig.from_env({"GRADER_SANDBOX": "podman"}, euid=0)
     with pytest.raises(ConfigError, match="GRADER_LOGIN_LIMIT_ACCOUNT='often'"):
         ServiceConfig.from_env(Path("/tmp"), {"GRADER_LOGIN_LIMIT_ACCOUNT": "often"})

@@ -24,7 +24,7 @@ import torch
 import gradekit
 
 from . import calls, protocol
-from .channels import connect_channels
+from .channels import connect_channels, redirect_stdio
 from .discover import scalers
 from .early_stop import early_stopper
 from .errors import describe, harness_failure, stopped
@@ -243,6 +243,8 @@ def evaluate(model: torch.nn.Module, channels: Channels, batch: int) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    if "GRADER_STDIO" in os.environ:
+        redirect_stdio(os.environ.pop("GRADER_STDIO"))
     metrics, control, results = connect_channels(os.environ["GRADER_CHANNELS"])
     channels = Channels(metrics, control, results)
     channels.send(

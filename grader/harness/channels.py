@@ -7,6 +7,10 @@ Two transports, one spec each:
   Unix domain sockets the host listens on (the Docker backend, whose containers
   cannot inherit the host's pipes).
 
+The Docker backend also sends stdout and stderr through two more sockets
+(``GRADER_STDIO``, see ``redirect_stdio``): the host reads them as it reads
+bubblewrap's pipes, and the engine never copies a print flood into its logs.
+
 Either way the result is three plain descriptors in the order metrics, control,
 results, blocking, and not inherited by child processes. Standard library only,
 like everything in this package.
@@ -77,3 +81,15 @@ def connect_channels(spec: str, timeout: float = CONNECT_SECONDS) -> tuple[int, 
             os.close(fd)
         raise
     return fds[0], fds[1], fds[2]
+
+
+def redirect_stdio(spec: str, timeout: float = CONNECT_SECONDS) -> None:
+    """Make descriptors 1 and 2 the two sockets in ``spec`` ("unix:OUT,unix:ERR"), for the whole process."""
+    items = [item.strip() for item in spec.split(",")]
+    if len(items) != 2 or not all(item.startswith(UNIX_PREFIX + "/") for item in items):
+        raise ValueError(f"GRADER_STDIO needs two unix:PATH sockets, got {spec!r}")
+    deadline = time.monotonic() + timeout
+    for target, item in zip((1, 2), items, strict=True):
+        with socket.socket(fileno=_connect(item[len(UNIX_PREFIX) :], deadline)) as stream:
+            stream.shutdown(socket.SHUT_RD)  # the sandbox only writes them
+            os.dup2(stream.fileno(), target)  # inheritable, as a standard stream must be

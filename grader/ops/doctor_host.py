@@ -47,6 +47,10 @@ CGROUP_FIX = (
 def check_sandbox(runner: RunnerConfig | None) -> list[Finding]:
     from grader.sandbox import seccomp
 
+    if runner is not None and runner.sandbox_backend == "docker":
+        from .doctor_docker import check_docker
+
+        return check_docker(runner)
     found = [_bubblewrap(runner)]
     if found[0].status != FAIL:
         found.append(_limits())
@@ -65,8 +69,6 @@ def check_sandbox(runner: RunnerConfig | None) -> list[Finding]:
 
 
 def _bubblewrap(runner: RunnerConfig | None) -> Finding:
-    # The workers always make bubblewrap sandboxes (grader/submissions/worker_slot.py); nothing
-    # selects the Docker backend yet, so that is what is checked.
     path = shutil.which("bwrap")
     if path is None:
         return Finding("sandbox", FAIL, "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap")
@@ -98,7 +100,7 @@ def _bubblewrap(runner: RunnerConfig | None) -> Finding:
     return Finding(
         "sandbox",
         OK,
-        f"backend bubblewrap ({version}; the workers' only backend today), namespaces work; {who}",
+        f"backend bubblewrap ({version}), namespaces work; {who}",
     )
 
 

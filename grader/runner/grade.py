@@ -23,6 +23,7 @@ from grader.assignments.datasets import DataSet, public_files
 from grader.assignments.grid import Grid, domain_grid, fit_view
 from grader.assignments.spec import Assignment
 from grader.diagnosis import Diagnosis, diagnose, gather
+from grader.sandbox.backend import Backend
 from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
@@ -127,6 +128,7 @@ def grade(
     params: dict[str, Any] | None = None,
     early_stopping: dict[str, Any] | None = None,
     restarts: int = 0,
+    backend: Backend | None = None,
 ) -> GradeReport:
     """Train and score ``submission`` once per seed.
 
@@ -163,7 +165,11 @@ def grade(
             early_stopping=early_stopping,
         )
         progress = _progress(on_progress, assignment, index, len(seeds), first_run)
-        run = SeedRun(run_submission(request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress))
+        run = SeedRun(
+            run_submission(
+                request, pool=pool, uid=uid, jobs_root=jobs_root, on_progress=progress, backend=backend
+            )
+        )
         _split_grid(run, len(evaluation.targets), grid)
         reading = conventions.accepted_reading(
             assignment.task, assignment.grading, run.result.training, public.get("y_val")

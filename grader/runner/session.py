@@ -21,6 +21,7 @@ import numpy as np
 from grader.assignments.rules import Task
 from grader.assignments.sweep_rules import EarlyStopping
 from grader.harness import protocol
+from grader.sandbox.backend import Backend
 from grader.sandbox.bwrap import SandboxUnavailable
 from grader.sandbox.limits import Limits, Usage
 from grader.sandbox.pool import ReadySandbox, WarmPool, start_cold
@@ -110,11 +111,15 @@ class RunResult:
     warm: bool = False
 
 
-def _write_job(jobdir: Path, request: RunRequest, uid: int | None) -> None:
-    """The submission and the public data, private to the sandbox's uid (no other user reads them)."""
+def _write_job(jobdir: Path, request: RunRequest, uid: int | None, shared: bool = False) -> None:
+    """The submission and the public data, private to the sandbox's uid (no other user reads them).
+
+    ``shared``: the sandbox runs as a uid the host cannot give files to (a Docker backend whose worker
+    is not root), so they are readable by all, below a jobs folder only the worker can enter.
+    """
 
     def private(path: Path, mode: int) -> None:
-        path.chmod(mode)
+        path.chmod(mode | (0o055 if shared and mode & 0o100 else 0o044 if shared else 0))
         if uid is not None:
             os.chown(path, uid, uid)
 
@@ -165,23 +170,24 @@ def run_submission(
     uid: int | None = None,
     jobs_root: Path | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    backend: Backend | None = None,
 ) -> RunResult:
+    """One run in a warm sandbox of ``pool`` if one is ready, else in one started now by ``backend``
+    (bubblewrap as ``uid`` when None)."""
     ready: ReadySandbox | None = pool.acquire() if pool is not None else None
     warm = ready is not None
     started = time.monotonic()
     try:
         if ready is None:
-            ready = start_cold(request.limits, uid, jobs_root)
+            ready = start_cold(request.limits, uid, jobs_root, backend)
     except (OSError, SandboxUnavailable) as exc:
         return RunResult(Verdict.INTERNAL_ERROR, f"The sandbox could not start: {exc}", request.seed)
     proc = ready.proc
     try:
-        if warm and proc.cgroup is not None:
+        if warm:
             # A warm sandbox was started with the slot's limits; this job's own apply from now on.
-            proc.cgroup.set_limits(
-                request.limits.memory_bytes, request.limits.processes, request.limits.cpu_cores
-            )
-        _write_job(proc.jobdir, request, proc.uid)
+            proc.apply_limits(request.limits)
+        _write_job(proc.jobdir, request, proc.uid, proc.shared)
         job = {
             "mode": request.mode,
             "entry": request.entry,

@@ -62,10 +62,33 @@ class SandboxProcess:
     place: Scratch | None = None
     started: float = 0.0
     closed: bool = field(default=False)
+    shared = False  # job files are chowned to ``uid`` (as root) or are the worker's own
 
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    @property
+    def stdout(self) -> int:
+        return self.popen.stdout.fileno()  # type: ignore[union-attr]
+
+    @property
+    def stderr(self) -> int:
+        return self.popen.stderr.fileno()  # type: ignore[union-attr]
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def apply_limits(self, limits: Limits) -> None:
+        """A warm sandbox started with the slot's limits takes this job's memory, process and CPU limits."""
+        if self.cgroup is not None:
+            self.cgroup.set_limits(limits.memory_bytes, limits.processes, limits.cpu_cores)
 
     def kill(self) -> None:
         if self.cgroup is not None:

@@ -1,49 +1,46 @@
-"""The Docker backend: the bwrap sandbox in Docker's terms, one container per run.
+"""The Docker backend's container, in data: its configuration and its channel sockets.
 
-Containers cannot inherit pipes, so the three channels are Unix sockets the
-host listens on in a private directory, mounted read-only at ``/channels``
-(connecting needs no write access, and the sandbox cannot write to the host's
-disk through it); the harness connects with ``harness.channels.connect_channels``.
-
-``container_config`` and the socket transport are tested for real. The code that
-drives the Docker SDK (``sdk_kwargs``, ``DockerSandbox``, ``sweep_orphans``) is
-UNTESTED AGAINST A REAL DOCKER ENGINE (there was none where it was written),
-only against fakes; ``docker`` is imported lazily. The image must hold Python,
+The bwrap sandbox in Docker's terms, one container per run (``container`` starts
+and watches it). Containers cannot inherit pipes, so the three channels, and
+stdout and stderr, are Unix sockets the host listens on in a directory of its
+own, mounted read-only at ``/channels`` (connecting needs no write access, and
+the sandbox cannot write to the host's disk through it); the harness connects
+with ``harness.channels``. The image (docker/sandbox.Dockerfile) holds Python,
 torch, and harness and gradekit under /opt/grader; its ENV still applies, so it
-must be built without secrets.
+is built without secrets.
 """
 
 from __future__ import annotations
 
 import os
 import selectors
-import shutil
 import socket
 import stat
-import tempfile
 import time
 from contextlib import suppress
-from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .bwrap import CODEDIR, JOBDIR, WORKDIR, SandboxUnavailable
-from .limits import Limits, MiB
+from . import scratch, seccomp
+from .bwrap import CODEDIR, JOBDIR, WORKDIR, scratch_sizes
+from .limits import Limits
 
 CHANNELDIR = "/channels"
-CHANNEL_NAMES = ("metrics", "control", "results")
+CHANNEL_NAMES = ("metrics", "control", "results", "stdout", "stderr")
 COMMAND = ["python", "-s", "-u", "-m", "harness"]
 SANDBOX_LABEL, RUN_LABEL, WORKER_LABEL = "grader.sandbox", "grader.run", "grader.worker"
+HOST_LABEL = "grader.host"  # the worker's host name: a worker sweeps only its own host's containers
 CONNECT_SECONDS = 60.0
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
-UNUSED_DIRECTIONS = (socket.SHUT_WR, socket.SHUT_RD, socket.SHUT_WR)  # the host only reads metrics, ...
+# The host only reads metrics, only writes control, only reads the rest.
+UNUSED_DIRECTIONS = (socket.SHUT_WR, socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_WR, socket.SHUT_WR)
 
 
 def sandbox_environment(limits: Limits, gpu: bool) -> dict[str, str]:
     """The container's whole environment, built from nothing (never from ``os.environ``)."""
     threads = str(limits.threads)
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",  # images often install Python under /usr/local
+        "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",  # the image's virtualenv first
         "HOME": WORKDIR,
         "PYTHONPATH": CODEDIR,
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -56,13 +53,14 @@ def sandbox_environment(limits: Limits, gpu: bool) -> dict[str, str]:
         # NVIDIA_VISIBLE_DEVICES=all from exposing every GPU under a default nvidia runtime.
         "CUDA_VISIBLE_DEVICES": "0" if gpu else "",
         "NVIDIA_VISIBLE_DEVICES": "void",
-        "GRADER_CHANNELS": ",".join(f"unix:{CHANNELDIR}/{name}.sock" for name in CHANNEL_NAMES),
+        "GRADER_CHANNELS": ",".join(f"unix:{CHANNELDIR}/{name}.sock" for name in CHANNEL_NAMES[:3]),
+        "GRADER_STDIO": ",".join(f"unix:{CHANNELDIR}/{name}.sock" for name in CHANNEL_NAMES[3:]),
     }
 
 
 def container_config(
     limits: Limits, *, image: str, job_volume: str, channel_dir: str, gpu_index: int | None, uid: int,
-    run_id: str, worker_id: str,
+    run_id: str, worker_id: str, host: str = "",
 ) -> dict[str, Any]:  # fmt: skip
     """Keyword arguments for ``containers.create`` (pass them through ``sdk_kwargs``)."""
     if uid <= 0:
@@ -73,14 +71,18 @@ def container_config(
     if gpu_index is not None:
         environment["NVIDIA_VISIBLE_DEVICES"] = str(gpu_index)
     cpu = int(limits.effective_cpu_seconds) + 1  # as bwrap: SIGXCPU at the soft limit, SIGKILL a second later
-    tmp_size = max(limits.disk_bytes // 4, 8 * MiB)
-    tmpfs = {WORKDIR: f"size={limits.disk_bytes},mode=1777", "/tmp": f"size={tmp_size},mode=1777"}
+    # The same writable places, sizes and file counts as bubblewrap's (bwrap.scratch_sizes, scratch).
+    tmpfs = {
+        target: f"size={size},nr_inodes={scratch.files_for(size)},mode=1777"
+        for target, size in scratch_sizes(limits).items()
+    }
     config: dict[str, Any] = {
         "image": image, "command": list(COMMAND), "working_dir": WORKDIR, "environment": environment,
-        # Isolation: no network, read-only root, no capabilities, no privilege gains, a plain uid.
+        # Isolation: no network, read-only root, no capabilities, no privilege gains, a plain uid, and
+        # bubblewrap's seccomp filter in place of the engine's default one (seccomp.docker_profile).
         "network_mode": "none", "read_only": True, "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"], "user": f"{uid}:{uid}", "init": True,
-        "tmpfs": {**tmpfs, "/dev/shm": "size=64m"},
+        "security_opt": ["no-new-privileges:true", f"seccomp={seccomp.docker_profile()}"],
+        "user": f"{uid}:{uid}", "init": True, "tmpfs": tmpfs, "ipc_mode": "private",
         # Resources: memory+swap equal to memory (no swap), processes, CPUs, rlimits.
         "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,
         "pids_limit": limits.processes, "nano_cpus": int(limits.cpu_cores * 1_000_000_000),
@@ -92,10 +94,11 @@ def container_config(
         ],
         # /channels is read-only too: connecting to a socket needs no write access to the mount.
         "volumes": {job_volume: {"bind": JOBDIR, "mode": "ro"}, channel_dir: {"bind": CHANNELDIR, "mode": "ro"}},
-        # The engine keeps stdout and stderr on the host's disk: at most two files of output_bytes.
-        "log_config": {"type": "json-file", "config": {"max-size": str(limits.output_bytes), "max-file": "2"}},
-        "labels": {SANDBOX_LABEL: "1", RUN_LABEL: run_id, WORKER_LABEL: worker_id},
-        "stdin_open": False, "detach": True, "auto_remove": False,  # removed explicitly, after reading logs
+        # stdout and stderr go through /channels once the harness runs; the engine keeps only what came
+        # before (an image that cannot start Python), at most 64 KiB, for the worker's log.
+        "log_config": {"type": "json-file", "config": {"max-size": "64k", "max-file": "1"}},
+        "labels": {SANDBOX_LABEL: "1", RUN_LABEL: run_id, WORKER_LABEL: worker_id, HOST_LABEL: host},
+        "stdin_open": False, "detach": True, "auto_remove": False,  # removed explicitly (container.py)
     }  # fmt: skip
     if gpu_index is not None:
         config["device_requests"] = [
@@ -120,6 +123,8 @@ class ChannelFds(NamedTuple):
     metrics: int  # the host reads
     control: int  # the host writes
     results: int  # the host reads
+    stdout: int  # the host reads
+    stderr: int  # the host reads
 
 
 class ChannelListeners:
@@ -170,15 +175,22 @@ class ChannelListeners:
         self._accepted = {}
 
 
-def open_channel_sockets(channel_dir: str | Path, uid: int | None = None) -> ChannelListeners:
-    """Listen on the three channel sockets in ``channel_dir`` (new or empty; made 0700, owned by ``uid``)."""
+def open_channel_sockets(
+    channel_dir: str | Path, uid: int | None = None, *, shared: bool = False
+) -> ChannelListeners:
+    """Listen on the channel sockets in ``channel_dir`` (new or empty; made 0700, owned by ``uid``).
+
+    ``shared``: a worker that is not root cannot give the sockets to the sandbox's uid, so the folder
+    is 0711 and the sockets 0666 instead (the jobs folder above, 0700 and the worker's, keeps other
+    users of the host out; the container sees only this folder).
+    """
     directory = Path(channel_dir)
     try:
         directory.mkdir(mode=0o700)
     except FileExistsError:
         if not stat.S_ISDIR(os.lstat(directory).st_mode) or any(directory.iterdir()):
             raise ValueError(f"{directory} must be a new or an empty directory") from None
-    os.chmod(directory, 0o700)
+    os.chmod(directory, 0o711 if shared else 0o700)
     listeners: dict[str, socket.socket] = {}
     try:
         for name in CHANNEL_NAMES:
@@ -188,7 +200,7 @@ def open_channel_sockets(channel_dir: str | Path, uid: int | None = None) -> Cha
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listeners[name] = listener
             listener.bind(str(path))
-            os.chmod(path, 0o600)
+            os.chmod(path, 0o666 if shared else 0o600)
             if uid is not None:
                 os.chown(path, uid, uid)
             listener.listen(1)
@@ -199,149 +211,3 @@ def open_channel_sockets(channel_dir: str | Path, uid: int | None = None) -> Cha
         ChannelListeners(directory, listeners).close()
         raise
     return ChannelListeners(directory, listeners)
-
-
-def _gone(exc: BaseException, *also: int) -> bool:  # the engine's "no such container" (or ``also``)
-    return type(exc).__name__ == "NotFound" or getattr(exc, "status_code", None) in (404, *also)
-
-
-@dataclass(eq=False)
-class DockerSandbox:
-    """One container for one run, removed on every path (also a context manager). UNTESTED
-    AGAINST A REAL DOCKER ENGINE, only against fakes. ``client``: ``docker.from_env()`` if None."""
-
-    limits: Limits
-    _: KW_ONLY
-    image: str
-    uid: int
-    worker_id: str
-    gpu_index: int | None = None
-    channels_root: Path | None = None
-    client: Any = None
-    connect_seconds: float = CONNECT_SECONDS
-    container: Any = field(default=None, init=False)
-    channel_dir: Path | None = field(default=None, init=False)
-    listeners: ChannelListeners | None = field(default=None, init=False)
-    fds: ChannelFds | None = field(default=None, init=False)
-    used: bool = field(default=False, init=False)
-
-    def _docker(self) -> Any:
-        if self.client is None:
-            import docker  # lazily: only this backend needs the SDK
-
-            self.client = docker.from_env()
-        return self.client
-
-    def start(self, jobdir: Path, run_id: str) -> ChannelFds:
-        """Create and start the container; return the host's channel ends (``remove`` closes them)."""
-        if self.used:
-            raise RuntimeError("a DockerSandbox runs once")
-        self.used = True
-        try:
-            if self.channels_root is not None:
-                self.channels_root.mkdir(parents=True, exist_ok=True)
-            self.channel_dir = Path(tempfile.mkdtemp(prefix="channels-", dir=self.channels_root))
-            self.listeners = open_channel_sockets(self.channel_dir, self.uid)
-            config = container_config(
-                self.limits, image=self.image, job_volume=str(jobdir), channel_dir=str(self.channel_dir),
-                gpu_index=self.gpu_index, uid=self.uid, run_id=run_id, worker_id=self.worker_id,
-            )  # fmt: skip
-            self.container = self._docker().containers.create(**sdk_kwargs(config))
-            self.container.start()
-            self.fds = self._accept(self.listeners)
-            return self.fds
-        except BaseException:
-            self.remove()
-            raise
-
-    def _accept(self, listeners: ChannelListeners) -> ChannelFds:
-        deadline = time.monotonic() + self.connect_seconds
-        while True:
-            try:
-                return listeners.accept_all(max(0.0, min(1.0, deadline - time.monotonic())))
-            except TimeoutError:
-                self.container.reload()
-                if self.container.status in ("exited", "dead"):
-                    raise SandboxUnavailable("the container exited before connecting its channels") from None
-                if time.monotonic() >= deadline:
-                    raise SandboxUnavailable("the container did not connect its channels in time") from None
-
-    def kill(self) -> None:
-        if self.container is not None:
-            try:
-                self.container.kill()
-            except Exception as exc:
-                if not _gone(exc, 409):  # 409: not running any more
-                    raise
-
-    def wait(self, timeout: float) -> int | None:
-        """The exit status, or None if the container still runs after ``timeout`` seconds."""
-        try:
-            return int(self.container.wait(timeout=timeout)["StatusCode"])
-        except Exception:  # noqa: BLE001 - the SDK reports a timeout as a requests exception
-            return None
-
-    def remove(self) -> None:
-        """Remove the container, close the channels, delete the channel directory (idempotent)."""
-        container, self.container = self.container, None
-        try:
-            if container is not None:
-                try:
-                    container.remove(force=True)
-                except Exception as exc:
-                    if not _gone(exc):
-                        raise
-        finally:
-            if self.listeners is not None:
-                self.listeners.close()
-                self.listeners = None
-            for fd in self.fds or ():
-                with suppress(OSError):
-                    os.close(fd)
-            self.fds = None
-            if self.channel_dir is not None:
-                shutil.rmtree(self.channel_dir, ignore_errors=True)
-                self.channel_dir = None
-
-    def __enter__(self) -> DockerSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-
-def orphan_filters(worker_id: str | None) -> dict[str, list[str]]:
-    """Engine-side filters for this worker's sandboxes (every worker's when None)."""
-    labels = [f"{SANDBOX_LABEL}=1"]
-    if worker_id is not None:
-        labels.append(f"{WORKER_LABEL}={worker_id}")
-    return {"label": labels}
-
-
-def sweep_orphans(
-    client: Any, worker_id: str | None, older_than_seconds: float, now: float | None = None
-) -> list[str]:
-    """Remove sandbox containers left by a crashed worker; return their ids.
-
-    UNTESTED AGAINST A REAL DOCKER ENGINE. A container of unknown age is kept: with
-    ``worker_id=None`` it may be another worker's live run.
-    """
-    now = time.time() if now is None else now
-    removed: list[str] = []
-    for container in client.containers.list(all=True, sparse=True, filters=orphan_filters(worker_id)):
-        labels = container.attrs.get("Labels") or {}
-        if labels.get(SANDBOX_LABEL) != "1" or (
-            worker_id is not None and labels.get(WORKER_LABEL) != worker_id
-        ):
-            continue  # the engine's filter is trusted only as a first pass
-        created = container.attrs.get("Created")  # epoch seconds in a (sparse) listing
-        if not isinstance(created, int | float) or now - created < older_than_seconds:
-            continue
-        try:
-            container.remove(force=True)
-        except Exception as exc:
-            if not _gone(exc):
-                raise
-            continue
-        removed.append(container.id)
-    return removed

@@ -12,14 +12,14 @@ import os
 import queue
 import selectors
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .bwrap import SandboxProcess, SandboxUnavailable, spawn
+from .backend import Backend, BwrapBackend, Sandbox
+from .bwrap import SandboxUnavailable
 from .limits import Limits
 
 HELLO_SECONDS = 60.0
@@ -28,25 +28,19 @@ MAX_IDLE_SECONDS = 15 * 60.0
 
 @dataclass
 class ReadySandbox:
-    proc: SandboxProcess
+    proc: Sandbox
     hello: dict[str, Any] | None  # None when started cold (the conversation reads it)
     ready_at: float
 
 
-def new_jobdir(root: Path | None, uid: int | None) -> Path:
-    """A private folder for one job: 0700, owned by the sandbox's uid (which reads it read-only)."""
-    if root is not None:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="job-", dir=root))  # 0700 already
-    if uid is not None:
-        os.chown(path, uid, uid)
-    return path
-
-
-def start_cold(limits: Limits, uid: int | None, jobs_root: Path | None) -> ReadySandbox:
-    jobdir = new_jobdir(jobs_root, uid)
+def start_cold(
+    limits: Limits, uid: int | None, jobs_root: Path | None, backend: Backend | None = None
+) -> ReadySandbox:
+    """A sandbox started now (``backend``: bubblewrap as ``uid`` when None)."""
+    backend = backend if backend is not None else BwrapBackend(uid)
+    jobdir = backend.new_jobdir(jobs_root)
     try:
-        proc = spawn(limits, jobdir, uid)
+        proc = backend.start(limits, jobdir)
     except Exception:
         shutil.rmtree(jobdir, ignore_errors=True)
         raise
@@ -54,7 +48,7 @@ def start_cold(limits: Limits, uid: int | None, jobs_root: Path | None) -> Ready
     return ReadySandbox(proc, None, proc.started)
 
 
-def wait_for_hello(proc: SandboxProcess, timeout: float) -> dict[str, Any]:
+def wait_for_hello(proc: Sandbox, timeout: float) -> dict[str, Any]:
     """Read the harness's hello line (sent once torch is imported)."""
     buffer = b""
     end = time.monotonic() + timeout
@@ -62,7 +56,7 @@ def wait_for_hello(proc: SandboxProcess, timeout: float) -> dict[str, Any]:
         selector.register(proc.metrics, selectors.EVENT_READ)
         while b"\n" not in buffer:
             remaining = end - time.monotonic()
-            if remaining <= 0 or proc.popen.poll() is not None:
+            if remaining <= 0 or proc.poll() is not None:
                 raise SandboxUnavailable("a warm sandbox did not start (no hello from the harness)")
             if selector.select(min(remaining, 0.5)):
                 chunk = os.read(proc.metrics, 4096)
@@ -78,9 +72,13 @@ def wait_for_hello(proc: SandboxProcess, timeout: float) -> dict[str, Any]:
 
 
 class WarmPool:
-    def __init__(self, limits: Limits, uid: int | None, size: int = 1, jobs_root: Path | None = None) -> None:
+    def __init__(
+        self, limits: Limits, uid: int | None, size: int = 1, jobs_root: Path | None = None,
+        backend: Backend | None = None,
+    ) -> None:  # fmt: skip
         self.limits = limits
         self.uid = uid
+        self.backend = backend
         self.size = size
         self.jobs_root = jobs_root
         self._ready: queue.Queue[ReadySandbox] = queue.Queue()
@@ -101,7 +99,7 @@ class WarmPool:
                 continue
             ready: ReadySandbox | None = None
             try:
-                ready = start_cold(self.limits, self.uid, self.jobs_root)
+                ready = start_cold(self.limits, self.uid, self.jobs_root, self.backend)
                 ready.hello = wait_for_hello(ready.proc, HELLO_SECONDS)
                 ready.ready_at = time.monotonic()
                 if self._stop.is_set():
@@ -126,7 +124,7 @@ class WarmPool:
                 return None
             self._wanted.release()  # replace it in the background
             stale = time.monotonic() - ready.ready_at > MAX_IDLE_SECONDS
-            if ready.proc.popen.poll() is None and not stale:
+            if ready.proc.poll() is None and not stale:
                 return ready
             ready.proc.close()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import json
 import os
 from functools import lru_cache
 
@@ -90,6 +91,47 @@ def available() -> bool:
     return _library() is not None
 
 
+Rule = tuple[str, int, tuple[ArgCompare, ...]]  # a call, the errno it fails with, when (all must hold)
+
+
+def rules() -> list[Rule]:
+    """The filter as data: bubblewrap's BPF program and the Docker backend's profile are both made from it."""
+    made: list[Rule] = [(name, errno.EPERM, ()) for name in DENIED]
+    made.append(("clone3", errno.ENOSYS, ()))
+    made += [
+        ("clone", errno.EPERM, (ArgCompare(0, CMP_MASKED_EQ, flag, flag),)) for flag in CLONE_NAMESPACE_FLAGS
+    ]
+    for call in ("socket", "socketpair"):
+        # Rules on one call are OR-ed: every family up to the highest allowed one that is not
+        # allowed, then everything above it (negative ints included: compared as 64-bit values).
+        made += [
+            (call, errno.EAFNOSUPPORT, (ArgCompare(0, CMP_EQ, family, 0),))
+            for family in range(max(SOCKET_FAMILIES))
+            if family not in SOCKET_FAMILIES
+        ]
+        made.append((call, errno.EAFNOSUPPORT, (ArgCompare(0, CMP_GT, max(SOCKET_FAMILIES), 0),)))
+    made += [
+        ("ioctl", errno.EPERM, (ArgCompare(1, CMP_MASKED_EQ, 0xFFFFFFFF, r),)) for r in (TIOCSTI, TIOCLINUX)
+    ]
+    return made
+
+
+OPERATORS = {CMP_EQ: "SCMP_CMP_EQ", CMP_GT: "SCMP_CMP_GT", CMP_MASKED_EQ: "SCMP_CMP_MASKED_EQ"}
+
+
+def docker_profile() -> str:
+    """The same filter as a Docker seccomp profile (``security_opt=["seccomp=" + profile]``)."""
+    calls = []
+    for name, code, compares in rules():
+        # Docker's value and valueTwo are libseccomp's two data (for a masked compare: mask, then value).
+        args = [
+            {"index": c.arg, "value": c.datum_a, "valueTwo": c.datum_b, "op": OPERATORS[c.op]}
+            for c in compares
+        ]
+        calls.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": code, "args": args})
+    return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": calls}, separators=(",", ":"))
+
+
 @lru_cache(maxsize=1)
 def compiled_filter() -> bytes | None:
     """The BPF program as bytes (compiled once per process), or None without libseccomp."""
@@ -100,29 +142,13 @@ def compiled_filter() -> bytes | None:
     if not ctx:
         return None
     try:
-
-        def deny(name: str, action: int, *compares: ArgCompare) -> None:
+        for name, code, compares in rules():
             number = lib.seccomp_syscall_resolve_name(name.encode())
             if number < 0:
-                return  # not a call on this architecture
+                continue  # not a call on this architecture
             array = (ArgCompare * len(compares))(*compares) if compares else None
-            if lib.seccomp_rule_add_array(ctx, action, number, len(compares), array) != 0:
+            if lib.seccomp_rule_add_array(ctx, _errno(code), number, len(compares), array) != 0:
                 raise OSError(f"seccomp: cannot add a rule for {name}")
-
-        for name in DENIED:
-            deny(name, _errno(errno.EPERM))
-        deny("clone3", _errno(errno.ENOSYS))
-        for flag in CLONE_NAMESPACE_FLAGS:
-            deny("clone", _errno(errno.EPERM), ArgCompare(0, CMP_MASKED_EQ, flag, flag))
-        for call in ("socket", "socketpair"):
-            # Rules on one call are OR-ed: every family up to the highest allowed one that is not
-            # allowed, then everything above it (negative ints included: compared as 64-bit values).
-            for family in range(max(SOCKET_FAMILIES)):
-                if family not in SOCKET_FAMILIES:
-                    deny(call, _errno(errno.EAFNOSUPPORT), ArgCompare(0, CMP_EQ, family, 0))
-            deny(call, _errno(errno.EAFNOSUPPORT), ArgCompare(0, CMP_GT, max(SOCKET_FAMILIES), 0))
-        for request in (TIOCSTI, TIOCLINUX):
-            deny("ioctl", _errno(errno.EPERM), ArgCompare(1, CMP_MASKED_EQ, 0xFFFFFFFF, request))
         fd = os.memfd_create("seccomp-bpf", 0)
         try:
             if lib.seccomp_export_bpf(ctx, fd) != 0:

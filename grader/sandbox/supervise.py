@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .bwrap import SandboxProcess
+from .backend import Sandbox
 from .limits import CappedLog, Limits, Usage
 
 TICK = 0.05
@@ -80,7 +80,7 @@ def _tree_usage(root: int) -> tuple[int, float, int]:
 
 
 class Supervisor:
-    def __init__(self, proc: SandboxProcess, limits: Limits, conversation: Conversation) -> None:
+    def __init__(self, proc: Sandbox, limits: Limits, conversation: Conversation) -> None:
         self.proc = proc
         self.limits = limits
         self.talk = conversation
@@ -97,8 +97,8 @@ class Supervisor:
 
     def run(self, started: float) -> SandboxOutcome:
         streams = {
-            self.proc.popen.stdout.fileno(): "stdout",  # type: ignore[union-attr]
-            self.proc.popen.stderr.fileno(): "stderr",  # type: ignore[union-attr]
+            self.proc.stdout: "stdout",
+            self.proc.stderr: "stderr",
             self.proc.metrics: "metrics",
             self.proc.results: "results",
         }
@@ -123,7 +123,7 @@ class Supervisor:
                         self._pause(key.fd, key.data)
                 if self.talk.done:
                     break
-                if self.proc.popen.poll() is not None:
+                if self.proc.poll() is not None:
                     self._drain(streams)
                     break
                 reason = self._check_limits(wall_deadline)
@@ -190,8 +190,7 @@ class Supervisor:
 
         The evaluation inputs have not been written yet, so nothing here comes after them.
         """
-        for stream, log in ((self.proc.popen.stdout, self.stdout), (self.proc.popen.stderr, self.stderr)):
-            fd = stream.fileno()  # type: ignore[union-attr]
+        for fd, log in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
             while True:
                 try:
                     data = os.read(fd, 65536)
@@ -231,6 +230,8 @@ class Supervisor:
             if group.cpu_seconds() - self.cpu_base > self.limits.effective_cpu_seconds:
                 return "cpu_time"
             return None
+        if self.proc.pid is None:
+            return None  # a container: the engine enforces memory and processes, rlimits the CPU time
         rss, cpu, count = _tree_usage(self.proc.pid)
         self.peak_rss, self.peak_procs = max(self.peak_rss, rss), max(self.peak_procs, count)
         if rss > self.limits.memory_bytes:
@@ -249,21 +250,22 @@ class Supervisor:
         if group is not None:
             usage.enforcement = group.version
             usage.cpu_seconds = round(group.cpu_seconds() - self.cpu_base, 3)
+            self.outcome.oom_killed = (
+                group.oom_killed()
+            )  # first: a container's counters learn its peak from it
             usage.peak_memory_bytes = group.peak_memory()
-            self.outcome.oom_killed = group.oom_killed()
             self.outcome.pids_limit_hit = group.pids_limit_hit()
         else:
             usage.peak_memory_bytes = self.peak_rss or None
             usage.processes_peak = self.peak_procs or None
         self.proc.kill()
-        try:
-            status = self.proc.popen.wait(timeout=10)
-        except Exception:  # noqa: BLE001 - reaping is best effort; close() retries
-            status = None
+        status = self.proc.wait(10)
         if status is not None:
             if status < 0:
                 self.outcome.signal = -status
-            elif status > 128:  # bubblewrap reports a child killed by signal N as 128 + N
+            elif (
+                status > 128
+            ):  # bubblewrap (and a container's init) report a child killed by signal N as 128 + N
                 self.outcome.signal = status - 128
             else:
                 self.outcome.exit_code = status

@@ -387,6 +387,7 @@ def grade_claimed(submission_id: int, attempt: int, worker: str) -> str:
         report = grade(
             spec, prepared, hidden, seeds, threads=slot.threads, pool=slot.pool,
             uid=slot.uid, jobs_root=slot.jobs_root, on_progress=snapshot.update, gpu_index=slot.gpu_index,
+            backend=slot.backend,
             **run_options(spec, params),
         )  # fmt: skip
     finally:

@@ -1,15 +1,20 @@
-"""What one worker process owns: its sandbox settings and its warm pool (made on first use)."""
+"""What one worker process owns: its sandbox backend and its warm pool (made on first use)."""
 
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.config import RunnerConfig
+from grader.sandbox.backend import Backend, BwrapBackend
 from grader.sandbox.limits import Limits
 from grader.sandbox.pool import WarmPool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,10 +24,34 @@ class Slot:
     jobs_root: Path | None
     pool: WarmPool | None
     gpu_index: int | None
+    backend: Backend | None = None
 
 
 _slot: Slot | None = None
 _lock = threading.Lock()
+
+
+def sandbox_backend(config: RunnerConfig) -> Backend:
+    """The configured backend. A Docker one first removes the sandbox containers of dead workers."""
+    if config.sandbox_backend != "docker":
+        return BwrapBackend(config.sandbox_uid)
+    from grader.sandbox.container import DockerBackend  # the Docker SDK only where it is used
+
+    assert config.sandbox_uid is not None  # RunnerConfig gives containers a uid of their own
+    backend = DockerBackend(config.sandbox_image, config.sandbox_uid, cgroup_root=config.cgroup_root)
+    removed = backend.sweep_orphans(config.jobs_dir)
+    if removed:
+        log.warning("removed %d sandbox containers left by workers that are gone", len(removed))
+    return backend
+
+
+def release(*_: Any, **__: Any) -> None:
+    """Stop this process's warm pool, removing its sandboxes (Celery's worker and process shutdown)."""
+    global _slot
+    with _lock:
+        slot, _slot = _slot, None
+    if slot is not None and slot.pool is not None:
+        slot.pool.close()
 
 
 def current() -> Slot:
@@ -30,10 +59,13 @@ def current() -> Slot:
     with _lock:
         if _slot is None:
             config = RunnerConfig.from_env()
+            backend = sandbox_backend(config)
             pool = None
             if config.warm_pool:
                 limits = Limits(threads=config.threads, gpu_index=config.gpu_index)
-                pool = WarmPool(limits, config.sandbox_uid, config.warm_pool, config.jobs_dir).start()
+                pool = WarmPool(
+                    limits, config.sandbox_uid, config.warm_pool, config.jobs_dir, backend
+                ).start()
                 atexit.register(pool.close)
-            _slot = Slot(config.sandbox_uid, config.threads, config.jobs_dir, pool, config.gpu_index)
+            _slot = Slot(config.sandbox_uid, config.threads, config.jobs_dir, pool, config.gpu_index, backend)
         return _slot

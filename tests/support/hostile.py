@@ -17,6 +17,7 @@ import numpy as np
 
 from grader.config import RunnerConfig
 from grader.runner.session import RunRequest, RunResult, run_submission
+from grader.sandbox.backend import Backend
 from grader.sandbox.limits import Limits
 from grader.sandbox.pool import WarmPool
 
@@ -69,8 +70,10 @@ def run_measured(
     config: RunnerConfig,
     pool: WarmPool | None = None,
     inputs: np.ndarray | None = None,
+    backend: Backend | None = None,
     **kw: Any,
 ) -> Measured:
+    """One run, warm from ``pool`` if given, else cold on ``backend`` (bubblewrap when None)."""
     request = RunRequest(
         files={"attack.py": textwrap.dedent(code).encode()},
         entry="attack.py",
@@ -83,7 +86,11 @@ def run_measured(
     if pool is not None:
         pool.wait_ready(60)  # the previous run's replacement: its start-up is not this run's cost
     cpu, started = time.process_time(), time.monotonic()
-    result = run_submission(request, pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir)
+    if pool is not None:
+        backend = pool.backend  # a cold start (no warm sandbox ready) uses the pool's backend too
+    result = run_submission(
+        request, pool=pool, uid=config.sandbox_uid, jobs_root=config.jobs_dir, backend=backend
+    )
     measured = Measured(result, time.process_time() - cpu, time.monotonic() - started)
     assert measured.wall <= limits.wall_seconds + 5, (
         f"took {measured.wall:.1f} s, limit {limits.wall_seconds} s"
