@@ -22,14 +22,20 @@ RUN set -eu; \
     /opt/venv/bin/pip install --find-links /build-extra/wheels $index "torch==$TORCH_VERSION"; \
     echo "torch==$TORCH_VERSION" > /build-extra/constraints.txt; \
     /opt/venv/bin/pip install -c /build-extra/constraints.txt -r /build-extra/requirements.txt; \
-    find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+    /opt/venv/bin/python -m compileall -qq -j 0 --invalidation-mode unchecked-hash /opt/venv \
+      || true  # a few packages ship files that are not Python 3 (never imported): skipped, not fatal
 
 FROM ${BASE}
 COPY --from=build /opt/venv /opt/venv
 COPY grader/harness /opt/grader/harness
 COPY gradekit /opt/grader/gradekit
-# /workspace is 1777 here because the engine gives a tmpfs mounted on it the folder's own mode.
-RUN find /opt/grader -name __pycache__ -prune -exec rm -rf {} + && chmod -R a+rX,go-w /opt/grader \
+# Bytecode compiled ahead, checked by hash rather than time: the root is read-only in a sandbox, so
+# an import whose bytecode is missing or stale compiles its source again in every run (torch's lazy
+# imports cost seconds that way). /workspace is 1777 because the engine gives a tmpfs mounted on it
+# the folder's own mode.
+RUN find /opt/grader -name __pycache__ -prune -exec rm -rf {} + \
+    && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/grader \
+    && chmod -R a+rX,go-w /opt/grader \
     && install -d -m 1777 /workspace
 ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONDONTWRITEBYTECODE=1
