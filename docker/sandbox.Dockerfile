@@ -13,6 +13,8 @@ FROM ${BASE} AS build
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG TORCH_VERSION=2.13.0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# tini, static, for the final stage: pid 1 of every sandbox (grader/sandbox/docker.py, COMMAND).
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini >/dev/null
 COPY docker/build-extra/ /build-extra/
 COPY docker/sandbox-requirements.txt /build-extra/requirements.txt
 RUN set -eu; \
@@ -26,6 +28,7 @@ RUN set -eu; \
       || true  # a few packages ship files that are not Python 3 (never imported): skipped, not fatal
 
 FROM ${BASE}
+COPY --from=build /usr/bin/tini-static /usr/bin/tini
 COPY --from=build /opt/venv /opt/venv
 COPY grader/harness /opt/grader/harness
 COPY gradekit /opt/grader/gradekit

@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast
 import os
 import selectors
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -62,10 +64,12 @@ def test_isolation_fields() -> None:
     assert config["security_opt"] == ["no-new-privileges:true", f"seccomp={seccomp.docker_profile()}"]
     assert config["ipc_mode"] == "private"
     assert config["user"] == f"{UID}:{UID}"
-    assert config["init"] is True
+    assert config["init"] is False  # the image's tini is pid 1, with no pipe to the engine (see COMMAND)
     assert config["stdin_open"] is False and config["detach"] is True and config["auto_remove"] is False
     assert config["image"] == "grader-sandbox:1"
-    assert config["command"] == ["python", "-s", "-u", "-m", "harness"]
+    assert config["command"] == [
+        "/bin/sh", "-c", "exec /usr/bin/tini -- python -s -u -m harness </dev/null >/dev/null 2>&1"
+    ]  # fmt: skip
     assert config["working_dir"] == "/workspace"
 
 
@@ -122,9 +126,9 @@ def test_labels() -> None:
     }
 
 
-def test_the_engine_keeps_only_what_came_before_the_harness() -> None:
+def test_the_engine_keeps_no_log() -> None:
     log = make_config()["log_config"]  # stdout and stderr go through /channels from the harness's start
-    assert log == {"type": "json-file", "config": {"max-size": "64k", "max-file": "1"}}
+    assert log == {"type": "none", "config": {}}
 
 
 def test_no_gpu_without_an_index() -> None:
@@ -415,3 +419,38 @@ def test_harness_channels_is_standard_library_only() -> None:
     }
     assert all(node.level == 0 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
     assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_a_connection_from_another_uid_is_refused_and_the_sandboxs_own_is_taken() -> None:
+    """A worker that is not root opens its sockets to all (``shared``): the kernel's word on the peer's
+    uid (SO_PEERCRED) decides, so another user of the host who connects first gets nothing."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to connect as two other uids")
+    base = Path(tempfile.mkdtemp(prefix="chan-peer-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        listeners = open_channel_sockets(base / "ch", shared=True)
+        client = ["/usr/bin/python3", "-c", RAW_CLIENT, str(base / "ch")]
+        intruder = subprocess.Popen(
+            ["setpriv", f"--reuid={UID + 1}", f"--regid={UID + 1}", "--clear-groups", *client],
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            with pytest.raises(TimeoutError):
+                listeners.accept_all(3, peer_uid=UID)
+            intruder.wait(20)  # connected, then cut off unread
+        finally:
+            intruder.kill()
+        assert set(listeners.refused) == {UID + 1}
+        sandbox = subprocess.Popen(["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", *client])
+        try:
+            fds = listeners.accept_all(20, peer_uid=UID)
+            assert _read_line(fds.metrics) == b"hello\n"
+            for fd in fds:
+                os.close(fd)
+        finally:
+            sandbox.kill()
+            sandbox.wait()
+            listeners.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -83,7 +83,7 @@ def test_what_the_engine_is_asked_for(backend, tmp_path):
     container = backend.client.containers.create(**sdk_kwargs(config))  # created, never started (no GPU here)
     try:
         host = container.attrs["HostConfig"]
-        assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True and host["Init"] is True
+        assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True and not host["Init"]
         assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd") and host["Privileged"] is False
         assert "no-new-privileges:true" in host["SecurityOpt"]
         profile = next(o for o in host["SecurityOpt"] if o.startswith("seccomp="))
@@ -166,7 +166,7 @@ def test_a_worker_killed_with_sigkill_leaves_no_container_once_the_next_one_star
     )  # fmt: skip
     try:
         dead_id = worker.stdout.readline().strip()  # type: ignore[union-attr]
-        assert dead_id.count(":") == 2, dead_id
+        assert dead_id.count(":") == 3, dead_id
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
     finally:
@@ -223,3 +223,43 @@ def test_grader_doctor_checks_the_engine_the_image_and_the_counters(backend):
     assert (
         backend.client.containers.list(all=True, filters={"label": "grader.doctor=1"}) == []
     )  # its probe went
+
+
+def _engine_cpu_seconds() -> float:
+    """CPU time of the engine's own processes on this host (dockerd, containerd and the shims)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip().startswith(
+                ("dockerd", "containerd")
+            ):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def test_writing_to_pid_1s_streams_reaches_nothing_and_costs_the_engine_nothing(backend, runner_config):
+    """The pipes to the engine's log are held by no process in the sandbox: pid 1's streams are
+    /dev/null, so a flood through /proc/1/fd/1 neither reaches a log nor busies the engine."""
+    code = """
+import os, time, torch
+targets = [os.readlink(f"/proc/1/fd/{n}") for n in (0, 1, 2)]
+print("PID1", targets)
+fds = [os.open(f"/proc/1/fd/{n}", os.O_WRONLY) for n in (1, 2)]
+end, block = time.time() + 3, b"x" * 65536
+while time.time() < end:
+    for fd in fds:
+        os.write(fd, block)
+model = torch.nn.Linear(2, 1)
+"""
+    request = RunRequest(files={"m.py": code.encode()}, entry="m.py", mode="script",
+                         eval_inputs=datasets.hidden_set(find("paraboloid"), SECRET).inputs[:8],
+                         limits=Limits(wall_seconds=30))  # fmt: skip
+    before = _engine_cpu_seconds()
+    result = run_submission(request, backend=backend)
+    spent = _engine_cpu_seconds() - before
+    assert result.verdict is Verdict.SCORED, result.message
+    assert "PID1 ['/dev/null', '/dev/null', '/dev/null']" in result.stdout
+    assert spent < 1.0, f"the engine spent {spent:.2f} s of CPU on a 3 s flood"

@@ -155,3 +155,35 @@ def test_students_see_the_hidden_metric_to_two_significant_digits():
     assert disclosed(0.0123 + 2e-4 / 5, rounded) == disclosed(0.0123, rounded)
     exact = replace(rounded, disclosure="exact")
     assert disclosed(0.000123456, exact) == 0.000123456
+
+
+def test_a_harness_of_another_protocol_version_is_the_platforms_failure_and_gets_no_job():
+    """A sandbox image left behind by an upgrade: its harness is not the worker's (the Docker backend)."""
+    from grader.runner.session import RunRequest, _verdict
+    from grader.runner.verdicts import Verdict
+    from grader.sandbox.supervise import SandboxOutcome
+
+    talk = GradingConversation({"seed": 0}, np.zeros((4, 2), np.float32), eval_seconds=5)
+    talk.on_metrics(protocol.encode_record("hello", v=protocol.VERSION + 1, torch="2.13.0", device="cpu"))
+    assert talk.done and talk.outgoing() == b"" and "scripts/build-images" in (talk.mismatch or "")
+    request = RunRequest(files={}, entry="m.py", mode="script", eval_inputs=np.zeros((4, 2), np.float32))
+    verdict, message, _ = _verdict(request, talk, SandboxOutcome(exit_code=0))
+    assert verdict is Verdict.INTERNAL_ERROR and "out of date" in message and "does not count" in message
+
+
+def test_a_warm_sandbox_of_another_protocol_version_is_refused():
+    import os
+    import types
+
+    from grader.sandbox.bwrap import SandboxUnavailable
+    from grader.sandbox.pool import wait_for_hello
+
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, protocol.encode_record("hello", v=protocol.VERSION + 1, torch="x", device="cpu"))
+        sandbox = types.SimpleNamespace(metrics=read_end, poll=lambda: None)  # what wait_for_hello reads
+        with pytest.raises(SandboxUnavailable, match="out of date"):
+            wait_for_hello(sandbox, 5)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

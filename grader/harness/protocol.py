@@ -29,6 +29,22 @@ from typing import Any
 
 VERSION = 1
 
+
+def version_mismatch(hello: dict[str, Any]) -> str | None:
+    """What is wrong when a sandbox's harness speaks another protocol than this host (None: nothing).
+
+    With containers, the harness comes with the sandbox image, built apart from the worker's: an image
+    left behind by an upgrade must fail as the platform's error, never as the student's.
+    """
+    spoken = hello.get("v")
+    if spoken == VERSION:
+        return None
+    return (
+        f"the sandbox's harness speaks protocol version {spoken!r} and this worker {VERSION}: the sandbox "
+        "image is out of date (rebuild it from the worker's code: scripts/build-images)"
+    )
+
+
 # Exit status of the harness when it fails itself. Student code can imitate it,
 # which gains nothing: such a run is retried by the platform and never scored.
 HARNESS_FAILED = 70

@@ -104,6 +104,7 @@ class GradingConversation:
         self._results_buffer = bytearray()
         self._results_header: dict[str, Any] | None = None
         self._max_predictions = eval_inputs.shape[0] * 64 * 4 + 4096
+        self.mismatch: str | None = None  # the harness's protocol is not this host's (the platform's fault)
         if hello_seen is not None:
             self._send_job()
 
@@ -195,7 +196,11 @@ class GradingConversation:
         t = self.training
         if kind == "hello" and t.hello is None:
             t.hello = record
-            self._send_job()
+            self.mismatch = protocol.version_mismatch(record)
+            if self.mismatch is None:
+                self._send_job()
+            else:
+                self.done = True  # no job goes to a harness that would misread it
         elif t.hello is None or (kind != "start" and t.started is None):
             t.rejected_records += (
                 1  # out of order: nothing precedes hello, nothing but start precedes student code

@@ -236,6 +236,7 @@ CHECKS_TIMEOUT = (
     "validation inputs (in eval mode, under torch.no_grad(), as the evaluation does), and it was "
     "stopped. Look in forward() for a loop or a wait that depends on self.training or on the batch."
 )
+NOT_CHARGED = "This is the platform's fault and does not count against your submissions."
 HARNESS_ERROR = (
     "The grader's own code failed while running your submission. This is the platform's fault, not "
     "yours, and it does not count against your submissions; the staff can see what failed."
@@ -280,6 +281,9 @@ def _verdict(
 ) -> tuple[Verdict, str, dict[str, Any]]:
     t = talk.training
     limits = request.limits
+    if talk.mismatch is not None:
+        log.error("%s", talk.mismatch)
+        return Verdict.INTERNAL_ERROR, f"The grading sandbox failed: {talk.mismatch}. {NOT_CHARGED}", {}
     if t.started is None:
         # Nothing of the student's had run yet: whatever went wrong is the platform's.
         return Verdict.INTERNAL_ERROR, _internal_message(outcome), {}
@@ -356,7 +360,4 @@ def _internal_message(outcome: SandboxOutcome) -> str:
     reason = outcome.killed_for or (
         f"signal {outcome.signal}" if outcome.signal else f"status {outcome.exit_code}"
     )
-    return (
-        f"The grading sandbox failed ({reason}). This is the platform's "
-        "fault and does not count against your submissions. " + " | ".join(tail)
-    ).strip()
+    return (f"The grading sandbox failed ({reason}). {NOT_CHARGED} " + " | ".join(tail)).strip()

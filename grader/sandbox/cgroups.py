@@ -293,10 +293,10 @@ class ContainerCounters:
     before any reading peaked at its limit, ``memory_limit``.
     """
 
-    def __init__(self, group: Cgroup, container: Any, memory_limit: int | None = None) -> None:
-        self.group, self.container = group, container
+    def __init__(self, group: Cgroup | None, container: Any, memory_limit: int | None = None) -> None:
+        self.group, self.container = group, container  # group None: not visible here, the engine's word only
         self.memory_limit = memory_limit
-        self.version = group.version
+        self.version = group.version if group is not None else "engine"
         self._cpu = 0.0
         self._peak: int | None = None
         self._pids_hit = False
@@ -318,22 +318,24 @@ class ContainerCounters:
         return None
 
     def cpu_seconds(self) -> float:
-        self._cpu = max(self._cpu, self.group.cpu_seconds())
+        if self.group is not None:
+            self._cpu = max(self._cpu, self.group.cpu_seconds())
         return self._cpu
 
     def peak_memory(self) -> int | None:
-        peak = self.group.peak_memory()
+        peak = self.group.peak_memory() if self.group is not None else None
         if peak is not None:
             self._peak = max(self._peak or 0, peak)
         return self._peak
 
     def pids_limit_hit(self) -> bool:
-        self._pids_hit = self._pids_hit or self.group.pids_limit_hit()
-        self.peak_memory()
+        if self.group is not None:
+            self._pids_hit = self._pids_hit or self.group.pids_limit_hit()
+            self.peak_memory()
         return self._pids_hit
 
     def oom_killed(self) -> bool:
-        if self.group.oom_killed():
+        if self.group is not None and self.group.oom_killed():
             return True
         try:
             self.container.reload()

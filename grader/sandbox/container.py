@@ -16,6 +16,7 @@ worker is gone, when a worker starts.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import socket
@@ -42,21 +43,40 @@ from .docker import (
 from .limits import Limits
 
 CONNECT_SECONDS = 60.0
+UNREMOVED: set[str] = set()  # containers of this process whose removal failed: the next sweep retries
+log = logging.getLogger(__name__)
 STALE_SECONDS = 6 * 3600.0  # a sandbox this old from another host's worker is nobody's any more
 
 
 def worker_identity(pid: int | None = None) -> str:
-    """``host:pid:start`` for this process: a pid reused after a crash has another start time."""
+    """``host:pid:start:pidns`` for this process: a pid reused after a crash has another start time,
+    and a pid is only checked from the pid namespace it belongs to."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}:{_pid_namespace()}"
 
 
-def _start_ticks(pid: int) -> str:
+def _pid_namespace() -> int:
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks; "" when there is no such process, None when unknown."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
+    except FileNotFoundError:
         return ""
+    except OSError:
+        return None  # hidden from us (hidepid): alive as far as anyone here can tell
     return raw[raw.rfind(b")") + 2 :].split()[19].decode()
+
+
+def _dead(worker: str) -> bool | None:
+    """Whether a worker of this host is gone; None when it cannot be told from this pid namespace."""
+    parts = worker.split(":")
+    if len(parts) != 4 or not parts[1].isdigit() or parts[3] != str(_pid_namespace()):
+        return None
+    ticks = _start_ticks(int(parts[1]))
+    return None if ticks is None else ticks != parts[2]
 
 
 def _gone(exc: BaseException, *also: int) -> bool:  # the engine's "no such container" (or ``also``)
@@ -67,7 +87,7 @@ class ContainerSandbox:
     """A started container whose harness has connected its five sockets."""
 
     def __init__(self, container: Any, fds: ChannelFds, jobdir: Path, channel_dir: Path, uid: int | None,
-                 shared: bool, cgroup: ContainerCounters | None) -> None:  # fmt: skip
+                 shared: bool, cgroup: ContainerCounters) -> None:  # fmt: skip
         self.container = container
         self.metrics, self.control, self.results = fds.metrics, fds.control, fds.results
         self.stdout, self.stderr = fds.stdout, fds.stderr
@@ -125,10 +145,17 @@ class ContainerSandbox:
             return
         self.closed = True
         try:
-            self.container.remove(force=True)
-        except Exception as exc:
-            if not _gone(exc, 409):  # 409: removal already under way
-                raise
+            for attempt in range(3):
+                try:
+                    self.container.remove(force=True)
+                    break
+                except Exception as exc:  # noqa: BLE001 - the run's result stands; the sweep retries
+                    if _gone(exc, 409):  # 409: removal already under way
+                        break
+                    if attempt == 2:
+                        log.error("could not remove sandbox container %s: %s", self.container.id[:12], exc)
+                        UNREMOVED.add(self.container.id)
+                    time.sleep(0.5 * (attempt + 1))
         finally:
             for fd in self._fds:
                 with suppress(OSError):
@@ -163,6 +190,16 @@ class DockerBackend:
     def new_jobdir(self, jobs_root: Path | None) -> Path:
         if jobs_root is not None:
             jobs_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.owner is None:
+            # Not root: job files and sockets are open to all below the jobs folder (``shared``), so
+            # that folder must be this worker's alone.
+            info = os.stat(jobs_root) if jobs_root is not None else None
+            if info is None or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+                raise SandboxUnavailable(
+                    f"the jobs folder ({jobs_root or 'unset: GRADER_JOBS_DIR'}) must belong to this worker "
+                    "(uid {}) with mode 0700: an unprivileged worker shares its job files with the sandbox's "
+                    "uid by opening them below it".format(os.geteuid())
+                )
         path = Path(tempfile.mkdtemp(prefix="job-", dir=jobs_root))
         if self.owner is not None:
             os.chown(path, self.owner, self.owner)
@@ -190,10 +227,17 @@ class DockerBackend:
                     raise SandboxUnavailable(f"the Docker engine did not start a sandbox: {exc}") from exc
                 raise
             fds = self._accept(listeners, container)
-            cgroup = ContainerCounters.find(container, self.cgroup_root, limits.memory_bytes)
-            return ContainerSandbox(
-                container, fds, jobdir, channel_dir, self.owner, self.owner is None, cgroup
-            )
+            try:
+                cgroup = ContainerCounters.find(container, self.cgroup_root, limits.memory_bytes)
+                if cgroup is None:  # not visible here: the engine's OOM flag at least (grader doctor warns)
+                    cgroup = ContainerCounters(None, container, limits.memory_bytes)
+                return ContainerSandbox(
+                    container, fds, jobdir, channel_dir, self.owner, self.owner is None, cgroup
+                )
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
         except BaseException:
             if listeners is not None:
                 listeners.close()
@@ -207,13 +251,16 @@ class DockerBackend:
         deadline = time.monotonic() + self.connect_seconds
         while True:
             try:
-                return listeners.accept_all(max(0.0, min(1.0, deadline - time.monotonic())))
+                return listeners.accept_all(
+                    max(0.0, min(1.0, deadline - time.monotonic())), peer_uid=self.uid
+                )
             except TimeoutError:
                 container.reload()
                 if container.status in ("exited", "dead"):
-                    log = container.logs(tail=20).decode("utf-8", "replace").strip()[-1500:]
+                    code = (container.attrs.get("State") or {}).get("ExitCode")
                     raise SandboxUnavailable(
-                        f"the sandbox container exited before connecting its channels: {log}"
+                        f"the sandbox container exited (status {code}) before connecting its channels: try "
+                        f"`docker run --rm {self.image} python -m harness` to see why"
                     ) from None
                 if time.monotonic() >= deadline:
                     raise SandboxUnavailable(
@@ -221,7 +268,13 @@ class DockerBackend:
                     ) from None
 
     def sweep_orphans(self, jobs_root: Path | None = None, stale_seconds: float = STALE_SECONDS) -> list[str]:
-        return sweep_orphans(self.client, self.worker_id, stale_seconds, jobs_root=jobs_root)
+        retried = []
+        for ident in list(UNREMOVED):  # this process's own, whose removal failed
+            with suppress(Exception):
+                self.client.containers.get(ident).remove(force=True)
+                retried.append(ident)
+            UNREMOVED.discard(ident)
+        return retried + sweep_orphans(self.client, self.worker_id, stale_seconds, jobs_root=jobs_root)
 
 
 def sweep_orphans(client: Any, worker_id: str, stale_seconds: float = STALE_SECONDS,
@@ -241,21 +294,19 @@ def sweep_orphans(client: Any, worker_id: str, stale_seconds: float = STALE_SECO
         owner = labels.get(WORKER_LABEL, "")
         if labels.get(SANDBOX_LABEL) != "1" or owner == worker_id:
             continue
-        if labels.get(HOST_LABEL) == host:
-            parts = owner.split(":")
-            alive = len(parts) == 3 and parts[1].isdigit() and _start_ticks(int(parts[1])) == parts[2] != ""
-            if alive:
-                continue  # another worker process of this host, still running
-        else:
+        dead = _dead(owner) if labels.get(HOST_LABEL) == host else None
+        if dead is False:
+            continue  # another worker process of this host, still running
+        if dead is None:  # another host's, or another pid namespace's: only once stopped or stale
             created = summary.attrs.get("Created")  # epoch seconds in a sparse listing
             young = isinstance(created, int | float) and now - created < stale_seconds
             if summary.attrs.get("State") == "running" and (young or not isinstance(created, int | float)):
                 continue
         try:
             summary.remove(force=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one stuck container must not stop the sweep (or the worker)
             if not _gone(exc, 409):
-                raise
+                log.warning("could not remove the orphaned sandbox %s: %s", summary.id[:12], exc)
             continue
         removed.append(summary.id)
         _remove_folders(summary.attrs.get("Mounts") or [], jobs_root)

@@ -16,6 +16,7 @@ import os
 import selectors
 import socket
 import stat
+import struct
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -27,7 +28,11 @@ from .limits import Limits
 
 CHANNELDIR = "/channels"
 CHANNEL_NAMES = ("metrics", "control", "results", "stdout", "stderr")
-COMMAND = ["python", "-s", "-u", "-m", "harness"]
+# The image's own tini is pid 1, and it and everything under it start with stdin, stdout and stderr
+# on /dev/null: no process of the sandbox keeps the pipes to the engine's log, which student code could
+# otherwise reach as /proc/1/fd/1 and flood, at the engine's CPU cost, past the output limit (the
+# harness puts its two sockets on fds 1 and 2 itself). Docker's own init would keep them.
+COMMAND = ["/bin/sh", "-c", "exec /usr/bin/tini -- python -s -u -m harness </dev/null >/dev/null 2>&1"]
 SANDBOX_LABEL, RUN_LABEL, WORKER_LABEL = "grader.sandbox", "grader.run", "grader.worker"
 HOST_LABEL = "grader.host"  # the worker's host name: a worker sweeps only its own host's containers
 CONNECT_SECONDS = 60.0
@@ -82,7 +87,7 @@ def container_config(
         # bubblewrap's seccomp filter in place of the engine's default one (seccomp.docker_profile).
         "network_mode": "none", "read_only": True, "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true", f"seccomp={seccomp.docker_profile()}"],
-        "user": f"{uid}:{uid}", "init": True, "tmpfs": tmpfs, "ipc_mode": "private",
+        "user": f"{uid}:{uid}", "init": False, "tmpfs": tmpfs, "ipc_mode": "private",
         # Resources: memory+swap equal to memory (no swap), processes, CPUs, rlimits.
         "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,
         "pids_limit": limits.processes, "nano_cpus": int(limits.cpu_cores * 1_000_000_000),
@@ -94,9 +99,8 @@ def container_config(
         ],
         # /channels is read-only too: connecting to a socket needs no write access to the mount.
         "volumes": {job_volume: {"bind": JOBDIR, "mode": "ro"}, channel_dir: {"bind": CHANNELDIR, "mode": "ro"}},
-        # stdout and stderr go through /channels once the harness runs; the engine keeps only what came
-        # before (an image that cannot start Python), at most 64 KiB, for the worker's log.
-        "log_config": {"type": "json-file", "config": {"max-size": "64k", "max-file": "1"}},
+        # stdout and stderr go through /channels (see COMMAND): the engine has nothing to keep.
+        "log_config": {"type": "none", "config": {}},
         "labels": {SANDBOX_LABEL: "1", RUN_LABEL: run_id, WORKER_LABEL: worker_id, HOST_LABEL: host},
         "stdin_open": False, "detach": True, "auto_remove": False,  # removed explicitly (container.py)
     }  # fmt: skip
@@ -134,10 +138,13 @@ class ChannelListeners:
         self.directory = directory
         self._listeners = listeners
         self._accepted: dict[str, socket.socket] = {}
+        self.refused: list[int] = []  # uids of connections refused for not being the sandbox's
 
-    def accept_all(self, timeout: float) -> ChannelFds:
-        """Wait for the three connections (TimeoutError, resumable, if not all came), then stop
-        listening, so nothing started later can connect. Non-blocking, one direction each."""
+    def accept_all(self, timeout: float, peer_uid: int | None = None) -> ChannelFds:
+        """Wait for the connections (TimeoutError, resumable, if not all came), then stop listening,
+        so nothing started later can connect. Non-blocking, one direction each. With ``peer_uid``, a
+        connection from any other uid (the kernel's word: SO_PEERCRED) is closed unread, and the
+        socket keeps listening for the sandbox's own."""
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
             for name, listener in self._listeners.items():
@@ -148,6 +155,10 @@ class ChannelListeners:
                     try:
                         connection, _ = self._listeners[key.data].accept()
                     except BlockingIOError:
+                        continue
+                    if peer_uid is not None and (uid := _peer_uid(connection)) != peer_uid:
+                        connection.close()
+                        self.refused.append(uid)
                         continue
                     self._accepted[key.data] = connection
                     selector.unregister(key.fileobj)
@@ -173,6 +184,13 @@ class ChannelListeners:
         for connection in self._accepted.values():
             connection.close()
         self._accepted = {}
+
+
+def _peer_uid(connection: socket.socket) -> int:
+    _, uid, _ = struct.unpack(
+        "3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    )
+    return int(uid)
 
 
 def open_channel_sockets(

@@ -8,6 +8,7 @@ used sandbox is destroyed and a fresh one is started in the background.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import selectors
@@ -18,11 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.harness import protocol
+
 from .backend import Backend, BwrapBackend, Sandbox
 from .bwrap import SandboxUnavailable
 from .limits import Limits
 
 HELLO_SECONDS = 60.0
+log = logging.getLogger(__name__)
+
+
+class StaleHarness(SandboxUnavailable):
+    """The sandbox's harness speaks another protocol version than this worker (an old image)."""
+
+
 MAX_IDLE_SECONDS = 15 * 60.0
 
 
@@ -68,6 +78,9 @@ def wait_for_hello(proc: Sandbox, timeout: float) -> dict[str, Any]:
     if record.get("t") != "hello":
         raise SandboxUnavailable("a warm sandbox sent something other than hello first")
     record.pop("t")
+    mismatch = protocol.version_mismatch(record)
+    if mismatch is not None:
+        raise StaleHarness(mismatch)
     return record
 
 
@@ -86,6 +99,7 @@ class WarmPool:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fill, name="warm-pool", daemon=True)
         self.failures = 0
+        self.broken: str | None = None  # why the pool stopped filling for good (a stale image)
 
     def start(self) -> WarmPool:
         for _ in range(self.size):
@@ -106,12 +120,21 @@ class WarmPool:
                     ready.proc.close()
                     return
                 self._ready.put(ready)
+            except StaleHarness as exc:  # retrying cannot help: jobs go cold and fail as the platform's
+                if ready is not None:
+                    ready.proc.close()
+                self.broken = str(exc)
+                log.error("the warm pool stopped: %s", exc)
+                return
             except Exception:  # noqa: BLE001 - a failed warm start is retried; jobs fall back to cold
-                self.failures += 1
                 if ready is not None:  # this attempt's sandbox only, never one already handed out
                     ready.proc.close()
-                time.sleep(min(5.0, 0.5 * self.failures))
-                self._wanted.release()
+                self._retry_later()
+
+    def _retry_later(self) -> None:
+        self.failures += 1
+        time.sleep(min(5.0, 0.5 * self.failures))
+        self._wanted.release()
 
     def acquire(self, wait: float = 0.0) -> ReadySandbox | None:
         """A warm sandbox if one is ready (waiting up to ``wait`` seconds), else None."""

@@ -23,6 +23,7 @@ DRAIN_SECONDS = 2.0
 # a time costs the host one read per pause, not one per write (the pipe holds 64 KiB meanwhile).
 SMALL_READ = 4096
 PAUSE = 0.005
+COLLECT_READS = 8  # at most 512 KiB of each stream collected at once when evaluation starts
 
 
 class Conversation(Protocol):
@@ -191,7 +192,7 @@ class Supervisor:
         The evaluation inputs have not been written yet, so nothing here comes after them.
         """
         for fd, log in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
-            while True:
+            for _ in range(COLLECT_READS):  # bounded: writers that never stop cannot hold the host here
                 try:
                     data = os.read(fd, 65536)
                 except (BlockingIOError, OSError):
