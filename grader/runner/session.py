@@ -119,7 +119,9 @@ def _write_job(jobdir: Path, request: RunRequest, uid: int | None, shared: bool 
     """
 
     def private(path: Path, mode: int) -> None:
-        path.chmod(mode | (0o055 if shared and mode & 0o100 else 0o044 if shared else 0))
+        if shared:  # readable (and folders enterable) by all
+            mode |= 0o055 if mode & 0o100 else 0o044
+        path.chmod(mode)
         if uid is not None:
             os.chown(path, uid, uid)
 

@@ -15,6 +15,19 @@ from .bwrap import spawn
 from .limits import Limits
 
 
+def make_jobdir(jobs_root: Path | None, owner: int | None, shared: bool = False) -> Path:
+    """A folder for one job in ``jobs_root`` (a temporary folder when None): 0700 and given to ``owner``
+    (the sandbox's uid, which reads it read-only), or 0755 when ``shared`` (see ``Sandbox.shared``)."""
+    if jobs_root is not None:
+        jobs_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="job-", dir=jobs_root))  # 0700 already
+    if owner is not None:
+        os.chown(path, owner, owner)
+    if shared:
+        path.chmod(0o755)
+    return path
+
+
 class Counters(Protocol):
     """What the supervisor reads of a sandbox's cgroup."""
 
@@ -66,13 +79,7 @@ class BwrapBackend:
         self.uid = uid
 
     def new_jobdir(self, jobs_root: Path | None) -> Path:
-        """A private folder for one job: 0700, owned by the sandbox's uid (which reads it read-only)."""
-        if jobs_root is not None:
-            jobs_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="job-", dir=jobs_root))  # 0700 already
-        if self.uid is not None:
-            os.chown(path, self.uid, self.uid)
-        return path
+        return make_jobdir(jobs_root, self.uid)
 
     def start(self, limits: Limits, jobdir: Path) -> Sandbox:
         return spawn(limits, jobdir, self.uid)

@@ -28,6 +28,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from .backend import make_jobdir
 from .bwrap import SandboxUnavailable
 from .cgroups import ContainerCounters
 from .docker import (
@@ -188,24 +189,19 @@ class DockerBackend:
         return self._client
 
     def new_jobdir(self, jobs_root: Path | None) -> Path:
-        if jobs_root is not None:
-            jobs_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.owner is None:
             # Not root: job files and sockets are open to all below the jobs folder (``shared``), so
             # that folder must be this worker's alone.
+            if jobs_root is not None:
+                jobs_root.mkdir(mode=0o700, parents=True, exist_ok=True)
             info = os.stat(jobs_root) if jobs_root is not None else None
             if info is None or info.st_uid != os.geteuid() or info.st_mode & 0o077:
                 raise SandboxUnavailable(
                     f"the jobs folder ({jobs_root or 'unset: GRADER_JOBS_DIR'}) must belong to this worker "
-                    "(uid {}) with mode 0700: an unprivileged worker shares its job files with the sandbox's "
-                    "uid by opening them below it".format(os.geteuid())
+                    f"(uid {os.geteuid()}) with mode 0700: an unprivileged worker shares its job files with "
+                    "the sandbox's uid by opening them below it"
                 )
-        path = Path(tempfile.mkdtemp(prefix="job-", dir=jobs_root))
-        if self.owner is not None:
-            os.chown(path, self.owner, self.owner)
-        else:
-            path.chmod(0o755)
-        return path
+        return make_jobdir(jobs_root, self.owner, shared=self.owner is None)
 
     def start(self, limits: Limits, jobdir: Path) -> ContainerSandbox:
         """Start a container on ``jobdir`` and wait until its harness has connected (it has imported torch)."""

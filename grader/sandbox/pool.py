@@ -26,14 +26,12 @@ from .bwrap import SandboxUnavailable
 from .limits import Limits
 
 HELLO_SECONDS = 60.0
+MAX_IDLE_SECONDS = 15 * 60.0
 log = logging.getLogger(__name__)
 
 
 class StaleHarness(SandboxUnavailable):
     """The sandbox's harness speaks another protocol version than this worker (an old image)."""
-
-
-MAX_IDLE_SECONDS = 15 * 60.0
 
 
 @dataclass
