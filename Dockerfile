@@ -19,7 +19,7 @@ COPY assignments ./assignments
 RUN set -eu; \
     if [ -s /build-extra/ca/ca.pem ]; then export PIP_CERT=/build-extra/ca/ca.pem; fi; \
     python3 -m venv /opt/venv; \
-    /opt/venv/bin/pip install -e '.[docker]'; \
+    /opt/venv/bin/pip install -e '.[docker,s3]'; \
     find /opt/venv /app -name __pycache__ -prune -exec rm -rf {} +; \
     /opt/venv/bin/python -m compileall -qq -j 0 --invalidation-mode unchecked-hash /opt/venv /app/grader \
       || true  # a few packages ship files that are not Python 3 (never imported): skipped, not fatal

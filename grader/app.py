@@ -23,7 +23,6 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     from grader.ops.logs import configure_logging
 
     configure_logging(config.log_format)  # first: web, workers and beat all build the app
-    config.storage_dir.mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=config.secret_key,
         SQLALCHEMY_DATABASE_URI=config.database_url,
@@ -42,6 +41,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
 
     _import_models()
+    from grader import storage
+
+    storage.init_app(app, config)  # the configured store, once per app (a database one uses db.session)
 
     from grader.celery_app import celery_init_app
 
@@ -76,6 +78,7 @@ def _import_models() -> None:
     from grader.assignments import models as assignments  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401
+    from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
     from grader.sweeps import models as sweeps  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401

@@ -28,6 +28,7 @@ from typing import IO, Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from grader.config import ClientConfig
+from grader.submissions.queue_words import ordinal
 
 POLL_SECONDS = 1.0
 BAR_WIDTH = 24
@@ -204,14 +205,31 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def _about(seconds: float) -> str:
+    """An estimate as short as a progress line needs: <1 min, ~8 min, ~1 h 10 min (to 5 minutes)."""
+    if seconds < 60:
+        return "<1 min"
+    if seconds < 3570:
+        return f"~{round(seconds / 60)} min"
+    hours, minutes = divmod(5 * round(seconds / 300), 60)
+    return f"~{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 def progress_line(status: dict[str, Any], elapsed: float) -> str:
-    """One line: a bar, the state, the run and step, the loss, the time so far and the time left."""
+    """One line: a bar, the state (and the place in the queue), the run and step, the loss, the time so
+    far and the time left."""
     state = status["state"]
     progress = status.get("progress") or {}
+    place = status.get("queue") or {}
     fraction = progress.get("fraction") if state == "running" else (1.0 if status.get("final") else 0.0)
     fraction = min(max(float(fraction or 0.0), 0.0), 1.0)
     filled = round(fraction * BAR_WIDTH)
-    parts = [f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction * 100:3.0f}%", state]
+    where = state
+    if state in ("received", "queued") and isinstance(place.get("position"), int):
+        where = f"{state}: {ordinal(place['position'])}"
+        if isinstance(place.get("starts_in_seconds"), (int, float)):
+            where += f", starts in {_about(place['starts_in_seconds'])}"
+    parts = [f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction * 100:3.0f}%", where]
     if state == "running" and progress:
         if progress.get("runs"):
             parts.append(f"run {progress.get('run') or 1}/{progress['runs']}")
@@ -219,7 +237,7 @@ def progress_line(status: dict[str, Any], elapsed: float) -> str:
             parts.append(f"step {int(progress['step']):,}")
         if isinstance(progress.get("loss"), (int, float)):
             parts.append(f"loss {progress['loss']:.4g}")
-    elif state in ("received", "queued"):
+    elif state in ("received", "queued") and not place:
         parts.append("waiting for a worker")
     parts.append(f"elapsed {_clock(elapsed)}")
     if state == "running" and isinstance(progress.get("eta_seconds"), (int, float)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,6 +94,84 @@ class RunnerConfig:
         )
 
 
+STORAGE_BACKENDS = ("local", "database", "s3")
+S3_VARIABLES = (
+    "GRADER_S3_BUCKET", "GRADER_S3_ENDPOINT_URL", "GRADER_S3_PREFIX", "GRADER_S3_REGION",
+    "GRADER_S3_ACCESS_KEY_ID", "GRADER_S3_SECRET_ACCESS_KEY",
+)  # fmt: skip
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+S3_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/-]{0,200}")
+S3_REGION = re.compile(r"[a-z0-9-]{1,40}")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where GRADER_STORAGE=s3 keeps objects: the bucket must exist; keys are ``<prefix><sha256>``.
+
+    Without an access key, boto3 finds credentials its own way (AWS_* variables, an instance role).
+    """
+
+    bucket: str
+    prefix: str = ""  # "" or ending in "/"
+    endpoint_url: str | None = None  # None: AWS S3 itself
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+
+def _storage(get: Callable[[str, str], str], database: str) -> tuple[str, S3Settings | None]:
+    backend = get("GRADER_STORAGE", "local")
+    if backend not in STORAGE_BACKENDS:
+        raise ConfigError(
+            f"GRADER_STORAGE={backend!r}: expected local (a folder on this host), database (PostgreSQL) or s3"
+        )
+    given = [name for name in S3_VARIABLES if get(name, "")]
+    if backend != "s3":
+        if given:
+            # Each host would keep its own objects in its own folder: refused rather than guessed.
+            raise ConfigError(
+                f"{given[0]} is set but GRADER_STORAGE={backend}: set GRADER_STORAGE=s3 to keep the "
+                "objects in the bucket, or unset the GRADER_S3_* variables"
+            )
+        if backend == "database" and not database.startswith("postgresql"):
+            raise ConfigError(
+                "GRADER_STORAGE=database keeps the objects in PostgreSQL: set GRADER_DATABASE_URL to a "
+                "postgresql:// URL (with SQLite, on one host, use GRADER_STORAGE=local)"
+            )
+        return backend, None
+    bucket = get("GRADER_S3_BUCKET", "")
+    if not bucket:
+        raise ConfigError("GRADER_STORAGE=s3 needs GRADER_S3_BUCKET: the name of a bucket that exists")
+    if not S3_BUCKET.fullmatch(bucket):
+        raise ConfigError(
+            f"GRADER_S3_BUCKET={bucket!r}: expected a bucket name (3 to 63 lower-case letters, digits, '.', '-')"
+        )
+    endpoint = get("GRADER_S3_ENDPOINT_URL", "") or None
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+            raise ConfigError(
+                f"GRADER_S3_ENDPOINT_URL={endpoint!r}: expected the server's address, like "
+                "https://minio.example.edu:9000, with no credentials in it (unset it for AWS S3)"
+            )
+    prefix = get("GRADER_S3_PREFIX", "").strip("/")
+    if not S3_PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            f"GRADER_S3_PREFIX={prefix!r}: expected at most 200 letters, digits and !_.*'()/- (a key prefix)"
+        )
+    region = get("GRADER_S3_REGION", "us-east-1")
+    if not S3_REGION.fullmatch(region):
+        raise ConfigError(f"GRADER_S3_REGION={region!r}: expected a region name like us-east-1")
+    key_id = get("GRADER_S3_ACCESS_KEY_ID", "") or None
+    secret = get("GRADER_S3_SECRET_ACCESS_KEY", "") or None
+    if (key_id is None) != (secret is None):
+        raise ConfigError(
+            "GRADER_S3_ACCESS_KEY_ID and GRADER_S3_SECRET_ACCESS_KEY go together: set both, or neither "
+            "(boto3 then finds credentials its own way: AWS_* variables, an instance role)"
+        )
+    return "s3", S3Settings(bucket, prefix + "/" if prefix else "", endpoint, region, key_id, secret)
+
+
 DEV_SECRET = "dev-insecure-secret-key"
 LIMIT = re.compile(r"\d+ per (second|minute|hour|day)(;\s*\d+ per (second|minute|hour|day))*")
 
@@ -114,7 +192,7 @@ class ServiceConfig:
     database_url: str
     broker_url: str
     instance_dir: Path
-    storage_dir: Path  # content-addressed uploads and full-resolution curves
+    storage_dir: Path  # GRADER_STORAGE=local: the folder of the content-addressed objects
     upload_max_bytes: int
     lease_seconds: int  # a running attempt's lease; renewed by heartbeat
     max_attempts: int  # platform failures retried this many times, never charged
@@ -130,14 +208,20 @@ class ServiceConfig:
     log_format: str = "text"  # "json": one JSON object per log line (production log pipelines)
     # /metrics answers only with this bearer token; unset, /metrics does not exist (404).
     metrics_token: str | None = None
-    # Live status streams hold a server thread each: at most this many per user (all processes,
-    # through Redis when there is one) and per web process (its threads are what they hold).
+    # Live status streams: at most this many per user (all processes, through Redis when there is
+    # one) and per web process: a few under threads (each holds one), many under gevent workers
+    # (each costs a greenlet and a socket).
     streams_per_user: int = 3
     streams_per_process: int = 4
+    streams_per_gevent_process: int = 2000
     # Failed logins allowed per account and per client address (Flask-Limiter's notation).
     login_limit_account: str = "5 per minute;20 per hour"
     login_limit_address: str = "20 per minute;100 per hour"
     rate_limit_prefix: str = "grader-limits"  # the Redis keys' prefix (tests use one per app)
+    # Where uploads, hidden sets, curves and weights are kept (grader/storage): "local" (storage_dir,
+    # one host), "database" (PostgreSQL) or "s3" (the bucket in ``s3``); the last two for many hosts.
+    storage_backend: str = "local"
+    s3: S3Settings | None = None
 
     @classmethod
     def from_env(cls, instance_dir: Path, overrides: dict[str, str] | None = None) -> ServiceConfig:
@@ -177,6 +261,7 @@ class ServiceConfig:
                 f"(the kind: {GPU_KIND_FORM})"
             )
         storage = Path(get("GRADER_STORAGE_DIR", str(instance_dir / "storage")))
+        storage_backend, s3 = _storage(get, database)
         public_url = _public_url(get("GRADER_PUBLIC_URL"), mode)
         log_format = get("GRADER_LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
@@ -194,6 +279,8 @@ class ServiceConfig:
             broker_url=broker,
             instance_dir=instance_dir,
             storage_dir=storage,
+            storage_backend=storage_backend,
+            s3=s3,
             upload_max_bytes=number("GRADER_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, 1024),
             lease_seconds=number("GRADER_LEASE_SECONDS", 60, 5),
             max_attempts=number("GRADER_MAX_ATTEMPTS", 3, 1),
@@ -206,6 +293,7 @@ class ServiceConfig:
             metrics_token=metrics_token,
             streams_per_user=number("GRADER_STREAMS_PER_USER", 3, 1),
             streams_per_process=number("GRADER_STREAMS_PER_PROCESS", 4, 1),
+            streams_per_gevent_process=number("GRADER_STREAMS_PER_GEVENT_PROCESS", 2000, 1),
             login_limit_account=_limit("GRADER_LOGIN_LIMIT_ACCOUNT", get, "5 per minute;20 per hour"),
             login_limit_address=_limit("GRADER_LOGIN_LIMIT_ADDRESS", get, "20 per minute;100 per hour"),
             rate_limit_prefix=get("GRADER_RATE_LIMIT_PREFIX", "grader-limits"),

@@ -42,8 +42,8 @@ def serve(port: int, demo: bool) -> int:
         # Webhooks and LMS calls: threads, since they wait on other servers, not on the CPU.
         [*celery, "worker", "-Q", "outbound", "--pool", "threads", "-c", "4", "--hostname", "outbound@%h",
          "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
-         "--worker-class", "gthread", "grader.app:create_app()"],
+        [python, "-m", "gunicorn", "-c", "python:grader.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "grader.app:create_app()"],
     ]  # fmt: skip
     # Each child leads its own process group, so stopping one stops everything it started.
     children = [subprocess.Popen(command, cwd=ROOT, start_new_session=True) for command in commands]

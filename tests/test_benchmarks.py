@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("recording_cost.py", "ratio on / off"),
         ("diagnosis_cost.py", "diagnosis share of the run"),
         ("runner_overhead.py", "recording on / off"),
+        ("deadline_burst.py", "watchers:"),
     ],
 )
 def test_the_benchmark_runs_in_its_smoke_mode(script, printed):

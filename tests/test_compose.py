@@ -248,6 +248,7 @@ def test_commands(services: dict[str, dict[str, Any]]) -> None:
     celery = ["celery", "-A", "grader.worker_main:celery"]
     web = services["web"]["command"]
     assert web[0] == "gunicorn" and web[-1] == "grader.wsgi:app" and "--bind=0.0.0.0:5000" in web
+    assert "--config=python:grader.gunicorn_conf" in web  # gevent workers: open status streams hold no thread
     assert services["migrate"]["command"] == ["flask", "--app", "grader.wsgi:app", "db", "upgrade"]
     cpu, gpu, beat = (services[name]["command"] for name in ("worker-cpu", "worker-gpu", "beat"))
     assert cpu[:4] == [*celery, "worker"] and "--queues=cpu" in cpu

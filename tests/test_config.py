@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,55 @@ def test_production_student_code_gets_a_uid_of_its_own_root_bubblewrap_or_contai
         RunnerConfig.from_env({"GRADER_SANDBOX": "podman"}, euid=0)
     with pytest.raises(ConfigError, match="GRADER_LOGIN_LIMIT_ACCOUNT='often'"):
         ServiceConfig.from_env(Path("/tmp"), {"GRADER_LOGIN_LIMIT_ACCOUNT": "often"})
+
+
+S3 = {"GRADER_STORAGE": "s3", "GRADER_S3_BUCKET": "grader-objects"}
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"GRADER_STORAGE": "nfs"}, "GRADER_STORAGE='nfs': expected local (a folder on this host), database"),
+        ({"GRADER_STORAGE": "s3"}, "GRADER_STORAGE=s3 needs GRADER_S3_BUCKET"),
+        (
+            {**S3, "GRADER_S3_BUCKET": "Grader_Objects"},
+            "GRADER_S3_BUCKET='Grader_Objects': expected a bucket name",
+        ),
+        ({**S3, "GRADER_S3_ENDPOINT_URL": "minio:9000"}, "GRADER_S3_ENDPOINT_URL='minio:9000': expected"),
+        ({**S3, "GRADER_S3_ENDPOINT_URL": "https://key:secret@minio"}, "with no credentials in it"),
+        (
+            {**S3, "GRADER_S3_ACCESS_KEY_ID": "AKIA0000"},
+            "GRADER_S3_ACCESS_KEY_ID and GRADER_S3_SECRET_ACCESS_KEY go",
+        ),
+        ({**S3, "GRADER_S3_PREFIX": "a b"}, "GRADER_S3_PREFIX='a b'"),
+        ({**S3, "GRADER_S3_REGION": "US East"}, "GRADER_S3_REGION='US East'"),
+        # Set for a bucket, forgotten GRADER_STORAGE: each host would keep its own folder.
+        ({"GRADER_S3_BUCKET": "grader-objects"}, "GRADER_S3_BUCKET is set but GRADER_STORAGE=local"),
+        ({"GRADER_STORAGE": "database"}, "GRADER_STORAGE=database keeps the objects in PostgreSQL"),
+    ],
+)
+def test_storage_settings_that_do_not_fit_are_refused(tmp_path: Path, settings, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ServiceConfig.from_env(tmp_path, settings)
+
+
+def test_the_store_is_chosen_by_configuration(tmp_path: Path):
+    local = ServiceConfig.from_env(tmp_path, {})
+    assert (local.storage_backend, local.storage_dir, local.s3) == ("local", tmp_path / "storage", None)
+    # One host in production may keep the folder (docs/deploy.md: several hosts take database or s3).
+    production = {"GRADER_ENV": "production", "GRADER_SECRET_KEY": "k" * 40}
+    assert ServiceConfig.from_env(tmp_path, production).storage_backend == "local"
+    postgres = {"GRADER_DATABASE_URL": "postgresql://u@db/grader", "GRADER_STORAGE": "database"}
+    assert ServiceConfig.from_env(tmp_path, postgres).storage_backend == "database"
+    s3 = ServiceConfig.from_env(
+        tmp_path,
+        {**S3, "GRADER_S3_ENDPOINT_URL": "https://minio.example.edu:9000", "GRADER_S3_PREFIX": "/grader/objects/",
+         "GRADER_S3_ACCESS_KEY_ID": "AKIA0000", "GRADER_S3_SECRET_ACCESS_KEY": "s3cret-value"},
+    )  # fmt: skip
+    assert s3.storage_backend == "s3" and s3.s3 is not None
+    assert (s3.s3.bucket, s3.s3.prefix, s3.s3.endpoint_url, s3.s3.region) == (
+        "grader-objects", "grader/objects/", "https://minio.example.edu:9000", "us-east-1",
+    )  # fmt: skip
+    assert s3.s3.secret_access_key == "s3cret-value" and "s3cret-value" not in repr(s3)
+    without_keys = ServiceConfig.from_env(tmp_path, S3).s3
+    assert without_keys is not None and without_keys.access_key_id is None  # boto3's own chain

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from grader.courses.models import Course
 from grader.extensions import db
-from grader.storage import read_file, store_file
+from grader.storage import current_store
 
 from . import datasets
 from .models import Assignment, AssignmentVersion
@@ -77,7 +77,7 @@ def stage_spec(
             hidden_secret=secrets.token_hex(32),
             files=AssignmentVersion.encode_files(spec.files),
         )
-        version.hidden_sha256, _ = store_file(_hidden_file(spec, version))
+        version.hidden_sha256, _ = current_store().put(_hidden_file(spec, version))
         assignment.versions.append(version)
         assignment.title = spec.title
     return assignment
@@ -94,5 +94,5 @@ def hidden_set_of(version: AssignmentVersion, spec: Spec) -> datasets.DataSet:
     """The version's hidden set: the one stored at publication, or (older versions) drawn again."""
     if version.hidden_sha256 is None:
         return datasets.hidden_set(spec, bytes.fromhex(version.hidden_secret), version.number)
-    with np.load(io.BytesIO(read_file(version.hidden_sha256)), allow_pickle=False) as stored:
+    with np.load(io.BytesIO(current_store().get(version.hidden_sha256)), allow_pickle=False) as stored:
         return datasets.DataSet(stored["inputs"], stored["targets"])

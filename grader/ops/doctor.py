@@ -3,8 +3,9 @@ with what is wrong and how to fix it; the exit code is 1 when anything FAILs.
 
 It reads the same settings as the service (grader/config.py) and looks at the real things: the
 database (connects, migrations at head, gradings stuck), the broker (connects, queue depths, which
-workers answer), the sandbox (host checks in ``doctor_host``), torch and GPUs, and free disk. It
-changes nothing, apart from a throwaway cgroup and process for the limits check.
+workers answer), the store (``doctor_storage``: a small object written and read back, then removed),
+the sandbox (host checks in ``doctor_host``), torch and GPUs, and free disk. It changes nothing, apart
+from a throwaway cgroup and process for the limits check.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 UPGRADE = "flask --app grader.wsgi:app db upgrade"  # what compose's `migrate` service runs
 STUCK_AFTER = timedelta(minutes=2)  # the reconciler (every 30 s) fixes these well within this
 GB = 1024**3
-CHECKS = ("config", "database", "broker", "workers", "sandbox", "gpu", "disk")
+CHECKS = ("config", "database", "broker", "workers", "storage", "sandbox", "gpu", "disk")
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,13 @@ def run_checks(overrides: dict[str, str] | None = None, options: Options | None 
         findings.append(_config_line(config))
         if runner is None:
             findings.append(runner_problem)
-    from . import doctor_host
+    from . import doctor_host, doctor_storage
 
     steps: list[tuple[str, Callable[[], list[Finding]]]] = [
         ("database", lambda: check_database(config, options.timeout)),
         ("broker", lambda: check_broker(config, options.timeout)),
         ("workers", lambda: check_workers(config, options.timeout)),
+        ("storage", lambda: doctor_storage.check_storage(config, options.timeout)),
         ("sandbox", lambda: doctor_host.check_sandbox(runner)),
         ("gpu", lambda: doctor_host.check_torch_and_gpu(runner)),
         ("disk", lambda: check_disk(_disk_paths(config, runner), options.min_free_bytes)),
@@ -321,7 +323,7 @@ def check_workers(config: ServiceConfig, timeout: float = 5.0) -> list[Finding]:
 
 # -- disk -------------------------------------------------------------------------------------
 def _disk_paths(config: ServiceConfig, runner: RunnerConfig | None) -> dict[str, Path]:
-    paths = {"storage": config.storage_dir}
+    paths = {"storage": config.storage_dir} if config.storage_backend == "local" else {}
     jobs = runner.jobs_dir if runner is not None else None
     paths["jobs"] = jobs or Path(tempfile.gettempdir())
     if config.database_url.startswith("sqlite:///"):
@@ -383,7 +385,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     doctor = commands.add_parser(
-        "doctor", help="check the database, broker, workers, sandbox, GPUs and disk; say what to fix"
+        "doctor", help="check the database, broker, workers, storage, sandbox, GPUs and disk; say what to fix"
     )
     doctor.add_argument("--only", help=f"comma-separated checks to run (of {', '.join(CHECKS)})")
     doctor.add_argument(

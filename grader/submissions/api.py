@@ -115,7 +115,8 @@ def _graded(submission: Submission) -> Submission:
     response=SubmissionStatus,
 )  # fmt: skip
 def get_submission(user: User, submission_id: int) -> SubmissionStatus:
-    """The state (received, queued, running, then scored, failed or error), the progress snapshot
+    """The state (received, queued, running, then scored, failed or error), its place in the queue
+    with estimates of when grading starts and ends while it waits (`queue`), the progress snapshot
     while it trains (about once a second), and once final the result with its curves."""
     return status_of(visible_submission(user, submission_id))
 

@@ -17,10 +17,12 @@ another submission's message loses nothing: the one passed over is graded on a l
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal_column, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from grader.extensions import db, utcnow
 
@@ -40,29 +42,46 @@ SHARE_WINDOW = timedelta(hours=1)  # how long a finished run counts against its 
 RACES = 100
 
 
-def lane_key():  # type: ignore[no-untyped-def]
+def lane_key() -> ColumnElement[Any]:
     """The lane as an expression: the one recorded (regrades), else the student's own."""
     # An inline 'u' (not a bound parameter): PostgreSQL must see one expression in GROUP BY and SELECT.
     return func.coalesce(Submission.lane, literal_column("'u'") + cast(Submission.user_id, String))
 
 
-def next_in_turn(queue: str, max_attempts: int) -> int | None:
-    """The id of the waiting submission of ``queue`` whose turn it is, or None if none waits."""
+def turn_order(
+    queue: str,
+    max_attempts: int,
+    *carried: InstrumentedAttribute[Any],
+    received_too: bool = False,
+    now: datetime | None = None,
+) -> Select[Any]:
+    """The waiting submissions of ``queue`` in the order free slots take them: the id, then ``carried``.
+
+    The one query both the pick (``next_in_turn``) and the students' place in the queue
+    (``queue_estimate``) read, so what a student is told is the order the slots follow.
+    ``received_too`` adds the rows not yet published after all the queued ones: none is picked before
+    the reconciler publishes it, so its place is behind everything pickable now.
+    """
     lane = lane_key().label("lane")
+    unpublished = case((Submission.state == State.RECEIVED, 1), else_=0)
+    # Within a lane the received rows come last, so the queued ones keep the turns the pick gives them.
+    within_lane = [unpublished, Submission.id] if received_too else [Submission.id]
     waiting = (
         select(
             Submission.id.label("id"),
             lane,
-            func.row_number().over(partition_by=lane_key(), order_by=Submission.id).label("turn"),
+            func.row_number().over(partition_by=lane_key(), order_by=within_lane).label("turn"),
+            unpublished.label("unpublished"),
+            *carried,
         )
         .where(
             Submission.queue == queue,
-            Submission.state == PICKABLE,
+            Submission.state.in_([PICKABLE, State.RECEIVED] if received_too else [PICKABLE]),
             Submission.attempts < max_attempts,
         )
         .subquery("waiting")
     )
-    recent = utcnow() - SHARE_WINDOW
+    recent = (now or utcnow()) - SHARE_WINDOW
     served = (
         select(lane_key().label("lane"), func.count().label("runs"))
         .where(
@@ -74,12 +93,17 @@ def next_in_turn(queue: str, max_attempts: int) -> int | None:
         .subquery("served")
     )
     turn = waiting.c.turn + func.coalesce(served.c.runs, 0)
-    return db.session.scalar(
-        select(waiting.c.id)
+    return (
+        select(waiting.c.id, *(waiting.c[column.key] for column in carried))
         .select_from(waiting.outerjoin(served, served.c.lane == waiting.c.lane))
-        .order_by(turn, waiting.c.id)
-        .limit(1)
+        .order_by(*([waiting.c.unpublished] if received_too else []), turn, waiting.c.id)
     )
+
+
+def next_in_turn(queue: str, max_attempts: int) -> int | None:
+    """The id of the waiting submission of ``queue`` whose turn it is, or None if none waits."""
+    found: int | None = db.session.scalar(turn_order(queue, max_attempts).limit(1))
+    return found
 
 
 def claim_next(hint: int, worker: str, queue: str | None = None) -> tuple[int, int] | None:

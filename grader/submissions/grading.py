@@ -23,16 +23,16 @@ from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, rollback_quietly
 from grader.runner.grade import GradeReport, grade
-from grader.runner.submission import SubmissionRejected, prepare_submission
+from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.runner.verdicts import Verdict
-from grader.storage import storage_path, store_file
+from grader.storage import StorageError, current_store
 from grader.sweeps.runs import run_options
 from grader.sweeps.settle import settle_quietly
 
 from . import outbox
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
-from .notify import notify
+from .notify import notify, notify_queue
 from .policy import effective_deadline, late_penalty
 from .seeds import seeds_for, sweep_seed
 from .services import expire_attempt, publish
@@ -93,7 +93,7 @@ def _claim(submission_id: int, worker: str) -> int | None:
             updated_at=now,
             progress=None,
         )
-        .returning(Submission.attempts)
+        .returning(Submission.attempts, Submission.queue)
     ).first()
     if row is None:
         db.session.rollback()
@@ -112,6 +112,7 @@ def _claim(submission_id: int, worker: str) -> int | None:
         extra={"event": "claimed", "submission_id": submission_id, "attempt": int(row[0]), "worker": worker},
     )  # fmt: skip
     notify(submission_id)
+    notify_queue(row[1])  # everyone behind it moved up a place
     return int(row[0])
 
 
@@ -156,16 +157,16 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     if not report.verdict.platform_failure:
         try:
             result = _result(submission_id, attempt, report, late)  # writes the full curves to storage
-        except OSError as exc:
-            # The artifact disk is full or failing: the platform's fault, retried like any other
-            # and never charged (the run is lost, not the student's quota).
+        except StorageError as exc:
+            # The store is full or failing: the platform's fault, retried like any other and never
+            # charged (the run is lost, not the student's quota).
             log.error(
                 "submission %s: attempt %s could not store its results: %s", submission_id, attempt, exc,
                 extra={"event": "storage failed", "submission_id": submission_id, "attempt": attempt},
             )  # fmt: skip
             report = GradeReport(
                 report.assignment, Verdict.INTERNAL_ERROR,
-                f"The grader could not store this run's results ({exc.strerror or exc}). This is the "
+                f"The grader could not store this run's results ({exc}). This is the "
                 "platform's fault and does not count against your submissions.",
                 report.metric_name, None, None, report.max_score, False,
             )  # fmt: skip
@@ -183,7 +184,7 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
             Submission.id == submission_id, Submission.attempts == attempt, Submission.state == State.RUNNING
         )
         .values(state=state, lease_owner=None, lease_expires_at=None, updated_at=now)
-        .returning(Submission.id)
+        .returning(Submission.queue)
     ).first()
     if held is None:
         db.session.rollback()
@@ -221,6 +222,7 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
                "verdict": report.verdict.value},
     )  # fmt: skip
     notify(submission_id)
+    notify_queue(held[0])  # a slot is free: the waiting ones' estimates moved
     if state is State.QUEUED:
         publish(submission_id)
     else:
@@ -294,7 +296,7 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     for series, (steps, values) in run.result.training.curves.items() if run else []:
         clean = json_safe(values)
         full = json.dumps({"steps": steps, "values": clean}).encode()
-        digest, _ = store_file(full)
+        digest, _ = current_store().put(full)
         small_steps, small_values = downsample(steps, values)
         result.curves.append(
             Curve(
@@ -327,9 +329,10 @@ def grade_claimed(submission_id: int, attempt: int, worker: str) -> str:
     try:
         spec = version.spec()
         hidden = hidden_set_of(version, spec)
-        content = storage_path(submission.file_sha256).read_bytes()
+        # No more than the runner would take (prepare_submission's default limits).
+        content = current_store().get(submission.file_sha256, UploadLimits().max_upload_bytes)
         prepared = prepare_submission(submission.filename, content)
-    except (SpecError, SubmissionRejected, OSError, ValueError) as exc:
+    except (SpecError, SubmissionRejected, StorageError, OSError, ValueError) as exc:
         # The platform's fault (a stored file gone or corrupt, a spec that no longer parses):
         # retried up to the cap like any platform failure, never left running, never charged.
         slug = version.assignment.slug

@@ -1,20 +1,19 @@
 """Progress notifications over Redis pub/sub: a running attempt says "something changed".
 
 The database holds the progress; a notification only wakes the status pages
-that follow the submission, so they read it at once instead of on their next
-poll. Without Redis (the embedded default) or when it is down, nothing is
+that follow the submission (``grader.web.live_hub``), so they read it at once
+instead of on their next poll. Without Redis (the embedded default) or when it is down, nothing is
 published and the pages poll: a lost notification costs a second, never data.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from flask import current_app
 
 CHANNEL = "grader:submission:{}"
+QUEUE_CHANNEL = "grader:queue:{}"  # a queue moved: a slot claimed from it, or a run of it ended
 
 
 def redis_client() -> Any | None:
@@ -42,43 +41,12 @@ def notify(submission_id: int) -> None:
         current_app.logger.debug("progress notification for %s not sent", submission_id)
 
 
-class Follower:
-    """Waits for a submission's notifications; ``wait`` returns True when one arrived."""
-
-    def __init__(self, pubsub: Any | None) -> None:
-        self.pubsub = pubsub
-
-    @property
-    def live(self) -> bool:
-        return self.pubsub is not None
-
-    def wait(self, timeout: float) -> bool:
-        if self.pubsub is None:
-            return False
-        try:
-            message = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
-        except Exception:  # noqa: BLE001 - Redis went away: poll from now on
-            self.pubsub = None
-            return False
-        if message is not None:
-            while self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
-                pass  # several changes since the last read: one read covers them all
-        return message is not None
-
-
-@contextlib.contextmanager
-def follow(submission_id: int) -> Iterator[Follower]:
+def notify_queue(queue: str) -> None:
+    """Tell the pages of everything waiting in ``queue`` that their place in it moved (after the commit)."""
     client = redis_client()
-    pubsub = None
-    if client is not None:
-        try:
-            pubsub = client.pubsub()
-            pubsub.subscribe(CHANNEL.format(submission_id))
-        except Exception:  # noqa: BLE001 - no Redis now: the page polls
-            pubsub = None
+    if client is None:
+        return
     try:
-        yield Follower(pubsub)
-    finally:
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                pubsub.close()
+        client.publish(QUEUE_CHANNEL.format(queue), b"moved")
+    except Exception:  # noqa: BLE001 - the pages' next safety-net read shows the new place
+        current_app.logger.debug("queue notification for %s not sent", queue)

@@ -17,7 +17,7 @@ from grader.assignments.models import Assignment
 from grader.assignments.spec import Assignment as Spec
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, prepare_submission
-from grader.storage import store_file
+from grader.storage import current_store
 
 from .models import State, StoredFile, Submission
 from .services import publish, queue_of
@@ -62,7 +62,7 @@ def ensure_reference_run(
         prepared = prepare_submission(name, content)
     except (OSError, KeyError, SubmissionRejected):
         return None  # the check reports unreadable solutions; the yardstick is only missing
-    digest, _ = store_file(content)
+    digest, _ = current_store().put(content)
     if db.session.get(StoredFile, digest) is None:
         db.session.add(StoredFile(sha256=digest, size=len(content)))
     submission = Submission(

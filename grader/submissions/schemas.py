@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +12,7 @@ from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
 from grader.runner.scoring import metric_label
 from grader.runner.verdicts import Verdict
 
+from . import queue_estimate
 from .models import Curve, Result, State, Submission
 
 StateName = State  # the schema's enum: received, queued, running, scored, failed, error
@@ -111,7 +112,35 @@ class SubmissionOut(Model):
     sweep: SweepRef | None = Field(None, description="Present when this submission is a run of a sweep.")
 
 
+class QueuePlace(Model):
+    """Where a waiting submission stands in its grading queue and when its grading should start and
+    end; for a running one, when it should end. Estimates: the queue's worker slots and its recent
+    run times, as measured now, draining the queue in the order the slots take it."""
+
+    queue: str = Field(description="The queue that grades it: cpu, gpu or gpu-<kind>.")
+    position: int | None = Field(
+        description="1 for the next submission a free worker slot takes (fair turns between students, "
+        "then the oldest first); null once running."
+    )
+    ahead: int | None = Field(description="How many are graded before it; null once running.")
+    length: int = Field(description="How many wait in the queue, every course's.")
+    slots: int = Field(description="Worker slots grading this queue now (at least 1).")
+    run_seconds: float = Field(description="How long grading this assignment typically takes, in seconds.")
+    run_seconds_from: Literal["assignment", "queue", "budget"] = Field(
+        description="What run_seconds is measured from: this assignment's recent gradings, the queue's, "
+        "or (none yet) its time budget, which errs long."
+    )
+    starts_in_seconds: int | None = Field(
+        description="Estimated seconds until a worker slot starts grading it; null once running."
+    )
+    ends_in_seconds: int = Field(description="Estimated seconds until its result.")
+    summary: str = Field(description="The same in words, as the status page says it.")
+
+
 class SubmissionStatus(SubmissionOut):
+    queue: QueuePlace | None = Field(
+        None, description="While it waits or trains: its place in the queue and the time estimates."
+    )
     result: ResultWithCurves | None = Field(description="Present once the submission is final.")
 
 
@@ -220,4 +249,6 @@ def status_of(submission: Submission) -> SubmissionStatus:
     full = (
         ResultWithCurves(**_result_fields(result), curves=curves_of(result)) if result is not None else None
     )
-    return SubmissionStatus(**body, result=full)
+    place = queue_estimate.place(submission.id, submission.state, submission.queue)
+    queue = QueuePlace(**place.as_payload()) if place is not None else None
+    return SubmissionStatus(**body, queue=queue, result=full)

@@ -20,7 +20,7 @@ from grader.assignments.spec import SpecError
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
-from grader.storage import disk_full, storage_path, store_file
+from grader.storage import StorageError, StorageFull, current_store
 from grader.sweeps.models import Sweep
 from grader.sweeps.request import SweepPlan, SweepRefused
 from grader.sweeps.uploads import sweep_of_upload
@@ -36,8 +36,6 @@ __all__ = [
     "publish_many",
     "regrade",
     "reset_for_regrade",
-    "storage_path",
-    "store_file",
     "submissions_today",
 ]
 
@@ -77,10 +75,8 @@ def create_submission(
             user, assignment, len(plan.points) * plan.seeds, spec.sweep.runs_per_day, now
         )
     try:
-        digest, new_file = store_file(content)
-    except OSError as exc:
-        if not disk_full(exc):
-            raise
+        digest, new_file = current_store().put(content)
+    except StorageFull as exc:
         current_app.logger.error("upload refused: the storage is full (%s)", exc)
         raise UploadRefused(507, STORAGE_FULL) from None
     try:
@@ -103,7 +99,7 @@ def create_submission(
     except Exception:
         db.session.rollback()
         if new_file:
-            storage_path(digest).unlink(missing_ok=True)
+            _discard(digest)
         raise
     try:
         db.session.commit()
@@ -113,13 +109,21 @@ def create_submission(
         # file stays (content-addressed: a retried upload reuses it) rather than leave a row that
         # points at nothing. The reconciler grades such a row like any other.
         if new_file and not database_unavailable(exc):
-            storage_path(digest).unlink(missing_ok=True)
+            _discard(digest)
         raise
     if len(runs) == 1:
         publish(runs[0].id)
     else:
         publish_many([run.id for run in runs])
     return runs[0]
+
+
+def _discard(digest: str) -> None:
+    """Undo the object this failed request stored (after the rollback); the request's own error wins."""
+    try:
+        current_store().discard(digest)
+    except StorageError as exc:
+        current_app.logger.error("could not remove the object %s of a failed upload: %s", digest, exc)
 
 
 def _sweep_runs(plan: SweepPlan, common: dict[str, Any]) -> list[Submission]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from grader.assignments.spec import SpecError
 from grader.extensions import db
-from grader.storage import store_file
+from grader.storage import current_store
 
 from .models import Submission
 
@@ -35,5 +35,5 @@ def kept_weights(submission_id: int, weights: bytes | None) -> str | None:
         limit = min(limit, 8 * budget + 1024 * 1024)
     if len(weights) > limit:
         return None
-    digest, _ = store_file(weights)
+    digest, _ = current_store().put(weights)
     return digest

@@ -13,8 +13,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer
 
-from grader.runner.submission import SubmissionRejected, prepare_submission
-from grader.storage import read_file
+from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+from grader.storage import StorageError, current_store
 from grader.submissions.models import Submission
 
 MAX_FILES = 20
@@ -33,8 +33,10 @@ class CodeFile:
 def submission_code(submission: Submission) -> tuple[list[CodeFile], str]:
     """The submission's files (the entry first), and a note when some could not be shown."""
     try:
-        prepared = prepare_submission(submission.filename, read_file(submission.file_sha256))
-    except (OSError, SubmissionRejected) as exc:
+        # No more than prepare_submission takes: a page never loads a larger object to refuse it.
+        content = current_store().get(submission.file_sha256, UploadLimits().max_upload_bytes)
+        prepared = prepare_submission(submission.filename, content)
+    except (StorageError, SubmissionRejected) as exc:
         return [], f"The stored upload cannot be shown: {exc}"
     names = sorted(prepared.files, key=lambda name: (name != prepared.entry, name))
     files = []

@@ -1,11 +1,16 @@
 """The status page's live feed: Server-Sent Events, with a JSON snapshot for browsers that poll.
 
 The stream reads the submission whenever the worker's notification arrives over
-Redis pub/sub (``submissions.notify``), and at least every few seconds in case one
-was lost, or about once a second without Redis; it sends an event whenever the
-state or progress changed. It ends when the state is final, and after a hard time
-cap whatever happens (the browser's EventSource then reconnects by itself), so a
-stuck submission or a vanished client never holds a server thread for long.
+Redis pub/sub (``submissions.notify``, delivered through the process's one shared
+subscription, ``live_hub``), when its queue moves (throttled: its place and estimate
+change with every claim), and every ``FOLLOW_SECONDS`` in case a notification was
+lost; without Redis it polls about once a second. It sends an event whenever the
+state, progress or place in the queue changed. It ends when the state is final, and
+after a hard time cap whatever happens (the browser's EventSource then reconnects by
+itself), so a stuck submission or a vanished client never holds a server for long.
+Under gevent workers (``grader serve``, docker-compose.yml) an open stream costs a
+greenlet and a socket; under threads it holds a thread, hence the caps in
+``stream_slots``.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from flask import current_app, url_for
 from grader.submissions import notify
 
 from . import queries
+from .live_hub import Hub, Watch
 
 POLL_SECONDS = 1.0
-FOLLOW_SECONDS = 5.0  # with notifications, the safety-net read in case one was lost
+FOLLOW_SECONDS = 15.0  # with notifications, the safety-net read in case one was lost
 MAX_SECONDS = 300.0  # the hard cap of one stream
 KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
-RETRY_MS = 2000  # how long EventSource waits before reconnecting
+RETRY_MS = 2000
+HUB_CLIENT_NAME = "grader-live-hub"  # how the shared subscription shows in Redis's CLIENT LIST  # how long EventSource waits before reconnecting
 
 
 def status_payload(submission_id: int) -> dict[str, Any] | None:
@@ -44,24 +51,56 @@ def max_seconds() -> float:
     return float(current_app.config.get("GRADER_EVENTS_MAX_SECONDS", MAX_SECONDS))
 
 
+def live_hub() -> Hub | None:
+    """The process's shared subscription (made with the first stream), or None without Redis."""
+    extensions = current_app.extensions
+    if "grader.live_hub" not in extensions:
+        url: str = extensions["grader.config"].broker_url
+        hub = None
+        if url.startswith(("redis://", "rediss://")):
+            import redis
+
+            def connect() -> Any:
+                # Its own connection: a subscribed connection can do nothing else. The health check
+                # notices a connection that died quietly (a restarted Redis, a dropped route).
+                return redis.Redis.from_url(
+                    url, client_name=HUB_CLIENT_NAME, socket_connect_timeout=2, socket_timeout=10,
+                    health_check_interval=15,
+                )  # fmt: skip
+
+            hub = Hub(connect)
+        extensions.setdefault("grader.live_hub", hub)
+    found: Hub | None = extensions["grader.live_hub"]
+    return found
+
+
 def stream(
     submission_id: int,
+    queue: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
 ) -> Iterator[str]:
-    """The event stream's text: the current status at once, then each change, until final or capped."""
+    """The event stream's text: the current status at once, then each change, until final or capped.
+
+    ``queue``: the queue the submission waits in, whose moves change its place; ``sleep``: tests
+    drive the stream step by step with it (it then polls and follows nothing)."""
     config = current_app.config
     poll = float(config.get("GRADER_EVENTS_POLL_SECONDS", POLL_SECONDS))
     cap = max_seconds()
     start = clock()
     yield f"retry: {RETRY_MS}\n\n"
-    with notify.follow(submission_id) as follower:
-        yield from _changes(submission_id, follower, clock, sleep, poll, cap, start)
+    hub = live_hub() if sleep is None else None
+    if hub is None:
+        yield from _changes(submission_id, None, clock, sleep, poll, cap, start)
+        return
+    queues = (notify.QUEUE_CHANNEL.format(queue),) if queue else ()
+    with hub.follow((notify.CHANNEL.format(submission_id),), queues) as watch:
+        yield from _changes(submission_id, watch, clock, sleep, poll, cap, start)
 
 
 def _changes(
     submission_id: int,
-    follower: notify.Follower,
+    watch: Watch | None,
     clock: Callable[[], float],
     sleep: Callable[[float], None] | None,
     poll: float,
@@ -77,7 +116,10 @@ def _changes(
             if payload is None:
                 yield "event: gone\ndata: {}\n\n"
                 return
-            key = (payload["state"], json.dumps(payload["progress"], sort_keys=True))
+            # The estimates count down with the clock: a new event only when what the page shows changed.
+            place = payload.get("queue") or {}
+            shown = [payload["progress"], place.get("position"), place.get("summary")]
+            key = (payload["state"], json.dumps(shown, sort_keys=True))
             if key != previous:
                 previous, last_sent = key, clock()
                 yield _event(payload)
@@ -86,13 +128,14 @@ def _changes(
                 yield ": keepalive\n\n"
             if payload["final"]:
                 return
-            wait = min(FOLLOW_SECONDS, KEEPALIVE_SECONDS) if follower.live and sleep is None else poll
+            live = watch is not None and watch.live
+            wait = min(FOLLOW_SECONDS, KEEPALIVE_SECONDS) if live else poll
             if clock() - start + wait > cap:
                 yield "event: timeout\ndata: {}\n\n"
                 return
-            if sleep is not None or not follower.live:
-                (sleep or time.sleep)(poll)
+            if watch is not None and live:
+                watch.wait(wait)
             else:
-                follower.wait(wait)
+                (sleep or time.sleep)(poll)
     finally:
         queries.end_read()

@@ -19,6 +19,7 @@ from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
+from grader.submissions.queue_estimate import course_queues
 from grader.submissions.reference import ensure_reference_run
 from grader.submissions.scoreboard import course_overview
 
@@ -78,8 +79,10 @@ def _page(course: Course, error: str | None = None, status: int = 200) -> tuple[
 def course(course_id: int) -> str:
     """The instructor's view of a course: its assignments at a glance and the grading queue now."""
     course = _course_for_staff(course_id)
-    summaries, queue = course_overview(course.id, utcnow())
-    return render_template("web/course.html", course=course, summaries=summaries, queue=queue)
+    now = utcnow()
+    summaries, queue = course_overview(course.id, now)
+    queues = course_queues(course.id, now)
+    return render_template("web/course.html", course=course, summaries=summaries, queue=queue, queues=queues)
 
 
 @blueprint.get("/courses/<int:course_id>/publish")

@@ -16,6 +16,7 @@ from grader.courses.models import Course, Enrollment
 from grader.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
 from grader.extensions import db, utcnow
 from grader.runner.verdicts import Verdict
+from grader.submissions import queue_estimate
 from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
 
@@ -114,15 +115,17 @@ def attempts_of(submission_id: int) -> list[Attempt]:
 
 
 def status_of(submission_id: int) -> dict[str, Any] | None:
-    """A fresh read of the state and progress snapshot (columns, not the identity map's copy)."""
+    """A fresh read of the state and progress snapshot (columns, not the identity map's copy), and
+    the place in the queue while it waits or trains (from the queue's shared snapshot: cheap)."""
     row = db.session.execute(
-        select(Submission.state, Submission.progress, Submission.attempts).where(
+        select(Submission.state, Submission.progress, Submission.attempts, Submission.queue).where(
             Submission.id == submission_id
         )
     ).first()
     if row is None:
         return None
-    state, progress, attempts = row
+    state, progress, attempts, queue = row
+    place = queue_estimate.place(submission_id, state, queue)
     return {
         "id": submission_id,
         "state": state.value,
@@ -130,6 +133,7 @@ def status_of(submission_id: int) -> dict[str, Any] | None:
         "final": state.final,
         "progress": progress if isinstance(progress, dict) else None,  # stored NaN-free (curves.json_safe)
         "attempts": attempts,
+        "queue": place.as_payload() if place is not None else None,
     }
 
 

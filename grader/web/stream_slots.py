@@ -1,15 +1,17 @@
-"""How many live status streams may be open: each holds a server thread for up to its time cap.
+"""How many live status streams may be open: each holds a server thread, or a greenlet, until its cap.
 
 Two caps. Per user, across every web process: a sorted set in Redis per user, one member per open
 stream scored by when it expires (so a process that dies frees its streams at the stream's time
 cap), checked and added in one Lua script; without Redis, counted in this process. Per process,
-because a process's threads are what streams exhaust: a counter here. A stream refused is answered
+because a process's threads are what streams exhaust: a counter here, a few under threads and
+thousands under gevent workers (where a stream costs memory and a socket, not a thread). A stream refused is answered
 204 No Content, which tells EventSource to stop reconnecting; the status page then polls the JSON
 snapshot, which holds no thread.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -71,6 +73,12 @@ class Slot:
                 pass
 
 
+def cooperative() -> bool:
+    """Whether this process runs under gevent (gunicorn's gevent workers patch threads and sockets)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("socket"))
+
+
 class _Refused(Exception):
     pass
 
@@ -79,8 +87,9 @@ def acquire(user_id: int, lasts: float) -> Slot | None:
     """A place for a stream of at most ``lasts`` seconds, or None when a cap is reached."""
     config = current_app.extensions["grader.config"]
     counts = _counts()
+    cap = config.streams_per_gevent_process if cooperative() else config.streams_per_process
     with _lock:
-        if counts.total >= config.streams_per_process:
+        if counts.total >= cap:
             return None
         counts.total += 1
     client = notify.redis_client()

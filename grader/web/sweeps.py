@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+)
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from grader.assignments.models import AssignmentVersion
 from grader.extensions import db
-from grader.storage import storage_path
+from grader.storage import ObjectCorrupt, ObjectMissing, ObjectTooLarge, StorageError, current_store
 from grader.submissions.access import submission_for
 from grader.submissions.models import Result, Submission
+from grader.submissions.weights import MAX_WEIGHTS_BYTES
 from grader.sweeps import services
 
+from . import events, stream_slots, sweep_events
 from .auth import check_csrf, current_user, login_required, security_headers
 from .views import error_page
 
@@ -99,6 +112,24 @@ def data(sweep_id: int) -> Any:
     return response
 
 
+@blueprint.get("/sweeps/<int:sweep_id>/events")
+@login_required
+def events_stream(sweep_id: int) -> Response:
+    """An event each time one of the sweep's runs changes state: the page then fetches data.json."""
+    sweep = _sweep_or_404(sweep_id)
+    user = current_user()
+    assert user is not None  # login_required
+    slot = stream_slots.acquire(user.id, events.max_seconds())
+    if slot is None:  # 204: EventSource stops reconnecting, and the page polls data.json instead
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    runs = sweep_events.run_ids(sweep.id)
+    body = stream_slots.HeldStream(stream_with_context(sweep_events.stream(sweep.id, runs)), slot)
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
 @blueprint.get("/submissions/<int:submission_id>/weights.safetensors")
 @login_required
 def weights(submission_id: int) -> Any:
@@ -114,18 +145,30 @@ def weights(submission_id: int) -> Any:
             f"Submission {submission_id} kept no trained weights: only the runs of a sweep keep theirs, "
             "once they are graded. Run a sweep (the upload form's “Run a sweep”) to get weights to download.",
         )
-    path = storage_path(digest)
-    if not path.is_file():
+    store = current_store()
+    try:
+        # Bytes a sandbox sent: never more than a run may keep, whatever the store holds.
+        content = store.get(digest, MAX_WEIGHTS_BYTES)
+    except ObjectMissing:
         current_app.logger.error(
-            "weights %s of submission %s are missing from %s", digest, submission_id, path
+            "weights %s of submission %s are missing from %s", digest, submission_id, store.describe()
         )
         abort(
             404,
             f"The trained weights of submission {submission_id} are missing from the grader's storage. "
             "Ask your instructor to regrade the run, which trains and stores them again.",
         )
+    except StorageError as exc:
+        current_app.logger.error("weights %s of submission %s cannot be read: %s", digest, submission_id, exc)
+        damaged = isinstance(exc, (ObjectCorrupt, ObjectTooLarge))  # trying again will not help
+        abort(
+            500 if damaged else 503,
+            f"The trained weights of submission {submission_id} cannot be read from the grader's storage"
+            + ("." if damaged else " right now: try again later.")
+            + " The administrators can see the problem in the logs.",
+        )
     return send_file(
-        path,
+        io.BytesIO(content),
         mimetype="application/octet-stream",
         as_attachment=True,
         download_name=f"submission-{submission_id}.safetensors",

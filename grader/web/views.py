@@ -230,13 +230,14 @@ def status_json(submission_id: int) -> Response:
 @blueprint.get("/submissions/<int:submission_id>/events")
 @login_required
 def status_events(submission_id: int) -> Response:
-    _submission_or_404(submission_id)
+    submission = _submission_or_404(submission_id)
     user = current_user()
     assert user is not None  # login_required
     slot = stream_slots.acquire(user.id, events.max_seconds())
     if slot is None:  # 204: EventSource stops reconnecting, and the page polls status.json instead
         return Response(status=204, headers={"Cache-Control": "no-store"})
-    body = stream_slots.HeldStream(stream_with_context(events.stream(submission_id)), slot)
+    queue = None if submission.state.final or submission.state == State.RUNNING else submission.queue
+    body = stream_slots.HeldStream(stream_with_context(events.stream(submission_id, queue)), slot)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # a buffering proxy would hold the events back

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from grader.extensions import db, utcnow
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
+from grader.storage import current_store
 from grader.submissions import curves, grading, services
 from grader.submissions.models import Attempt, Result, State, Submission
 
@@ -142,7 +143,7 @@ def test_a_diverging_runs_nan_progress_is_stored(client, paraboloid, student_tok
 
 def test_a_stored_file_gone_missing_is_a_platform_failure_not_a_stuck_run(client, paraboloid, student_token):
     submission = _submit(client, paraboloid, student_token)
-    services.storage_path(submission.file_sha256).unlink()
+    current_store().discard(submission.file_sha256)  # gone from the store, its row still there
     assert grading.run(submission.id, "w1") == "finished"
     db.session.refresh(submission)
     assert submission.state is State.QUEUED and submission.lease_owner is None  # retried, not charged

@@ -22,8 +22,10 @@ from grader.submissions import grading, regrading, scoreboard, services
 from grader.submissions.models import Curve, Submission
 from grader.submissions.policy import submissions_today
 from grader.sweeps.models import Sweep
+from grader.web import sweep_events
 from grader.webhooks import services as webhooks
 from grader.webhooks.models import WebhookDelivery
+from tests.support.pages import log_in, page_text
 
 from .conftest import PARABOLOID, enroll
 from .test_pages import login
@@ -364,3 +366,43 @@ def test_sweep_runs_count_against_a_daily_quota_of_hidden_set_evaluations(
     small = {"grid": {"lr": [0.1, 0.01]}}
     assert _post(client, assignment.id, student_token, sweep=small).status_code == 202
     assert _post(client, assignment.id, student_token, sweep={"grid": {"lr": [0.5]}}).status_code == 429
+
+
+def test_the_sweep_page_follows_its_runs_through_an_event_stream(
+    client, course, student, student_token, tmp_path, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # The page fetches its comparison when an event says a run moved on, instead of every 3 s.
+    monkeypatch.setattr(sweep_events, "MIN_GAP_SECONDS", 0.0)
+    assignment = _sweepable(course, tmp_path)
+    sweep_id = _post(client, assignment.id, student_token, sweep=GRID).get_json()["sweep"]["id"]
+    runs = db.session.scalars(
+        select(Submission.id).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
+    ).all()
+    log_in(client, student)
+    assert f'data-events-url="/sweeps/{sweep_id}/events"' in page_text(client.get(f"/sweeps/{sweep_id}"))
+    response = client.get(f"/sweeps/{sweep_id}/events", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    stream = iter(response.response)
+
+    def next_event() -> dict:  # type: ignore[type-arg]
+        while True:
+            chunk = next(stream).decode()
+            if chunk.startswith("data: "):
+                return json.loads(chunk[6:])  # type: ignore[no-any-return]
+
+    assert next(stream).decode().startswith("retry: ")
+    assert next_event() == {"done": 0, "total": 6, "states": {"queued": 6}}
+    for run in runs[:2]:
+        attempt = grading.claim(run, "w")
+        assert grading.finish(
+            run, attempt, GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 0.01, 50.0, 100.0, True)
+        )
+    assert next_event() == {"done": 2, "total": 6, "states": {"queued": 4, "scored": 2}}
+    for run in runs[2:]:
+        attempt = grading.claim(run, "w")
+        assert grading.finish(
+            run, attempt, GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 0.01, 50.0, 100.0, True)
+        )
+    assert next_event()["done"] == 6
+    assert list(stream) == []  # every run final: the stream ends (the page closes it too)
+    response.close()

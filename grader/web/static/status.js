@@ -14,6 +14,7 @@
   var elapsedEl = document.getElementById("elapsed");
   var runEl = document.getElementById("run");
   var etaEl = document.getElementById("eta");
+  var placeEl = document.getElementById("queue-place");
   var done = false;
   var source = null;
   var pollTimer = null;
@@ -25,6 +26,10 @@
   function update(status) {
     if (!status || done) return;
     if (stateEl.textContent !== status.label) stateEl.textContent = status.label;
+    // The place in the queue and its estimates, worded by the server (status.queue.summary).
+    var place = status.queue && status.queue.summary ? status.queue.summary : "";
+    if (placeEl.textContent !== place) placeEl.textContent = place;
+    placeEl.hidden = !place;
     var p = status.progress || {};
     stepEl.textContent = typeof p.step === "number" ? p.step.toLocaleString("en") : "—";
     lossEl.textContent = number(p.loss, 4);

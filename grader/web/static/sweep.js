@@ -1,7 +1,8 @@
 // A sweep's comparison page: every run's curve overlaid (coloured by a chosen setting), the metric
 // against that setting with the spread over seeds, and the table sortable by any column. uPlot draws
 // axes, grid and lines; bands, whiskers and dots are painted in its hooks, in the axes' coordinates.
-// While runs are going the page polls data.json (the runs are Celery jobs: no event stream to follow).
+// While runs are going the page follows the sweep's event stream and fetches data.json when a run
+// moves on; without EventSource, or when the stream is refused or fails, it polls data.json instead.
 // The page's CSP refuses inline styles: colour keys are classes (app.css, "sweeps" section).
 (function () {
   "use strict";
@@ -14,6 +15,7 @@
   var settingSelect = document.getElementById("sweep-setting");
   var canDraw = typeof uPlot !== "undefined" && charts && seriesSelect && settingSelect;
   var REFRESH_MS = 3000;
+  var source = null;  // the sweep's event stream while it is open: it, not a timer, asks for data.json
   // Okabe-Ito based, darkened where needed for 3:1 against white; the dash cycles too, so
   // neighbouring values differ in more than hue.
   var PALETTE = ["#0072B2", "#D55E00", "#007A5E", "#B5427F", "#8C6D00", "#1A1A1A", "#6A3D9A", "#4A6C6F"];
@@ -445,7 +447,7 @@
 
   function failed(message, again) {
     progress.textContent = (data ? data.done + " of " + data.total + " runs finished. " : "") + message;
-    if (again) setTimeout(load, REFRESH_MS);
+    if (again && !source) setTimeout(load, REFRESH_MS);
   }
 
   function load() {
@@ -486,7 +488,25 @@
     progress.textContent = data.done + " of " + data.total + " runs finished." + (data.done < data.total ? " The page follows them as they finish." : "");
     if (changed) refreshTable();
     if (changed || !curvesPlot && !metricPlot) draw();
-    if (data.done < data.total) setTimeout(load, REFRESH_MS);
+    if (data.done < data.total && !source) setTimeout(load, REFRESH_MS);
+    if (data.done >= data.total && source) { source.close(); source = null; }
+  }
+
+  function follow() {
+    var url = root.getAttribute("data-events-url");
+    if (!window.EventSource || !url) return false;
+    source = new EventSource(url);
+    source.onmessage = function (event) {
+      var counts = JSON.parse(event.data);
+      load();
+      if (counts.done >= counts.total) { source.close(); source = null; }
+    };
+    // CONNECTING: EventSource reconnects by itself (the server ends each stream at a time cap).
+    // CLOSED: refused (204) or failed for good: poll instead.
+    source.onerror = function () {
+      if (source && source.readyState === EventSource.CLOSED) { source = null; setTimeout(load, REFRESH_MS); }
+    };
+    return true;
   }
 
   sortable();
@@ -504,5 +524,5 @@
       }, 100);
     });
   }
-  load();
+  if (!follow()) load();  // the stream's first event says where the runs are: it loads then
 })();
