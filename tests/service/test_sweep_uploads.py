@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from support.pages import log_in, page_text
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user, issue_token
@@ -25,7 +26,6 @@ from grader.sweeps.models import Sweep
 from grader.web import sweep_events
 from grader.webhooks import services as webhooks
 from grader.webhooks.models import WebhookDelivery
-from tests.support.pages import log_in, page_text
 
 from .conftest import PARABOLOID, enroll
 from .test_pages import login
