@@ -20,6 +20,11 @@ ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 CPU_PERIOD_US = 100_000
 PARENT = "grader-sandbox"
+# The sandboxes' parent group weighs a quarter of a default group or process: when the host's CPU
+# is full (a deadline on a host that also serves pages, or a worker's own bookkeeping and
+# heartbeats), those go first and the runs take the rest. Idle CPU is the runs' all the same.
+SANDBOX_SHARES = 256  # cgroup v1 cpu.shares (default 1024)
+SANDBOX_WEIGHT = 25  # cgroup v2 cpu.weight (default 100)
 STALE_SECONDS = 600.0
 
 
@@ -35,6 +40,16 @@ def _own_path(controller: str) -> str:
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as handle:
         handle.write(value)
+
+
+def _weigh(path: Path, weight: int) -> None:
+    """The sandboxes' share of a full CPU (see SANDBOX_SHARES); a hierarchy that refuses it only
+    leaves the default, equal to everything else's."""
+    try:
+        if _read(path).strip() != str(weight):
+            _write(path, str(weight))
+    except OSError:
+        pass
 
 
 def _read(path: Path) -> str:
@@ -171,6 +186,7 @@ class CgroupV1(Cgroup):
             path = ROOT / controller / _own_path(controller) / PARENT / name
             path.mkdir(parents=True, exist_ok=True)
             dirs[controller] = path
+        _weigh(dirs["cpu"].parent / "cpu.shares", SANDBOX_SHARES)
         return cls(dirs)
 
     def set_limits(self, memory_bytes: int, processes: int, cpus: float) -> None:
@@ -249,6 +265,7 @@ class CgroupV2(Cgroup):
         parent = cls._base() / PARENT
         parent.mkdir(exist_ok=True)
         _write(parent / "cgroup.subtree_control", "+memory +pids +cpu")
+        _weigh(parent / "cpu.weight", SANDBOX_WEIGHT)
         path = parent / name
         path.mkdir(exist_ok=True)
         return cls({"unified": path})

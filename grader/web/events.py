@@ -16,23 +16,26 @@ greenlet and a socket; under threads it holds a thread, hence the caps in
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import current_app, url_for
 
-from grader.submissions import notify
+from grader.submissions import notify, queue_estimate
+from grader.submissions.models import State
 
-from . import queries
+from . import queries, stream_slots
 from .live_hub import Hub, Watch
 
 POLL_SECONDS = 1.0
 FOLLOW_SECONDS = 15.0  # with notifications, the safety-net read in case one was lost
-MAX_SECONDS = 300.0  # the hard cap of one stream
+MAX_SECONDS = 300.0  # the hard cap of one stream under threads, where it holds one
+GEVENT_MAX_SECONDS = 1800.0  # under gevent workers: each reconnection costs a request, an idle stream little
 KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
-RETRY_MS = 2000
-HUB_CLIENT_NAME = "grader-live-hub"  # how the shared subscription shows in Redis's CLIENT LIST  # how long EventSource waits before reconnecting
+RETRY_MS = 2000  # how long EventSource waits before reconnecting
+HUB_CLIENT_NAME = "grader-live-hub"  # how the shared subscription shows in Redis's CLIENT LIST
 
 
 def status_payload(submission_id: int) -> dict[str, Any] | None:
@@ -48,7 +51,8 @@ def _event(payload: dict[str, Any]) -> str:
 
 
 def max_seconds() -> float:
-    return float(current_app.config.get("GRADER_EVENTS_MAX_SECONDS", MAX_SECONDS))
+    default = GEVENT_MAX_SECONDS if stream_slots.cooperative() else MAX_SECONDS
+    return float(current_app.config.get("GRADER_EVENTS_MAX_SECONDS", default))
 
 
 def live_hub() -> Hub | None:
@@ -64,7 +68,7 @@ def live_hub() -> Hub | None:
                 # Its own connection: a subscribed connection can do nothing else. The health check
                 # notices a connection that died quietly (a restarted Redis, a dropped route).
                 return redis.Redis.from_url(
-                    url, client_name=HUB_CLIENT_NAME, socket_connect_timeout=2, socket_timeout=10,
+                    url, client_name=f"{HUB_CLIENT_NAME}-{os.getpid()}", socket_connect_timeout=2, socket_timeout=10,
                     health_check_interval=15,
                 )  # fmt: skip
 
@@ -95,7 +99,17 @@ def stream(
         return
     queues = (notify.QUEUE_CHANNEL.format(queue),) if queue else ()
     with hub.follow((notify.CHANNEL.format(submission_id),), queues) as watch:
-        yield from _changes(submission_id, watch, clock, sleep, poll, cap, start)
+        yield from _changes(submission_id, watch, clock, sleep, poll, cap, start, queue)
+
+
+def _moved(submission_id: int, payload: dict[str, Any] | None, queue: str | None) -> dict[str, Any] | None:
+    """After a move of its queue alone, a waiting submission's new place from the queue's shared
+    snapshot, without reading its row (the state did not change: its own notification would say);
+    None when that cannot tell (it left the waiting line), and the row is read."""
+    if payload is None or queue is None or payload["state"] not in (State.QUEUED.value, State.RECEIVED.value):
+        return None
+    place = queue_estimate.place(submission_id, State(payload["state"]), queue)
+    return None if place is None else {**payload, "queue": place.as_payload()}
 
 
 def _changes(
@@ -106,12 +120,15 @@ def _changes(
     poll: float,
     cap: float,
     start: float,
+    queue: str | None = None,
 ) -> Iterator[str]:
     last_sent = start
     previous: tuple[str, str] | None = None
+    payload: dict[str, Any] | None = None
+    queue_moved = False
     try:
         while True:
-            payload = status_payload(submission_id)
+            payload = (queue_moved and _moved(submission_id, payload, queue)) or status_payload(submission_id)
             queries.end_read()
             if payload is None:
                 yield "event: gone\ndata: {}\n\n"
@@ -134,7 +151,7 @@ def _changes(
                 yield "event: timeout\ndata: {}\n\n"
                 return
             if watch is not None and live:
-                watch.wait(wait)
+                queue_moved = watch.wait(wait) and watch.woke_for == "queue"
             else:
                 (sleep or time.sleep)(poll)
     finally:

@@ -8,8 +8,9 @@ message arrived on. A watcher costs an event and its own socket to the browser, 
 
 A queue's channel says "a slot claimed from this queue, or a run of it ended": everything waiting in
 it moved one place. That happens every run, so a stream that follows a queue is woken for it at most
-once per ``QUEUE_REFRESH_SECONDS`` (its own submission's changes always wake it at once); three
-hundred watchers then cost a few reads a second, not three hundred per claim.
+once per ``QUEUE_REFRESH_SECONDS`` (its own submission's changes always wake it at once), and
+reads its new place from the queue's shared snapshot, not its row (``events._moved``): three
+hundred watchers then cost a few cheap wakes a second, not three hundred reads per claim.
 
 When the subscription fails, the hub wakes every stream (each reads once, then polls) and connects
 again with a growing pause; streams see ``live`` false meanwhile. The reader stops once no stream
@@ -28,7 +29,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PATTERNS = ("grader:submission:*", "grader:queue:*")
-QUEUE_REFRESH_SECONDS = 5.0
+QUEUE_REFRESH_SECONDS = 10.0  # a place and an estimate in minutes: fresh enough every 10 s
 IDLE_SECONDS = 30.0
 READ_SECONDS = 1.0  # the reader's longest wait for a message: how soon it notices a stop or idleness
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -44,6 +45,7 @@ class Watch:
         self.queue_moved = False
         self.queue_due: float | None = None  # when a pending queue move is to be read
         self.queue_read = 0.0  # when the last queue move was read
+        self.woke_for = ""  # what the last wait returned True for: "change" or "queue"
 
     @property
     def live(self) -> bool:
@@ -66,6 +68,7 @@ class Watch:
                 if self.changed:
                     self.changed = self.queue_moved = False
                     self.queue_due, self.queue_read = None, clock()  # the read to come shows the queue too
+                    self.woke_for = "change"
                     return True
                 if self.queue_moved:
                     self.queue_moved = False
@@ -74,6 +77,7 @@ class Watch:
             now = clock()
             if self.queue_due is not None and now >= self.queue_due:
                 self.queue_due, self.queue_read = None, now
+                self.woke_for = "queue"
                 return True
             limit = end if self.queue_due is None else min(end, self.queue_due)
             if now >= limit:
@@ -164,8 +168,8 @@ class Hub:
             try:
                 pubsub = self._connect().pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(*PATTERNS)
+                # Nothing to catch up on: while not subscribed the streams polled the database.
                 self.live, failures = True, 0
-                self._wake_all()  # anything published while not subscribed is read now
                 while not self._stopping and not self._idle():
                     message = pubsub.get_message(timeout=READ_SECONDS)
                     if message is not None and message.get("type") == "pmessage":

@@ -5,9 +5,12 @@ tests/test_queue_words.py."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from openapi_spec_validator import validate
 from support.pages import log_in, page_text
 from support.queueing import SCORED, new_student, upload
@@ -19,6 +22,7 @@ from grader.assignments.services import publish
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 from grader.submissions import grading, queue_estimate
+from grader.web import events, live_hub
 
 # paraboloid with no run measured yet: three seeds of up to 120 s training and 30 s evaluation each
 # (450 s), one worker slot assumed.
@@ -103,3 +107,50 @@ def test_instructors_see_each_queue_s_length_and_oldest_wait_on_the_course_page(
     table = page[start : page.index("</table>", start)]
     row = '<tr><th scope="row">cpu</th><td>2</td><td>2</td><td>under a minute</td></tr>'
     assert row in table
+
+
+def test_the_live_stream_follows_the_queue_without_reading_the_row_again(
+    app, course, assignment, monkeypatch
+):
+    # At a deadline every watcher wakes when its queue moves; its new place comes from the queue's
+    # shared snapshot, not from one more read of its own row per watcher.
+    monkeypatch.setattr(live_hub, "QUEUE_REFRESH_SECONDS", 0.2)
+    first, second = new_student(course, "ada"), new_student(course, "alan")
+    (ahead,) = upload(first, assignment)
+    (mine,) = upload(second, assignment)
+    with app.test_request_context():
+        stream = events.stream(mine, "cpu")
+        assert next(stream).startswith("retry:")
+        assert _event(next(stream))["queue"]["position"] == 2
+        hub = events.live_hub()
+        assert hub is not None
+        _until(lambda: hub.live)  # subscribed: the queue's move reaches the stream
+        assert grading.claim(ahead, "w1") is not None  # publishes the queue's move
+        forget_the_queues()  # the snapshot's time to live (1.5 s) has passed
+        rows_read: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            if statement.lstrip().startswith("SELECT submissions.state, submissions.progress"):
+                rows_read.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            moved = _event(next(stream))
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+        stream.close()
+    assert moved["queue"]["position"] == 1 and moved["state"] == "queued"
+    assert moved["queue"]["summary"].startswith("Next in the cpu queue")
+    assert rows_read == []
+
+
+def _until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "not within 5 s"
+        time.sleep(0.01)
+
+
+def _event(chunk: str) -> dict:  # type: ignore[type-arg]
+    assert chunk.startswith("data: "), chunk
+    return json.loads(chunk[6:])  # type: ignore[no-any-return]
