@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import current_app, url_for
+from flask import Response, current_app, stream_with_context, url_for
 
 from grader.submissions import notify, queue_estimate
 from grader.submissions.models import State
@@ -53,6 +53,20 @@ def _event(payload: dict[str, Any]) -> str:
 def max_seconds() -> float:
     default = GEVENT_MAX_SECONDS if stream_slots.cooperative() else MAX_SECONDS
     return float(current_app.config.get("GRADER_EVENTS_MAX_SECONDS", default))
+
+
+def held_response(user_id: int, body: Callable[[], Iterator[str]]) -> Response:
+    """An event stream in one of the user's stream places, or 204 when the caps are reached
+    (EventSource then stops reconnecting, and the page polls its JSON instead)."""
+    slot = stream_slots.acquire(user_id, max_seconds())
+    if slot is None:
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    response = Response(
+        stream_slots.HeldStream(stream_with_context(body()), slot), mimetype="text/event-stream"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # a buffering proxy would hold the events back
+    return response
 
 
 def live_hub() -> Hub | None:

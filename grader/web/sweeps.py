@@ -14,7 +14,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    stream_with_context,
 )
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -27,7 +26,7 @@ from grader.submissions.models import Result, Submission
 from grader.submissions.weights import MAX_WEIGHTS_BYTES
 from grader.sweeps import services
 
-from . import events, stream_slots, sweep_events
+from . import events, sweep_events
 from .auth import check_csrf, current_user, login_required, security_headers
 from .views import error_page
 
@@ -119,15 +118,8 @@ def events_stream(sweep_id: int) -> Response:
     sweep = _sweep_or_404(sweep_id)
     user = current_user()
     assert user is not None  # login_required
-    slot = stream_slots.acquire(user.id, events.max_seconds())
-    if slot is None:  # 204: EventSource stops reconnecting, and the page polls data.json instead
-        return Response(status=204, headers={"Cache-Control": "no-store"})
     runs = sweep_events.run_ids(sweep.id)
-    body = stream_slots.HeldStream(stream_with_context(sweep_events.stream(sweep.id, runs)), slot)
-    response = Response(body, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return events.held_response(user.id, lambda: sweep_events.stream(sweep.id, runs))
 
 
 @blueprint.get("/submissions/<int:submission_id>/weights.safetensors")

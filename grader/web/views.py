@@ -18,7 +18,6 @@ from flask import (
     render_template,
     request,
     send_from_directory,
-    stream_with_context,
     url_for,
 )
 from werkzeug.exceptions import HTTPException
@@ -38,7 +37,7 @@ from grader.submissions.gradebook import scoreboard_file
 from grader.submissions.models import State
 from grader.submissions.reference import latest_reference
 
-from . import events, queries, stream_slots
+from . import events, queries
 from .auth import check_csrf, current_user, login_required, security_headers
 from .code_view import code_css, submission_code
 from .markup import description_html
@@ -231,17 +230,8 @@ def status_json(submission_id: int) -> Response:
 @login_required
 def status_events(submission_id: int) -> Response:
     submission = _submission_or_404(submission_id)
-    user = current_user()
-    assert user is not None  # login_required
-    slot = stream_slots.acquire(user.id, events.max_seconds())
-    if slot is None:  # 204: EventSource stops reconnecting, and the page polls status.json instead
-        return Response(status=204, headers={"Cache-Control": "no-store"})
     queue = None if submission.state.final or submission.state == State.RUNNING else submission.queue
-    body = stream_slots.HeldStream(stream_with_context(events.stream(submission_id, queue)), slot)
-    response = Response(body, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # a buffering proxy would hold the events back
-    return response
+    return events.held_response(_user().id, lambda: events.stream(submission_id, queue))
 
 
 @blueprint.get("/submissions/<int:submission_id>/result")
