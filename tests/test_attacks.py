@@ -469,7 +469,9 @@ def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run
     assert result.stdout == result.stderr == "" and not result.training.curves
     recorded = run(loop.replace("{broken}", "torch.stack"), attack_limits, runner_config, backend_pool)
     assert recorded.verdict is Verdict.SCORED, recorded.message
-    assert recorded.training.probes["harness"]["observation_failures"] > 0
+    # A failed flush drops its second of points and is not retried on each later step (that was quadratic:
+    # 3,000 steps took 14 s of a 20 s budget): the gradient-norm samples (1 in 25 steps) and a few flushes.
+    assert 0 < recorded.training.probes["harness"]["observation_failures"] < 3000 // 25 + 20
 
 
 def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config, attack_limits, backend_pool):
