@@ -57,6 +57,9 @@ class RunnerConfig:
     sandbox_backend: str = "bwrap"  # "bwrap" (bubblewrap on this host) or "docker" (sibling containers)
     sandbox_image: str = "grader-sandbox:local"  # the Docker backend's image (docker/sandbox.Dockerfile)
     cgroup_root: Path | None = None  # where the host's cgroup file system is seen (Docker backend's counters)
+    fork_server: bool = (
+        True  # as root with bubblewrap: warm sandboxes are fork servers (sandbox/forkserver.py)
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, euid: int | None = None) -> RunnerConfig:
@@ -91,6 +94,7 @@ class RunnerConfig:
             sandbox_backend=backend,
             sandbox_image=env.get("GRADER_SANDBOX_IMAGE", "") or "grader-sandbox:local",
             cgroup_root=Path(cgroups) if cgroups else None,
+            fork_server=_flag("GRADER_FORK_SERVER", env.get("GRADER_FORK_SERVER", "1")),
         )
 
 

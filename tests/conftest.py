@@ -63,10 +63,27 @@ def docker_pool(
     pool.close()
 
 
-@pytest.fixture(scope="module", params=["bwrap", "docker"])
+@pytest.fixture(scope="module")
+def fork_pool(runner_config: RunnerConfig, attack_limits: Limits) -> Iterator[WarmPool]:
+    """A fork server (bubblewrap as root): each run in a sealed child of one warm sandbox."""
+    if runner_config.sandbox_uid is None:
+        pytest.skip("a fork server needs the worker to run as root (a uid and a cgroup for its sandbox)")
+    pool = WarmPool(
+        attack_limits, runner_config.sandbox_uid, size=1, jobs_root=runner_config.jobs_dir, fork_server=True
+    ).start()
+    assert pool.wait_ready(60) and pool.fork_server, (
+        "this kernel refused the fork server's seal (see the log)"
+    )
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module", params=["bwrap", "bwrap-fork", "docker"])
 def backend_pool(request: pytest.FixtureRequest) -> WarmPool:
-    """The warm pool of each backend in turn: a module using it runs against both, with the same verdicts."""
-    return request.getfixturevalue("warm_pool" if request.param == "bwrap" else "docker_pool")
+    """The warm pool of each backend in turn (bubblewrap's warm sandboxes, its fork server, containers):
+    a module using it runs against each, with the same verdicts."""
+    fixture = {"bwrap": "warm_pool", "bwrap-fork": "fork_pool", "docker": "docker_pool"}[request.param]
+    return request.getfixturevalue(fixture)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -62,6 +63,7 @@ class SandboxProcess:
     place: Scratch | None = None
     started: float = 0.0
     closed: bool = field(default=False)
+    link: socket.socket | None = None  # a fork server's link (grader/sandbox/forkserver.py)
     shared = False  # job files are chowned to ``uid`` (as root) or are the worker's own
 
     @property
@@ -113,6 +115,8 @@ class SandboxProcess:
                 os.close(fd)
             except OSError:
                 pass
+        if self.link is not None:
+            self.link.close()
         for stream in (self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 stream.close()
@@ -166,6 +170,7 @@ def build_command(
     opened: list[int],
     fds: list[int],
     place: Scratch | None = None,
+    fork_link: int | None = None,
 ) -> list[str]:
     if uid is not None:
         # As root: bubblewrap sets up the namespaces with its privileges, then setpriv
@@ -202,11 +207,18 @@ def build_command(
     opened.append(passwd)
     fds.append(passwd)
     args += ["--perms", "0755", "--dir", "/etc", "--ro-bind-data", str(passwd), "/etc/passwd"]
-    seccomp_fd = seccomp.filter_fd()
+    seccomp_fd = seccomp.filter_fd(fork_server=fork_link is not None)
     if seccomp_fd is not None:
         opened.append(seccomp_fd)
         fds.append(seccomp_fd)
         args += ["--seccomp", str(seccomp_fd)]
+    fork_env: list[str] = []
+    if fork_link is not None:
+        jobs_filter = seccomp.filter_fd(always=True)
+        assert jobs_filter is not None
+        opened.append(jobs_filter)
+        fds.append(jobs_filter)
+        fork_env = ["--setenv", "GRADER_FORK", f"{fork_link},{jobs_filter}"]
     args += [
         "--remount-ro", "/",
         "--clearenv",
@@ -223,6 +235,7 @@ def build_command(
         "--setenv", "OPENBLAS_NUM_THREADS", str(limits.threads),
         *_gpu_args(limits.gpu_index),
         "--setenv", "GRADER_CHANNELS", ",".join(map(str, channels)),
+        *fork_env,
         "--chdir", WORKDIR,
         "--",
         *drop,
@@ -265,8 +278,9 @@ def _preexec(limits: Limits, procs_files: list[str], uid: int | None) -> None:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
 
-def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
-    """Start a sandbox running the harness; it imports torch and waits for a job."""
+def spawn(limits: Limits, jobdir: Path, uid: int | None, fork_server: bool = False) -> SandboxProcess:
+    """Start a sandbox running the harness; it imports torch and waits for a job (or, as a
+    ``fork_server``, for jobs on its link: see grader/sandbox/forkserver.py)."""
     opened: list[int] = []
     fds: list[int] = []
     cgroup = Cgroup.create(
@@ -285,7 +299,13 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
     control_r, control_w = os.pipe()
     results_r, results_w = os.pipe()
     child_ends = [metrics_w, control_r, results_w]
-    command = build_command(limits, jobdir, uid, child_ends, opened, fds, place)
+    link: socket.socket | None = None
+    fork_link = None
+    if fork_server:
+        link, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fork_link = theirs.detach()
+        child_ends.append(fork_link)
+    command = build_command(limits, jobdir, uid, child_ends[:3], opened, fds, place, fork_link)
     procs = cgroup.procs_files() if cgroup else []
 
     def prepare() -> None:
@@ -306,6 +326,8 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
     except Exception:
         for fd in (metrics_r, control_w, results_r):
             os.close(fd)
+        if link is not None:
+            link.close()
         if cgroup is not None:
             cgroup.destroy()
         if place is not None:
@@ -317,4 +339,4 @@ def spawn(limits: Limits, jobdir: Path, uid: int | None) -> SandboxProcess:
     for fd in (metrics_r, results_r):
         os.set_blocking(fd, False)
     os.set_blocking(control_w, False)
-    return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid, place)
+    return SandboxProcess(popen, metrics_r, control_w, results_r, jobdir, cgroup, uid, place, link=link)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Cgroup:
 
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
+        self._peak_fds: list[int] = []
 
     # -- creation -------------------------------------------------------------
     @classmethod
@@ -113,6 +115,9 @@ class Cgroup:
         return [int(p) for p in _read(first / "cgroup.procs").split()]
 
     def destroy(self) -> None:
+        for fd in self._peak_fds:
+            os.close(fd)
+        self._peak_fds = []
         for _ in range(50):
             self.kill_all()
             try:
@@ -156,9 +161,19 @@ class Cgroup:
         raise NotImplementedError
 
     def oom_killed(self) -> bool:
-        raise NotImplementedError
+        return self.oom_kills() > 0
 
     def pids_limit_hit(self) -> bool:
+        return self.pids_refused() > 0
+
+    def oom_kills(self) -> int:
+        raise NotImplementedError
+
+    def pids_refused(self) -> int:
+        raise NotImplementedError
+
+    def peak_from_now(self) -> Callable[[], int | None]:
+        """Reset the peak to the present use; what then reads the peak since (a fork server's next job)."""
         raise NotImplementedError
 
     def kill_all(self) -> None:
@@ -216,11 +231,15 @@ class CgroupV1(Cgroup):
         text = _read(self.dirs["memory"] / "memory.max_usage_in_bytes").strip()
         return int(text) if text else None
 
-    def oom_killed(self) -> bool:
-        return _field(_read(self.dirs["memory"] / "memory.oom_control"), "oom_kill") > 0
+    def oom_kills(self) -> int:
+        return _field(_read(self.dirs["memory"] / "memory.oom_control"), "oom_kill")
 
-    def pids_limit_hit(self) -> bool:
-        return _field(_read(self.dirs["pids"] / "pids.events"), "max") > 0
+    def pids_refused(self) -> int:
+        return _field(_read(self.dirs["pids"] / "pids.events"), "max")
+
+    def peak_from_now(self) -> Callable[[], int | None]:
+        _write(self.dirs["memory"] / "memory.max_usage_in_bytes", "0")  # any write resets it to the usage
+        return self.peak_memory
 
     def kill_all(self) -> None:
         freezer = self.dirs["freezer"] / "freezer.state"
@@ -284,11 +303,36 @@ class CgroupV2(Cgroup):
         text = _read(self.dirs["unified"] / "memory.peak").strip()
         return int(text) if text else None
 
-    def oom_killed(self) -> bool:
-        return _field(_read(self.dirs["unified"] / "memory.events"), "oom_kill") > 0
+    def oom_kills(self) -> int:
+        return _field(_read(self.dirs["unified"] / "memory.events"), "oom_kill")
 
-    def pids_limit_hit(self) -> bool:
-        return _field(_read(self.dirs["unified"] / "pids.events"), "max") > 0
+    def pids_refused(self) -> int:
+        return _field(_read(self.dirs["unified"] / "pids.events"), "max")
+
+    def peak_from_now(self) -> Callable[[], int | None]:
+        # Since Linux 6.12 a write resets the peak as read through the same descriptor; before, a job's
+        # peak cannot be told from the server's earlier ones: unknown rather than wrong.
+        for old in self._peak_fds:  # an earlier job's: jobs of a server come one after another
+            os.close(old)
+        self._peak_fds = []
+        try:
+            fd = os.open(self.dirs["unified"] / "memory.peak", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return lambda: None
+        try:
+            os.write(fd, b"reset\n")
+        except OSError:
+            os.close(fd)
+            return lambda: None
+        self._peak_fds.append(fd)
+
+        def peak() -> int | None:
+            try:
+                return int(os.pread(fd, 64, 0).split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+
+        return peak
 
     def kill_all(self) -> None:
         try:

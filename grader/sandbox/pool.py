@@ -1,8 +1,11 @@
-"""Warm sandboxes: started ahead, torch already imported, each used once.
+"""Warm sandboxes: started ahead, torch already imported.
 
 ``import torch`` takes about as long as training the reference solution, so a
 worker slot keeps a few sandboxes that have imported it and wait for a job. A
-used sandbox is destroyed and a fresh one is started in the background.
+used sandbox is destroyed and a fresh one is started in the background. With
+``fork_server`` (bubblewrap as root), the pool keeps fork servers instead, each
+running job after job in a sealed child of its own (``forkserver``): the import
+is paid once per server, not once per run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from grader.harness import protocol
 
 from .backend import Backend, BwrapBackend, Sandbox
 from .bwrap import SandboxUnavailable
+from .forkserver import ForkServer, ForkUnavailable
 from .limits import Limits
 
 HELLO_SECONDS = 60.0
@@ -85,11 +89,14 @@ def wait_for_hello(proc: Sandbox, timeout: float) -> dict[str, Any]:
 class WarmPool:
     def __init__(
         self, limits: Limits, uid: int | None, size: int = 1, jobs_root: Path | None = None,
-        backend: Backend | None = None,
+        backend: Backend | None = None, fork_server: bool = False,
     ) -> None:  # fmt: skip
         self.limits = limits
         self.uid = uid
         self.backend = backend
+        # Only bubblewrap as root: the server's sandbox and each job's seal rely on a uid and a cgroup of their own.
+        self.fork_server = fork_server and uid is not None and (backend is None or backend.name == "bwrap")
+        self._servers: queue.Queue[ForkServer] = queue.Queue()
         self.size = size
         self.jobs_root = jobs_root
         self._ready: queue.Queue[ReadySandbox] = queue.Queue()
@@ -108,6 +115,8 @@ class WarmPool:
     def _fill(self) -> None:
         while not self._stop.is_set():
             if not self._wanted.acquire(timeout=0.5):
+                continue
+            if self.fork_server and self._start_server():
                 continue
             ready: ReadySandbox | None = None
             try:
@@ -129,6 +138,48 @@ class WarmPool:
                     ready.proc.close()
                 self._retry_later()
 
+    def _start_server(self) -> bool:
+        """Start one fork server (True), or say that this host cannot have them (False: plain ones from now)."""
+        server: ForkServer | None = None
+        try:
+            assert self.uid is not None
+            server = ForkServer.start(self.limits, self.uid, self.jobs_root)
+            hello = server.wait_hello(HELLO_SECONDS)
+            mismatch = protocol.version_mismatch(hello)
+            if mismatch is not None:
+                raise StaleHarness(mismatch)
+            if self._stop.is_set():
+                server.close()
+                return True
+            self._servers.put(server)
+        except ForkUnavailable as exc:
+            if server is not None:
+                server.close()
+            log.warning("warm sandboxes are started one per run: %s", exc)
+            self.fork_server = False
+            return False
+        except StaleHarness as exc:
+            if server is not None:
+                server.close()
+            self.broken = str(exc)
+            log.error("the warm pool stopped: %s", exc)
+            self._stop.set()
+        except Exception:  # noqa: BLE001 - retried; jobs fall back to cold sandboxes meanwhile
+            if server is not None:
+                server.close()
+            self._retry_later()
+        return True
+
+    def _server_done(self, server: ForkServer) -> None:
+        """A job of ``server`` is closed: it serves the next one, or a fresh server replaces it."""
+        if server.usable and not self._stop.is_set():
+            self._servers.put(server)
+            return
+        if server.broken:
+            log.warning("a fork server was replaced: %s", server.broken)
+        server.close()
+        self._wanted.release()
+
     def _retry_later(self) -> None:
         self.failures += 1
         time.sleep(min(5.0, 0.5 * self.failures))
@@ -137,6 +188,19 @@ class WarmPool:
     def acquire(self, wait: float = 0.0) -> ReadySandbox | None:
         """A warm sandbox if one is ready (waiting up to ``wait`` seconds), else None."""
         deadline = time.monotonic() + wait
+        while self.fork_server or not self._servers.empty():
+            remaining = deadline - time.monotonic()
+            try:
+                server = self._servers.get(timeout=remaining) if remaining > 0 else self._servers.get_nowait()
+            except queue.Empty:
+                return None
+            if server.usable and time.monotonic() - server.idle_since <= MAX_IDLE_SECONDS:
+                try:
+                    return ReadySandbox(server.fork(self._server_done), dict(server.hello), time.monotonic())
+                except SandboxUnavailable:
+                    pass
+            server.close()
+            self._wanted.release()
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -149,10 +213,14 @@ class WarmPool:
                 return ready
             ready.proc.close()
 
+    def fork_servers(self) -> list[ForkServer]:
+        """The fork servers waiting for a job (none while each is running one, or without fork servers)."""
+        return list(self._servers.queue)
+
     def wait_ready(self, timeout: float) -> bool:
         """Block until a warm sandbox is ready (used by benchmarks and tests)."""
         end = time.monotonic() + timeout
-        while self._ready.qsize() < 1:
+        while self._ready.qsize() + self._servers.qsize() < 1:
             if time.monotonic() > end:
                 return False
             time.sleep(0.05)
@@ -164,5 +232,10 @@ class WarmPool:
         while True:
             try:
                 self._ready.get_nowait().proc.close()
+            except queue.Empty:
+                break
+        while True:
+            try:
+                self._servers.get_nowait().close()
             except queue.Empty:
                 break

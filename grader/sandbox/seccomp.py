@@ -94,9 +94,18 @@ def available() -> bool:
 Rule = tuple[str, int, tuple[ArgCompare, ...]]  # a call, the errno it fails with, when (all must hold)
 
 
-def rules() -> list[Rule]:
-    """The filter as data: bubblewrap's BPF program and the Docker backend's profile are both made from it."""
-    made: list[Rule] = [(name, errno.EPERM, ()) for name in DENIED]
+# What a fork server (grader/harness/forked.py) must do to seal each job's child before the child
+# installs the full filter: new namespaces and fresh tmpfs mounts in them.
+FORK_SERVER_NEEDS = ("unshare", "mount")
+
+
+def rules(fork_server: bool = False) -> list[Rule]:
+    """The filter as data: bubblewrap's BPF program and the Docker backend's profile are both made from it.
+
+    ``fork_server``: the fork server's own, less ``FORK_SERVER_NEEDS``; its jobs run under the full one.
+    """
+    denied = [name for name in DENIED if not (fork_server and name in FORK_SERVER_NEEDS)]
+    made: list[Rule] = [(name, errno.EPERM, ()) for name in denied]
     made.append(("clone3", errno.ENOSYS, ()))
     made += [
         ("clone", errno.EPERM, (ArgCompare(0, CMP_MASKED_EQ, flag, flag),)) for flag in CLONE_NAMESPACE_FLAGS
@@ -132,8 +141,8 @@ def docker_profile() -> str:
     return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": calls}, separators=(",", ":"))
 
 
-@lru_cache(maxsize=1)
-def compiled_filter() -> bytes | None:
+@lru_cache(maxsize=2)
+def compiled_filter(fork_server: bool = False) -> bytes | None:
     """The BPF program as bytes (compiled once per process), or None without libseccomp."""
     lib = _library()
     if lib is None:
@@ -142,7 +151,7 @@ def compiled_filter() -> bytes | None:
     if not ctx:
         return None
     try:
-        for name, code, compares in rules():
+        for name, code, compares in rules(fork_server):
             number = lib.seccomp_syscall_resolve_name(name.encode())
             if number < 0:
                 continue  # not a call on this architecture
@@ -164,12 +173,16 @@ def compiled_filter() -> bytes | None:
         lib.seccomp_release(ctx)
 
 
-def filter_fd() -> int | None:
-    """A fresh readable fd holding the filter, for ``bwrap --seccomp FD`` (caller closes it)."""
-    program = compiled_filter()
-    if program is None:
+def filter_fd(fork_server: bool = False, always: bool = False) -> int | None:
+    """A fresh readable fd holding the filter, for ``bwrap --seccomp FD`` (caller closes it).
+
+    ``always``: an empty one rather than None without libseccomp (what a fork server reads).
+    """
+    program = compiled_filter(fork_server)
+    if program is None and not always:
         return None
     fd = os.memfd_create("seccomp", 0)
+    program = program or b""
     os.write(fd, program)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

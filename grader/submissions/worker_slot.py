@@ -64,7 +64,7 @@ def current() -> Slot:
             if config.warm_pool:
                 limits = Limits(threads=config.threads, gpu_index=config.gpu_index)
                 pool = WarmPool(
-                    limits, config.sandbox_uid, config.warm_pool, config.jobs_dir, backend
+                    limits, config.sandbox_uid, config.warm_pool, config.jobs_dir, backend, config.fork_server
                 ).start()
                 atexit.register(pool.close)
             _slot = Slot(config.sandbox_uid, config.threads, config.jobs_dir, pool, config.gpu_index, backend)
