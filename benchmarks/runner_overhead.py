@@ -5,6 +5,8 @@ Runs the paraboloid reference solution, interleaved, ROUNDS times each way:
 * bare          ``python reference.py`` in a subprocess (same interpreter, same thread count);
 * bwrap cold    through the runner, in a bubblewrap sandbox started for it (torch imported inside);
 * bwrap warm    through the runner, in a warm bubblewrap sandbox that imported torch beforehand;
+* bwrap fork    through the runner, in a child of a fork server (as root: grader/sandbox/forkserver.py),
+                whose training is also compared with a warm sandbox's (a forked child must not train slower);
 * docker cold   the same in a sandbox container started for it (docker/sandbox.Dockerfile);
 * docker warm   the same in a warm sandbox container;
 
@@ -12,7 +14,8 @@ and, inside warm bubblewrap sandboxes, training with the harness's recording on 
 runs are noisy here: ``recording_cost.py`` measures the same thing block by block). Every pool is
 full before each measurement, so no sandbox starts in the background while another run is timed.
 Prints medians and the ratios the issues set as targets: bubblewrap warm <= 0.9 x bare and cold
-<= 1.15 x bare; Docker warm <= 0.9 x bare and cold <= 1.3 x bare; recording <= 1.05 x. The Docker
+<= 1.15 x bare, fork <= 0.9 x bare and its training <= 1.05 x a warm sandbox's; Docker warm <= 0.9 x
+bare and cold <= 1.3 x bare; recording <= 1.05 x. The Docker
 rows need an engine and the image (scripts/build-images --local); without them they are skipped,
 and the output says so.
 
@@ -40,7 +43,13 @@ from grader.sandbox.backend import Backend, BwrapBackend
 from grader.sandbox.pool import WarmPool
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"bwrap cold": 1.15, "bwrap warm": 0.90, "docker cold": 1.30, "docker warm": 0.90}
+TARGETS = {
+    "bwrap cold": 1.15,
+    "bwrap warm": 0.90,
+    "bwrap fork": 0.90,
+    "docker cold": 1.30,
+    "docker warm": 0.90,
+}
 
 
 def bare(script: Path, threads: int) -> float:
@@ -94,6 +103,11 @@ def main() -> None:
         name: WarmPool(limits, config.sandbox_uid, size=1, jobs_root=config.jobs_dir, backend=backend).start()
         for name, backend in backends.items()
     }
+    if config.sandbox_uid is not None:  # fork servers need root (a uid and a cgroup for the sandbox)
+        pools["bwrap fork"] = WarmPool(
+            limits, config.sandbox_uid, size=1, jobs_root=config.jobs_dir, backend=backends["bwrap"],
+            fork_server=True,
+        ).start()  # fmt: skip
 
     def settle() -> None:  # nothing starting in the background while a run is timed
         for pool in pools.values():
@@ -104,7 +118,7 @@ def main() -> None:
         started = time.perf_counter()
         result = run_submission(
             request(instrument), pool=pools[name] if warm else None, uid=config.sandbox_uid,
-            jobs_root=config.jobs_dir, backend=backends[name],
+            jobs_root=config.jobs_dir, backend=backends[name.split()[0]],
         )  # fmt: skip
         elapsed = time.perf_counter() - started
         assert result.verdict.value == "scored", result.message
@@ -115,6 +129,8 @@ def main() -> None:
     for name in backends:
         times[f"{name} cold"], times[f"{name} warm"] = [], []
     times["train_on"], times["train_off"] = [], []
+    if "bwrap fork" in pools:
+        times["bwrap fork"], times["train_fork"] = [], []
     try:
         bare(script, config.threads)  # warm the file cache once, untimed
         for round_ in range(args.rounds):
@@ -128,6 +144,10 @@ def main() -> None:
                 times["train_on" if instrument else "train_off"].append(training)
                 if instrument:
                     times["bwrap warm"].append(elapsed)
+            if "bwrap fork" in pools:
+                elapsed, training = through_runner("bwrap fork", True)
+                times["bwrap fork"].append(elapsed)
+                times["train_fork"].append(training)
             if "docker" in backends:
                 times["docker warm"].append(through_runner("docker", warm=True)[0])
             print(
@@ -151,6 +171,8 @@ def main() -> None:
     if docker is None:
         print(f"  docker rows skipped: no engine or no image {args.image} ({why_not})")
     print(f"  recording on / off   {median['train_on'] / median['train_off']:.3f}   (<= 1.05)")
+    if "train_fork" in median:
+        print(f"  training fork / warm {median['train_fork'] / median['train_on']:.3f}   (<= 1.05)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.pool import WarmPool
 
 REPORT = "import json; print(json.dumps(report))"
+# Where a job might leave something: the scratch mounts, and every other place it could try.
+PLACES = repr(("/workspace", "/tmp", "/dev/shm", "/dev", "/", "/job", "/etc", "/opt/grader", "/usr"))
 
 
 def served(pool: WarmPool) -> int:
@@ -35,17 +37,20 @@ def report(result_stdout: str) -> dict:
 def test_a_job_finds_nothing_an_earlier_job_left(fork_pool, attack_limits, runner_config):
     leave = """
     import os, subprocess
-    for place in ("/workspace", "/tmp", "/dev/shm"):
-        open(f"{place}/left-behind", "w").write("from the job before")
+    for place in PLACES:
+        try:
+            open(f"{place}/left-behind", "w").write("from the job before")
+        except OSError:
+            pass  # not writable at all (the read-only root, bubblewrap's /dev)
     subprocess.Popen(["sleep", "600"], start_new_session=True)  # a process meant to outlive its job
     """
-    first = run(leave, attack_limits, runner_config, fork_pool)
+    first = run(leave.replace("PLACES", PLACES), attack_limits, runner_config, fork_pool)
     assert first.verdict not in (Verdict.INTERNAL_ERROR, Verdict.HARNESS_ERROR), first.message
     before = served(fork_pool)
     look = (
         """
     import os
-    found = [f"{p}/left-behind" for p in ("/workspace", "/tmp", "/dev/shm") if os.path.exists(f"{p}/left-behind")]
+    found = [f"{p}/left-behind" for p in PLACES if os.path.exists(f"{p}/left-behind")]
     sleepers = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -57,7 +62,7 @@ def test_a_job_finds_nothing_an_earlier_job_left(fork_pool, attack_limits, runne
     """
         + REPORT
     )
-    second = run(look, attack_limits, runner_config, fork_pool)
+    second = run(look.replace("PLACES", PLACES), attack_limits, runner_config, fork_pool)
     assert second.warm and served(fork_pool) == before + 1  # the same server ran it
     seen = report(second.stdout)
     assert seen == {"found": [], "sleepers": [], "pid": 1}
@@ -179,5 +184,32 @@ def test_a_server_is_replaced_after_its_last_job(
         assert all(r.stdout == "ok\n" and r.warm for r in runs)
         pool.wait_ready(60)
         assert served(pool) == 1  # the third job was a fresh server's first
+    finally:
+        pool.close()
+
+
+def test_a_job_that_cannot_be_sealed_is_the_platforms_failure_and_its_server_is_replaced(
+    runner_config: RunnerConfig, attack_limits: Limits, monkeypatch: pytest.MonkeyPatch
+):
+    if runner_config.sandbox_uid is None:
+        pytest.skip("a fork server needs the worker to run as root")
+    pool = WarmPool(
+        attack_limits, runner_config.sandbox_uid, jobs_root=runner_config.jobs_dir, fork_server=True
+    )
+    pool.start()
+    try:
+        pool.wait_ready(60)
+        (server,) = pool.fork_servers()
+        # A scratch mount the child cannot make (no such folder): the seal fails before any job code runs.
+        places = {**forkserver.scratch_sizes(attack_limits), "/no-such-folder": 1 << 20}
+        monkeypatch.setattr(forkserver, "scratch_sizes", lambda limits: places)
+        failed = run("print('never')", attack_limits, runner_config, pool)
+        assert failed.verdict is Verdict.INTERNAL_ERROR and not failed.verdict.charged, failed.message
+        assert failed.stdout == "" and "could not seal a job" in failed.message
+        assert server.broken == "the fork server could not seal a job" and server.sandbox.closed
+        monkeypatch.undo()
+        pool.wait_ready(60)
+        assert pool.fork_servers()[0] is not server
+        assert run("print('sealed')", attack_limits, runner_config, pool).stdout == "sealed\n"
     finally:
         pool.close()

@@ -5,8 +5,9 @@ quarter of the machine. With ``GRADER_FORK`` set the harness imports torch, says
 the host, then forks a child per job. Before any of the job's code runs the child is sealed off from
 the server and from every job before and after it:
 
-- new user, mount, pid and IPC namespaces (the sandbox's uid mapped to itself): the job's processes
-  cannot see or signal the server, and all of them die with the job's first process;
+- new user, mount, pid, IPC and network namespaces (the sandbox's uid mapped to itself): the job's
+  processes cannot see or signal the server, nor meet a later job on an abstract socket, and all of
+  them die with the job's first process;
 - a fresh tmpfs work dir, /tmp and /dev/shm, capped in bytes and in files: nothing an earlier job wrote;
 - an empty capability bounding set and no capabilities, then the host's full seccomp filter (the
   server's own filter lets it unshare and mount; the job's does not);
@@ -29,14 +30,16 @@ import socket
 import sys
 from collections.abc import Callable
 
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x08000000, 0x10000000, 0x20000000
+from .protocol import HARNESS_FAILED
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP = 1, 4, 22, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 SECCOMP_MODE_FILTER = 2
 MS_NOSUID, MS_NODEV = 2, 4
 CAPABILITY_VERSION_3 = 0x20080522
 JOB_DESCRIPTORS = 5  # stdout, stderr, metrics, control, results
-SEAL_FAILED = 71  # a child that could not be sealed: the platform's failure, never the student's
 BYTES_PER_FILE, MIN_FILES = 8192, 2048  # as grader/sandbox/scratch.py caps the host's own mounts
 
 RunJob = Callable[[tuple[int, int, int]], None]
@@ -107,7 +110,7 @@ def seal(places: dict[str, int], program: bytes) -> None:
     # The server is not dumpable, and a child that is not may not write its own id maps; no other job
     # runs while this one is sealed, so nothing else of this uid is there to look at it.
     _prctl(PR_SET_DUMPABLE, 1)
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
@@ -115,6 +118,7 @@ def seal(places: dict[str, int], program: bytes) -> None:
         options = f"size={size},nr_inodes={max(MIN_FILES, size // BYTES_PER_FILE)},mode=1777"
         flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV)
         _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, options.encode()), f"mount {target}")
+    os.chdir("/")  # not the directory the new work dir covers: the server's own scratch
     _drop_capabilities()
     _install_filter(program)
 
@@ -134,26 +138,31 @@ def _status(raw: int) -> int:
     return 128 + os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
 
 
-def _job(fds: list[int], places: dict[str, int], program: bytes, run: RunJob) -> None:
-    """In the forked child: seal, then run the job as pid 1 of its own pid namespace. Never returns."""
+def _job(fds: list[int], places: dict[str, int], program: bytes, run: RunJob, sealed: int) -> None:
+    """In the forked child: seal (then say so on ``sealed``), and run the job as pid 1 of its own pid
+    namespace. Never returns."""
     try:
         stdout, stderr, metrics, control, results = fds
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
-        _keep_only({metrics, control, results})
+        _keep_only({metrics, control, results, sealed})
         seal(places, program)
+        os.write(sealed, b"1")
+        os.close(sealed)
+        # Not dumpable from here: the job shares this child's user namespace and may not read it either.
+        _prctl(PR_SET_DUMPABLE, 0)
         pid = os.fork()
     except BaseException as exc:  # noqa: BLE001 - reported as the platform's failure
         os.write(2, f"the fork server could not seal a job: {exc}\n".encode())
-        os._exit(SEAL_FAILED)
+        os._exit(HARNESS_FAILED)  # the platform's failure, never the student's
     if pid == 0:
         try:
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the job dies with the child the server waits for
+            _prctl(PR_SET_DUMPABLE, 1)  # its own /proc/self is its own (subprocess lists /proc/self/fd)
             os.environ["GRADER_CHANNELS"] = f"{metrics},{control},{results}"  # as a sandbox of its own says
             run((metrics, control, results))
         finally:
             os._exit(0)
-    _prctl(PR_SET_DUMPABLE, 0)  # the job shares this child's user namespace: it may not read it either
     for fd in (metrics, control, results):
         os.close(fd)  # the job alone holds its channels: their EOF is the job's end
     _, raw = os.waitpid(pid, 0)
@@ -186,6 +195,7 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
         program = handle.read()
     link = socket.socket(fileno=link_fd)
     _prctl(PR_SET_DUMPABLE, 0)
+    os.chdir("/")  # its scratch work dir is covered in every job: nothing of the job may start from it
     why = _probe(program)
     link.send(json.dumps({"t": "hello", **hello, "fork": why is None, "why": why}).encode())
     if why is not None:
@@ -202,12 +212,17 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
         if len(fds) != JOB_DESCRIPTORS:
             for fd in fds:
                 os.close(fd)
-            os._exit(SEAL_FAILED)
+            os._exit(HARNESS_FAILED)
+        said, sealed = os.pipe()
         pid = os.fork()
         if pid == 0:
             link.close()
-            _job(fds, places, program, run)
+            os.close(said)
+            _job(fds, places, program, run, sealed)
+        os.close(sealed)
         for fd in fds:
             os.close(fd)
         _, raw = os.waitpid(pid, 0)
-        link.send(json.dumps({"t": "exit", "status": _status(raw)}).encode())
+        with os.fdopen(said, "rb") as reply:
+            was_sealed = reply.read(1) == b"1"
+        link.send(json.dumps({"t": "exit", "status": _status(raw), "sealed": was_sealed}).encode())

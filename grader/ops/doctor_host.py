@@ -54,6 +54,13 @@ def check_sandbox(runner: RunnerConfig | None) -> list[Finding]:
     found = [_bubblewrap(runner)]
     if found[0].status != FAIL:
         found.append(_limits())
+        if (
+            found[-1].status == OK
+            and runner is not None
+            and runner.sandbox_uid is not None
+            and runner.fork_server
+        ):
+            found.append(_fork_server(runner))
     if seccomp.compiled_filter() is None:
         found.append(
             Finding(
@@ -101,6 +108,39 @@ def _bubblewrap(runner: RunnerConfig | None) -> Finding:
         "sandbox",
         OK,
         f"backend bubblewrap ({version}), namespaces work; {who}",
+    )
+
+
+FORK_FIX = (
+    "let the sandbox's uid make user namespaces (sysctl user.max_user_namespaces above 0; on Ubuntu 24.04 "
+    "kernel.apparmor_restrict_unprivileged_userns=0), or set GRADER_FORK_SERVER=0 to start one sandbox per run"
+)
+
+
+def _fork_server(runner: RunnerConfig) -> Finding:
+    """Start a fork server as a worker slot would, and see whether it can seal a job's child."""
+    from grader.sandbox.forkserver import ForkServer, ForkUnavailable
+    from grader.sandbox.limits import Limits
+
+    assert runner.sandbox_uid is not None
+    server = None
+    try:
+        server = ForkServer.start(Limits(), runner.sandbox_uid, runner.jobs_dir)
+        server.wait_hello(120)
+    except ForkUnavailable as exc:
+        return Finding(
+            "fork server", WARN, f"{exc}: each run starts a sandbox (and imports torch) of its own", FORK_FIX
+        )
+    except Exception as exc:  # noqa: BLE001 - any reason: the workers fall back the same way
+        return Finding("fork server", WARN, f"a fork server did not start: {exc}", FORK_FIX)
+    finally:
+        if server is not None:
+            server.close()
+    return Finding(
+        "fork server",
+        OK,
+        "warm sandboxes are fork servers: torch imported once, each run in a sealed child "
+        "(own user, mount, pid, IPC and network namespaces, no capabilities, the full filter)",
     )
 
 

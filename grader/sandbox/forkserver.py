@@ -218,6 +218,8 @@ class ForkedJob:
                 if not isinstance(status, int):
                     self.server.broken = "the fork server said something other than a job's end"
                     status = KILLED
+                elif record.get("sealed") is not True:  # the job never ran: the next would not either
+                    self.server.broken = self.server.broken or "the fork server could not seal a job"
                 self.status = status
             elif time.monotonic() >= end:
                 break

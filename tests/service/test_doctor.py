@@ -45,6 +45,7 @@ def test_this_machine_passes_with_the_real_database_and_redis(app, service_setti
     assert findings["sandbox"][0].status == OK and "bubblewrap" in findings["sandbox"][0].detail
     # These machines have cgroup v1 with swap accounting: the kernel enforces the limits.
     assert findings["limits"][0].status == OK and "was killed" in findings["limits"][0].detail
+    assert findings["fork server"][0].status == OK and "sealed child" in findings["fork server"][0].detail
     assert findings["torch"][0].status == OK
     assert findings["gpu"][0].status == OK  # no GPU here, and none configured
     assert all(f.status == OK for name, group in findings.items() if name.startswith("disk") for f in group)
