@@ -1,7 +1,7 @@
 """The host's side of a fork server: one warm sandbox that runs job after job, each in a sealed child.
 
 A warm sandbox used once costs its start and ``import torch`` (about two CPU-seconds) per run; a fork
-server pays that once per ``MAX_JOBS`` runs. grader/harness/forked.py says how each job's child is
+server pays that once, for up to ``MAX_JOBS`` runs. grader/harness/forked.py says how each job's child is
 sealed off from the server and from the jobs before and after it. Here a ``ForkServer`` owns the
 sandbox (bubblewrap as root: its cgroup, scratch and job folder), and ``ForkServer.fork()`` hands out a
 ``ForkedJob``: to the supervisor and the session a ``Sandbox`` like any other, with channels and output
@@ -29,7 +29,9 @@ from .bwrap import SandboxProcess, SandboxUnavailable, scratch_sizes, spawn
 from .cgroups import Cgroup
 from .limits import Limits
 
-MAX_JOBS = 50
+# A server's own state does not change with its jobs (it never runs their code, nor reads their files or
+# frames): the bound is hygiene, and high enough that a server's start costs a run almost nothing.
+MAX_JOBS = 500
 EXIT_SECONDS = 10.0
 MAX_MESSAGE = 4096
 KILLED = 128 + 9
