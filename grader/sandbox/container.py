@@ -30,7 +30,7 @@ from typing import Any
 
 from .backend import make_jobdir
 from .bwrap import SandboxUnavailable
-from .cgroups import ContainerCounters
+from .container_counters import ContainerCounters
 from .docker import (
     HOST_LABEL,
     SANDBOX_LABEL,

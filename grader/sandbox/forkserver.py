@@ -91,7 +91,7 @@ class ForkServer:
 
     def wait_hello(self, timeout: float) -> dict[str, Any]:
         """The server's hello, once torch is imported and it has sealed a probe child."""
-        record = self._receive(timeout)
+        record = self.receive(timeout)
         if record is None or record.get("t") != "hello":
             raise SandboxUnavailable("a fork server did not start (no hello from the harness)")
         if not record.pop("fork", False):
@@ -104,7 +104,7 @@ class ForkServer:
         self.own = set(self.group.pids())
         return record
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
+    def receive(self, timeout: float) -> dict[str, Any] | None:
         """One message from the server within ``timeout`` (None: none yet); a dead or garbled server is broken."""
         ready, _, _ = select.select([self.link], [], [], max(timeout, 0.0))
         if not ready:
@@ -214,7 +214,7 @@ class ForkedJob:
                 self.server.broken = "the fork server exited"
                 self.status = KILLED
                 break
-            record = self.server._receive(min(max(end - time.monotonic(), 0.0), 0.5))
+            record = self.server.receive(min(max(end - time.monotonic(), 0.0), 0.5))
             if record is not None:
                 status = record.get("status") if record.get("t") == "exit" else None
                 if not isinstance(status, int):
