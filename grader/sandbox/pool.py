@@ -94,8 +94,13 @@ class WarmPool:
         self.limits = limits
         self.uid = uid
         self.backend = backend
-        # Only bubblewrap as root: the server's sandbox and each job's seal rely on a uid and a cgroup of their own.
-        self.fork_server = fork_server and uid is not None and (backend is None or backend.name == "bwrap")
+        # Only bubblewrap as root: the server's sandbox and each job's seal rely on a uid and a cgroup of their
+        # own. Not on a GPU slot: CUDA cannot be used in a child forked after the driver was initialised
+        # (the hello asks torch.cuda.is_available()), and there is no GPU here to make it safe against.
+        self.fork_server = (
+            fork_server and uid is not None and limits.gpu_index is None
+            and (backend is None or backend.name == "bwrap")
+        )  # fmt: skip
         self._servers: queue.Queue[ForkServer] = queue.Queue()
         self.size = size
         self.jobs_root = jobs_root
