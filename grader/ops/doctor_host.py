@@ -59,6 +59,7 @@ def check_sandbox(runner: RunnerConfig | None) -> list[Finding]:
             and runner is not None
             and runner.sandbox_uid is not None
             and runner.fork_server
+            and runner.gpu_index is None  # a GPU slot starts a sandbox per run
         ):
             found.append(_fork_server(runner))
     if seccomp.compiled_filter() is None:
