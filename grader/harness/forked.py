@@ -29,6 +29,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .protocol import HARNESS_FAILED
 
@@ -37,12 +38,21 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP = 1, 4, 22, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 SECCOMP_MODE_FILTER = 2
-MS_NOSUID, MS_NODEV = 2, 4
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
 CAPABILITY_VERSION_3 = 0x20080522
 JOB_DESCRIPTORS = 5  # stdout, stderr, metrics, control, results
 BYTES_PER_FILE, MIN_FILES = 8192, 2048  # as grader/sandbox/scratch.py caps the host's own mounts
 
 RunJob = Callable[[tuple[int, int, int]], None]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the host sends the server once, before its probe: how every job of it is sealed."""
+
+    places: dict[str, int]  # the scratch mounts and their caps in bytes
+    keep: list[str]  # read-only runtime folders under a scratch place (a venv in /tmp): bound again on top
+    program: bytes  # the full seccomp filter, as BPF ("" without libseccomp)
 
 
 class _CapHeader(ctypes.Structure):
@@ -104,7 +114,11 @@ def _install_filter(program: bytes) -> None:
     _check(installed, "seccomp")
 
 
-def seal(places: dict[str, int], program: bytes) -> None:
+def _mount(source: bytes | None, target: str, kind: bytes | None, flags: int, options: bytes | None) -> None:
+    _check(_libc.mount(source, target.encode(), kind, ctypes.c_ulong(flags), options), f"mount {target}")
+
+
+def seal(setup: Setup) -> None:
     """Namespaces, fresh scratch mounts, no capabilities, the full filter: in that order."""
     uid, gid = os.getuid(), os.getgid()
     # The server is not dumpable, and a child that is not may not write its own id maps; no other job
@@ -114,13 +128,20 @@ def seal(places: dict[str, int], program: bytes) -> None:
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    for target, size in places.items():
+    # The runtime folders a fresh scratch mount will cover, held open to be bound again on top of it, as
+    # bubblewrap binds them over its own scratch; read-only, with the flags they have (some are locked).
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY), os.statvfs(path).f_flag) for path in setup.keep]
+    for target, size in setup.places.items():
         options = f"size={size},nr_inodes={max(MIN_FILES, size // BYTES_PER_FILE)},mode=1777"
-        flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV)
-        _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, options.encode()), f"mount {target}")
+        _mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, options.encode())
+    for path, fd, flags in kept:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}".encode(), path, None, MS_BIND | MS_REC, None)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | flags, None)
+        os.close(fd)
     os.chdir("/")  # not the directory the new work dir covers: the server's own scratch
     _drop_capabilities()
-    _install_filter(program)
+    _install_filter(setup.program)
 
 
 def _keep_only(keep: set[int]) -> None:
@@ -138,7 +159,7 @@ def _status(raw: int) -> int:
     return 128 + os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
 
 
-def _job(fds: list[int], places: dict[str, int], program: bytes, run: RunJob, sealed: int) -> None:
+def _job(fds: list[int], setup: Setup, run: RunJob, sealed: int) -> None:
     """In the forked child: seal (then say so on ``sealed``), and run the job as pid 1 of its own pid
     namespace. Never returns."""
     try:
@@ -146,7 +167,7 @@ def _job(fds: list[int], places: dict[str, int], program: bytes, run: RunJob, se
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         _keep_only({metrics, control, results, sealed})
-        seal(places, program)
+        seal(setup)
         os.write(sealed, b"1")
         os.close(sealed)
         # Not dumpable from here: the job shares this child's user namespace and may not read it either.
@@ -169,14 +190,14 @@ def _job(fds: list[int], places: dict[str, int], program: bytes, run: RunJob, se
     os._exit(_status(raw))
 
 
-def _probe(program: bytes) -> str | None:
-    """Whether this kernel lets the server seal a child (None), or why not."""
+def _probe(setup: Setup) -> str | None:
+    """Whether this kernel lets the server seal a child as it will seal each job (None), or why not."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         try:
-            seal({"/tmp": 1 << 20}, program)
+            seal(setup)
         except BaseException as exc:  # noqa: BLE001
             os.write(write_end, str(exc).encode()[:500])
             os._exit(1)
@@ -188,6 +209,12 @@ def _probe(program: bytes) -> str | None:
     return None if raw == 0 else why or f"the probe ended with status {_status(raw)}"
 
 
+def _setup(link: socket.socket, program: bytes) -> Setup:
+    message = json.loads(link.recv(65536) or b"{}")
+    places = {str(k): int(v) for k, v in message.get("places", {}).items()}
+    return Setup(places, [str(path) for path in message.get("keep", [])], program)
+
+
 def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
     """``spec`` is "LINK,FILTER": the link to the host (a SOCK_SEQPACKET socket) and the job's filter."""
     link_fd, filter_fd = (int(part) for part in spec.split(","))
@@ -196,7 +223,8 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
     link = socket.socket(fileno=link_fd)
     _prctl(PR_SET_DUMPABLE, 0)
     os.chdir("/")  # its scratch work dir is covered in every job: nothing of the job may start from it
-    why = _probe(program)
+    setup = _setup(link, program)
+    why = _probe(setup)
     link.send(json.dumps({"t": "hello", **hello, "fork": why is None, "why": why}).encode())
     if why is not None:
         os._exit(0)
@@ -208,7 +236,6 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
             os._exit(0)
         if not message:
             os._exit(0)  # the host closed the link: the server is done
-        places = {str(k): int(v) for k, v in json.loads(message).get("places", {}).items()}
         if len(fds) != JOB_DESCRIPTORS:
             for fd in fds:
                 os.close(fd)
@@ -218,7 +245,7 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
         if pid == 0:
             link.close()
             os.close(said)
-            _job(fds, places, program, run, sealed)
+            _job(fds, setup, run, sealed)
         os.close(sealed)
         for fd in fds:
             os.close(fd)

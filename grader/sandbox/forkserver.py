@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .backend import make_jobdir
-from .bwrap import SandboxProcess, SandboxUnavailable, scratch_sizes, spawn
+from .bwrap import SandboxProcess, SandboxUnavailable, runtime_paths, scratch_sizes, spawn
 from .cgroups import Cgroup
 from .limits import Limits
 
@@ -35,6 +35,13 @@ MAX_JOBS = 500
 EXIT_SECONDS = 10.0
 MAX_MESSAGE = 4096
 KILLED = 128 + 9
+
+
+def setup(limits: Limits) -> dict[str, Any]:
+    """How a server seals each job: its scratch mounts, and the runtime folders they would cover."""
+    places = scratch_sizes(limits)
+    covered = [path for path in runtime_paths() if any(path.startswith(place + "/") for place in places)]
+    return {"t": "setup", "places": places, "keep": covered}
 
 
 class ForkUnavailable(SandboxUnavailable):
@@ -87,7 +94,13 @@ class ForkServer:
             shutil.rmtree(jobdir, ignore_errors=True)
             raise
         sandbox.started = time.monotonic()
-        return cls(sandbox, limits)
+        server = cls(sandbox, limits)
+        try:  # read once torch is imported, before the server's probe: how each of its jobs is sealed
+            server.link.send(json.dumps(setup(limits)).encode())
+        except OSError as exc:
+            server.close()
+            raise SandboxUnavailable(f"a fork server did not take its setup: {exc}") from exc
+        return server
 
     def wait_hello(self, timeout: float) -> dict[str, Any]:
         """The server's hello, once torch is imported and it has sealed a probe child."""
@@ -134,10 +147,8 @@ class ForkServer:
         theirs = [stdout[1], stderr[1], metrics[1], control[0], results[1]]
         mine = [stdout[0], stderr[0], metrics[0], control[1], results[0]]
         counters = JobCounters(self.group)
-        places = scratch_sizes(self.limits)
         try:
-            message = json.dumps({"t": "job", "places": places}).encode()
-            socket.send_fds(self.link, [message], theirs)
+            socket.send_fds(self.link, [b'{"t":"job"}'], theirs)
         except OSError as exc:
             for fd in mine:
                 os.close(fd)
