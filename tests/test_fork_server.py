@@ -218,3 +218,15 @@ def test_a_runtime_under_a_scratch_place_is_bound_again_over_each_jobs_fresh_mou
     setup = forkserver.setup(Limits())
     assert setup["keep"] == ["/tmp/checkout/.venv"]
     assert set(setup["places"]) == {"/workspace", "/tmp", "/dev/shm"}
+
+
+def test_a_run_that_prints_then_fails_keeps_what_it_printed_every_time(
+    fork_pool, attack_limits, runner_config
+):
+    # The failure comes on the metrics pipe and the print on stdout: read in the other order, the output
+    # was lost now and then (more often the faster the run ends, as in a forked child).
+    outputs = [
+        run("print('my debugging output')", attack_limits, runner_config, fork_pool) for _ in range(20)
+    ]
+    assert [r.stdout for r in outputs] == ["my debugging output\n"] * 20
+    assert {r.verdict for r in outputs} == {Verdict.NO_MODEL}

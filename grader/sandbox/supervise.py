@@ -123,6 +123,8 @@ class Supervisor:
                     elif self._read(key.fd, key.data) < SMALL_READ:
                         self._pause(key.fd, key.data)
                 if self.talk.done:
+                    if self.talk.logs_open:  # a failure said on the metrics pipe before its output was read
+                        self._collect_logs()
                     break
                 if self.proc.poll() is not None:
                     self._drain(streams)
@@ -181,13 +183,14 @@ class Supervisor:
             was_open = self.talk.logs_open
             self.talk.on_metrics(data)
             if was_open and not self.talk.logs_open:
-                self._collect_logs_before_evaluation()
+                self._collect_logs()
         else:
             self.talk.on_results(data)
         return len(data)
 
-    def _collect_logs_before_evaluation(self) -> None:
-        """Keep what training printed before it ended (pipes do not keep order between them).
+    def _collect_logs(self) -> None:
+        """Keep what the run printed before the record that ended training or the run (pipes do not keep
+        order between them: a script that prints and then fails lost its output now and then).
 
         The evaluation inputs have not been written yet, so nothing here comes after them.
         """
