@@ -27,7 +27,6 @@ import json
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -228,7 +227,6 @@ def serve(spec: str, hello: dict[str, object], run: RunJob) -> None:
     link.send(json.dumps({"t": "hello", **hello, "fork": why is None, "why": why}).encode())
     if why is not None:
         os._exit(0)
-    sys.stdout.flush()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(link, 65536, JOB_DESCRIPTORS + 1)
