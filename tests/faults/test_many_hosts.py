@@ -56,15 +56,17 @@ from grader.storage.models import StoredBlob
 from grader.submissions.grading import DATABASE_PATIENCE_SECONDS
 from grader.submissions.models import Attempt, Result, State, Submission
 
-from .conftest import FINAL, REFERENCE, ROOT, PrivatePostgres, PrivateRedis, Servers, Stack, make_stack
+from .conftest import FINAL, LONGER, ROOT, PrivatePostgres, PrivateRedis, Servers, Stack, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SUBMISSIONS = 8
-# The reference solution training twice as long (conftest's LONGER is four times): a run trains long
-# enough to be cut off mid-training, and eight of them on two cores still fit in a minute or so.
-STEADY = REFERENCE.replace(b"range(3000)", b"range(6000)")
-assert STEADY != REFERENCE
+# conftest's LONGER, the reference solution training four times as long: about seven seconds in a warm
+# fork server, so a run cut off early in its training is still training when the test looks at host 1's
+# disk (at twice as long, a run cut off at its first progress report could end first, its upload gone
+# with its job folder). Eight of them on two cores still fit in a minute or so.
+STEADY = LONGER
+AIM_BEFORE_SECONDS = 3.0  # a run is cut off in its first seconds of training
 LEASE_SECONDS = 6
 RECONCILE_SECONDS = 2.0
 DATABASE_USER_TIMEOUT_MS = 3000
@@ -376,13 +378,14 @@ def _runs(hosts: Hosts, ids: list[int]) -> dict[tuple[int, int], Run]:
 
 
 def _aim(hosts: Hosts, ids: list[int], timeout: float) -> tuple[int, int]:
-    """A run of host 1's that is training, once each worker host has finished one."""
+    """A run of host 1's early in its training, once each worker host has finished one."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         finished = {run.host for run in _runs(hosts, ids).values() if run.outcome == "finished"}
         if {"w1", "w2"} <= finished:
             for submission_id, attempt, owner, progress in hosts.stack.running():
-                if hosts.host_of(owner) == "w1" and progress and progress.get("step"):
+                early = progress and progress.get("step") and progress.get("elapsed", 0) < AIM_BEFORE_SECONDS
+                if hosts.host_of(owner) == "w1" and early:
                     return submission_id, attempt
         if set(hosts.stack.states(ids).values()) <= FINAL:
             break
