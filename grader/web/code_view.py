@@ -1,13 +1,18 @@
 """A submission's files as highlighted HTML (Pygments on the server: no script, CSS classes only).
 
 The stored upload is read and unpacked the way the runner does it (never executed);
-files are capped so a large zip cannot make a page of megabytes.
+files are capped so a large zip cannot make a page of megabytes. An upload is stored by its digest and
+never changes, so each web process keeps the highlighted files of the uploads it showed last: at a
+deadline, students reload their result pages, and highlighting was a fifth of the web's CPU.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
+from flask import current_app
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -19,10 +24,11 @@ from grader.submissions.models import Submission
 
 MAX_FILES = 20
 MAX_FILE_BYTES = 200 * 1024
+CACHE_BYTES = 16 * 2**20  # of highlighted HTML per web process
 _formatter = HtmlFormatter(cssclass="code", linenos="table", wrapcode=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CodeFile:
     path: str
     html: Markup | None  # None when the file is binary or too large to show
@@ -30,13 +36,65 @@ class CodeFile:
     entry: bool
 
 
+Shown = tuple[tuple[CodeFile, ...], str]
+
+
+class ShownCode:
+    """Highlighted uploads by (digest, file name), the least recently shown dropped first past
+    ``limit`` bytes of HTML. Nothing under the lock can switch greenlets (no I/O)."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self.limit, self.size = limit, 0
+        self._entries: OrderedDict[tuple[str, str], tuple[Shown, int]] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Shown | None:
+        with self._guard:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: tuple[str, str], shown: Shown) -> None:
+        size = sum(len(f.html or "") + len(f.path) for f in shown[0]) + len(shown[1])
+        if size > self.limit:
+            return
+        with self._guard:
+            if key in self._entries:
+                return
+            self._entries[key] = (shown, size)
+            self.size += size
+            while self.size > self.limit:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped
+
+
+def _shown_code() -> ShownCode:
+    found: ShownCode = current_app.extensions.setdefault("grader.code_view", ShownCode())
+    return found
+
+
 def submission_code(submission: Submission) -> tuple[list[CodeFile], str]:
     """The submission's files (the entry first), and a note when some could not be shown."""
+    key = (submission.file_sha256, submission.filename)
+    held = _shown_code().get(key)
+    if held is None:
+        try:
+            # No more than prepare_submission takes: a page never loads a larger object to refuse it.
+            content = current_store().get(submission.file_sha256, UploadLimits().max_upload_bytes)
+        except StorageError as exc:  # not kept: the next view tries again
+            return [], f"The stored upload cannot be shown: {exc}"
+        files, note = _highlight(submission.filename, content)
+        held = (tuple(files), note)
+        _shown_code().put(key, held)
+    return list(held[0]), held[1]
+
+
+def _highlight(filename: str, upload: bytes) -> tuple[list[CodeFile], str]:
     try:
-        # No more than prepare_submission takes: a page never loads a larger object to refuse it.
-        content = current_store().get(submission.file_sha256, UploadLimits().max_upload_bytes)
-        prepared = prepare_submission(submission.filename, content)
-    except (StorageError, SubmissionRejected) as exc:
+        prepared = prepare_submission(filename, upload)
+    except SubmissionRejected as exc:
         return [], f"The stored upload cannot be shown: {exc}"
     names = sorted(prepared.files, key=lambda name: (name != prepared.entry, name))
     files = []

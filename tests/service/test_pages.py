@@ -9,9 +9,11 @@ import json
 import re
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
+from markupsafe import Markup
 from sqlalchemy import func, select, update
 
 from grader.accounts.models import Role, User
@@ -19,10 +21,12 @@ from grader.accounts.services import create_user
 from grader.assignments.spec import find
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
+from grader.storage import StorageError, current_store
 from grader.submissions import grading, notify
 from grader.submissions.models import Curve, Result, ResultDiagnosis, ResultFit, State, StoredFile, Submission
 from grader.submissions.reference import REFERENCE_EMAIL, ensure_reference_run
 from grader.web import events
+from grader.web.code_view import CodeFile, ShownCode
 from grader.web.fits import fit_caption
 
 from .conftest import FIXED_SCRIPT, enroll, make_zip
@@ -625,6 +629,47 @@ def test_a_submission_in_full_shows_its_code_attempts_and_version(client, studen
     assert "worker-a:1" in body[body.index('id="attempts-heading"') :]
     css = client.get("/static/highlight.css")
     assert css.status_code == 200 and css.mimetype == "text/css" and ".code .kn" in css.get_data(as_text=True)
+
+
+def test_an_upload_is_highlighted_once_and_a_storage_failure_is_not_remembered(
+    client, student, paraboloid, monkeypatch
+):
+    token = login(client, student)
+    unique = FIXED + f"# {uuid.uuid4()}\n".encode()  # no other test's upload: none was shown before
+    response = upload(client, paraboloid.id, token, "fixed.py", unique)
+    submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    _scored(submission_id, 97.5, 0.00083)
+    store = current_store()
+    reads = []
+    real_get = store.get
+
+    def get(digest: str, limit: int) -> bytes:
+        reads.append(digest)
+        if failing:
+            raise StorageError("the object store is away")
+        return real_get(digest, limit)
+
+    monkeypatch.setattr(store, "get", get)
+    failing = True
+    body = text(client.get(f"/submissions/{submission_id}/result"))
+    assert "The stored upload cannot be shown: the object store is away" in body
+    failing = False
+    for _ in range(3):  # the first view after the failure reads the store again; later ones do not
+        body = text(client.get(f"/submissions/{submission_id}/result"))
+        assert '<span class="kn">import</span>' in body and "cannot be shown" not in body
+    assert len(reads) == 2
+
+
+def test_the_highlighted_uploads_kept_are_bounded_least_recently_shown_first():
+    shown = ShownCode(limit=100)
+    page = (CodeFile("a.py", Markup("x" * 40), 40, True),), ""
+    shown.put(("1", "a.py"), page)
+    shown.put(("2", "a.py"), page)
+    assert shown.get(("1", "a.py")) == page  # now the most recently shown
+    shown.put(("3", "a.py"), page)
+    assert shown.get(("2", "a.py")) is None and shown.get(("1", "a.py")) == page and shown.size <= 100
+    shown.put(("4", "big.py"), ((CodeFile("big.py", Markup("x" * 200), 200, True),), ""))
+    assert shown.get(("4", "big.py")) is None and shown.get(("3", "a.py")) == page  # too big to keep
 
 
 def test_a_student_compares_two_submissions(client, student, paraboloid, course):
