@@ -237,6 +237,10 @@ def main() -> int:
         per_minute = len(ids) / window * 60
         ideal = 2 * 60 / cpu_per_run
         strict_ideal = 2 * 60 / sandbox_cpu
+        # The same runs' own sandbox CPU, measured in the burst: no noise from six solo runs (on a
+        # shared machine their median moved by 20% between two runs), and contention that slows the
+        # runs themselves is not charged to the grader.
+        own_ideal = 2 * 60 / (runs_cpu / len(ids))
         busy_share, pause = slot_use(app, ids)
     finally:
         stack.stop()
@@ -273,6 +277,8 @@ def main() -> int:
     print(f"              against the sandbox's CPU alone (2 x 60 / {sandbox_cpu:.2f} = {strict_ideal:.1f}/min): "
           f"{per_minute / strict_ideal:.1%} (target >= 90%); slots busy {busy_share:.1%} of the drain, median "
           f"pause between runs {pause * 1000:.0f} ms")  # fmt: skip
+    print(f"              against the same runs' sandbox CPU in the burst (2 x 60 / {runs_cpu / len(ids):.2f} = "
+          f"{own_ideal:.1f}/min): {per_minute / own_ideal:.1%}")  # fmt: skip
     print_cpu_split(cpu_before, cpu_after, runs_cpu, len(ids))
     targets = [
         ("upload p99 <= 300 ms", percentile(upload_ms, 99) <= 300),

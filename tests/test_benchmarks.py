@@ -11,15 +11,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(
-    "script, printed",
-    [
-        ("recording_cost.py", "ratio on / off"),
-        ("diagnosis_cost.py", "diagnosis share of the run"),
-        ("runner_overhead.py", "recording on / off"),
-        ("deadline_burst.py", "watchers:"),
-    ],
-)
+SMOKES = [
+    ("recording_cost.py", "ratio on / off"),
+    ("diagnosis_cost.py", "diagnosis share of the run"),
+    ("runner_overhead.py", "recording on / off"),
+    ("deadline_burst.py", "watchers:"),
+    ("scoreboard.py", "SQL statements/request"),
+]
+
+
+def test_every_benchmark_has_its_smoke_run_here():
+    scripts = {
+        path.name
+        for path in (ROOT / "benchmarks").glob("*.py")
+        if '__name__ == "__main__"' in path.read_text()
+    }
+    assert scripts == {script for script, _ in SMOKES}  # the others are modules the benchmarks share
+
+
+@pytest.mark.parametrize("script, printed", SMOKES)
 def test_the_benchmark_runs_in_its_smoke_mode(script, printed):
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--smoke"],
