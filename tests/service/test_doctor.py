@@ -11,10 +11,9 @@ import uuid
 from pathlib import Path
 
 import redis
+from support.databases import temporary_database
 
 from grader.ops.doctor import FAIL, GB, OK, WARN, Finding, Options, check_disk, run_checks
-
-from .conftest import temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from sqlalchemy import select
+from support.courses import enroll
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
@@ -21,8 +22,6 @@ from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import fairness, grading, regrading, services
 from grader.submissions.models import Attempt, State, Submission
-
-from .conftest import enroll
 
 SCRIPT = b"import torch\nmodel = torch.nn.Linear(2, 1)\n"
 SCORED = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 5e-4, 100.0, 100.0, True)

@@ -3,15 +3,16 @@ queue shows in /metrics while it has work: the real PostgreSQL database and Redi
 
 from __future__ import annotations
 
-import dataclasses
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from flask import Flask
 from kombu import Connection
+from support.assignments import copy_paraboloid
+from support.databases import REDIS_URL
+from support.metrics import METRICS_TOKEN, scrape, value
+from support.uploads import submit
 
 from grader.app import create_app
 from grader.assignments.models import Assignment
@@ -22,26 +23,13 @@ from grader.ops.queues import QUEUES, queues_in_use, queues_in_use_at, read_queu
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import grading
-from grader.submissions.models import Submission
-
-from .conftest import REDIS_URL
-from .test_metrics import TOKEN, scrape, value
-from .test_publishing import _copy_paraboloid
-from .test_upload import _post
 
 KIND_QUEUE = "gpu-a100"
 
 
 @pytest.fixture
-def metrics_on(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    config = app.extensions["grader.config"]
-    monkeypatch.setitem(app.extensions, "grader.config", dataclasses.replace(config, metrics_token=TOKEN))
-    yield
-
-
-@pytest.fixture
 def a100_assignment(course: Course, tmp_path: Path) -> Assignment:
-    folder = _copy_paraboloid(
+    folder = copy_paraboloid(
         tmp_path, ("max_parameters = 100000", 'max_parameters = 100000\ndevice = "gpu"\ngpu_kind = "a100"')
     )
     assignment = publish(course, str(folder))
@@ -49,19 +37,11 @@ def a100_assignment(course: Course, tmp_path: Path) -> Assignment:
     return assignment
 
 
-def _upload(client, assignment: Assignment, token: str) -> Submission:  # type: ignore[no-untyped-def]
-    response = _post(client, assignment.id, token, "s.py", b"import torch\nmodel = torch.nn.Linear(2, 1)\n")
-    assert response.status_code == 202, response.get_data(as_text=True)
-    submission = db.session.get(Submission, response.get_json()["id"])
-    assert submission is not None
-    return submission
-
-
 def test_a_submission_for_a_kind_of_gpu_goes_to_that_kinds_queue(client, a100_assignment, student_token):
     # Messages go to Redis (the test broker): read the queue lists themselves.
     broker = redis.Redis.from_url(REDIS_URL)
     before = broker.llen(KIND_QUEUE), broker.llen("gpu"), broker.llen("cpu")
-    submission = _upload(client, a100_assignment, student_token)
+    submission = submit(client, a100_assignment, student_token)
     assert submission.queue == KIND_QUEUE
     assert (broker.llen(KIND_QUEUE), broker.llen("gpu"), broker.llen("cpu")) == (
         before[0] + 1,
@@ -72,7 +52,7 @@ def test_a_submission_for_a_kind_of_gpu_goes_to_that_kinds_queue(client, a100_as
 
 def test_metrics_show_a_kinds_queue_once_it_has_had_work(client, metrics_on, a100_assignment, student_token):
     label = (("queue", KIND_QUEUE), ("transport", "redis"))
-    submission = _upload(client, a100_assignment, student_token)
+    submission = submit(client, a100_assignment, student_token)
     assert KIND_QUEUE in queues_in_use(db.session)
     samples = scrape(client)
     broker = redis.Redis.from_url(REDIS_URL)
@@ -123,7 +103,7 @@ def test_without_the_database_the_fixed_queues_are_reported(tmp_path: Path):
             "GRADER_DATABASE_URL": unreachable,
             "GRADER_REDIS_URL": REDIS_URL,
             "GRADER_STORAGE_DIR": str(tmp_path / "storage"),
-            "GRADER_METRICS_TOKEN": TOKEN,
+            "GRADER_METRICS_TOKEN": METRICS_TOKEN,
         }
     )
     samples = scrape(app.test_client())

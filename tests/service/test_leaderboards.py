@@ -6,6 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from support.courses import enroll
+from support.databases import counted
+from support.pages import log_in, page_text
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
@@ -14,10 +17,6 @@ from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
 from grader.submissions.models import Result, State, StoredFile, Submission
 from grader.web.leaderboards import leaderboard
-
-from .conftest import enroll
-from .test_pages import login, text
-from .test_scoreboard_scale import counted
 
 
 def _student(course, name: str, pseudonym: str | None = None) -> User:  # type: ignore[no-untyped-def]
@@ -88,26 +87,28 @@ def test_after_the_deadline_the_hidden_set_ranks_and_the_shake_up_shows(board, p
 
 
 def test_the_page_shows_pseudonyms_to_students_and_names_to_staff(app, client, board, paraboloid):
-    login(client, board["ada"])
+    log_in(client, board["ada"])
     with counted() as statements:
         page = client.get(f"/assignments/{paraboloid.id}/leaderboard")
-    body = " ".join(re.sub(r"<[^>]+>", "", text(page)).split())
-    assert page.status_code == 200 and len(statements) <= 8, statements
+    body = " ".join(re.sub(r"<[^>]+>", "", page_text(page)).split())
+    assert len(statements) <= 8, statements
     assert "overfit42" in body and "gradient-descender (you)" in body
     assert "Bob Student" not in body and "Dee Student" not in body and "bob.student" not in body
     assert "1 with a graded submission has not chosen one" in body
     staff = app.test_client()
-    login(staff, board["teacher"])
-    body = text(staff.get(f"/assignments/{paraboloid.id}/leaderboard"))
+    log_in(staff, board["teacher"])
+    body = page_text(staff.get(f"/assignments/{paraboloid.id}/leaderboard"))
     assert "Bob Student" in body and "overfit42" in body
 
 
 def test_no_leaderboard_unless_turned_on(app, client, board, paraboloid):
-    token = login(client, board["ada"])
-    assert f"/assignments/{paraboloid.id}/leaderboard" in text(client.get(f"/assignments/{paraboloid.id}"))
+    token = log_in(client, board["ada"])
+    assert f"/assignments/{paraboloid.id}/leaderboard" in page_text(
+        client.get(f"/assignments/{paraboloid.id}")
+    )
     paraboloid.leaderboard = False
     db.session.commit()
-    assert "/leaderboard" not in text(client.get(f"/assignments/{paraboloid.id}"))
+    assert "/leaderboard" not in page_text(client.get(f"/assignments/{paraboloid.id}"))
     assert client.get(f"/assignments/{paraboloid.id}/leaderboard").status_code == 404
     response = client.post(
         f"/assignments/{paraboloid.id}/leaderboard/pseudonym",
@@ -116,32 +117,33 @@ def test_no_leaderboard_unless_turned_on(app, client, board, paraboloid):
     assert response.status_code == 404
     # Staff preview it, and see that students cannot.
     staff = app.test_client()
-    login(staff, board["teacher"])
-    assert "it is turned off" in text(staff.get(f"/assignments/{paraboloid.id}/leaderboard"))
+    log_in(staff, board["teacher"])
+    assert "it is turned off" in page_text(staff.get(f"/assignments/{paraboloid.id}/leaderboard"))
 
 
 def test_outsiders_see_no_leaderboard(client, board, paraboloid):
     outsider = create_user("outsider@lb.example.edu", "Out Sider", Role.STUDENT, "pw")
-    login(client, outsider)
+    log_in(client, outsider)
     assert client.get(f"/assignments/{paraboloid.id}/leaderboard").status_code == 404
 
 
 def test_choosing_a_pseudonym_through_the_page(client, board, paraboloid):
-    token = login(client, board["dee"])
+    token = log_in(client, board["dee"])
     url = f"/assignments/{paraboloid.id}/leaderboard/pseudonym"
     refused = client.post(url, data={"csrf_token": token, "pseudonym": "Overfit42"})
-    assert refused.status_code == 422 and "already taken" in text(refused)
+    assert "already taken" in page_text(refused, 422)
     refused = client.post(url, data={"csrf_token": token, "pseudonym": "dee the great"})
-    assert refused.status_code == 422 and "contains your name" in text(refused)
+    assert "contains your name" in page_text(refused, 422)
     assert db.session.get(Enrollment, _enrollment_id(board["dee"])).pseudonym is None  # nothing written
     chosen = client.post(
         url, data={"csrf_token": token, "pseudonym": "  night   owl "}, follow_redirects=True
     )
-    assert "You appear as 'night owl'" in text(chosen) and "night owl <strong>(you)" in text(chosen)
+    page = page_text(chosen)
+    assert "You appear as 'night owl'" in page and "night owl <strong>(you)" in page
     withdrawn = client.post(url, data={"csrf_token": token, "pseudonym": ""}, follow_redirects=True)
     assert (
-        "no longer appear" in text(withdrawn)
-        and "night owl" not in text(withdrawn).split("leaderboards.")[-1]
+        "no longer appear" in page_text(withdrawn)
+        and "night owl" not in page_text(withdrawn).split("leaderboards.")[-1]
     )
 
 

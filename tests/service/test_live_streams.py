@@ -25,6 +25,8 @@ import redis
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import update
+from support.assignments import FIXED_SCRIPT
+from support.databases import REDIS_URL, temporary_database
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
@@ -35,8 +37,6 @@ from grader.extensions import db
 from grader.submissions import notify, services
 from grader.submissions.models import State, Submission
 from grader.web import events, live_hub
-
-from .conftest import FIXED_SCRIPT, REDIS_URL, temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHERS = 200

@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.databases import temporary_database
+from support.stack import Stack
+from support.uploads import submit
 
 from grader.config import ConfigError, ServiceConfig
 from grader.ops.logs import JsonFormatter, configure_logging
 from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import grading
-
-from .conftest import temporary_database
-from .test_end_to_end import Stack
-from .test_metrics import upload
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_a_line_is_one_json_object_with_the_extras():
 
 
 def test_claim_heartbeat_and_finish_log_the_submission(client, paraboloid, student_token, json_lines):
-    submission = upload(client, paraboloid, student_token)
+    submission = submit(client, paraboloid, student_token)
     attempt = grading.claim(submission.id, "host:1")
     assert attempt == 1 and grading.claim(submission.id, "host:2") is None
     report = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 0.001, 100.0, 100.0, True)

@@ -23,6 +23,7 @@ import redis
 import requests
 from flask_migrate import upgrade
 from sqlalchemy import select, update
+from support.databases import temporary_database
 from werkzeug.serving import make_server
 
 from grader.accounts.models import Role
@@ -41,7 +42,6 @@ from grader.lti.models import (
     PassbackState,
 )
 
-from .conftest import temporary_database
 from .lti_browser import Stack, course_of, form_of, graded, launch, regraded, send_pending, snapshot, user_of
 from .lti_platform import INSTRUCTOR, LEARNER, MENTOR, LaunchSpec, TestLms
 

@@ -7,11 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
+from support.databases import temporary_database
 
 from grader.app import MIGRATIONS, create_app
 from grader.extensions import db
-
-from .conftest import temporary_database
 
 
 def test_single_head(app):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import html
-import io
 import json
 import re
 import threading
@@ -15,8 +14,12 @@ from datetime import timedelta
 import pytest
 from markupsafe import Markup
 from sqlalchemy import func, select, update
+from support.assignments import FIXED
+from support.courses import enroll
+from support.pages import csrf_token, log_in, log_out, page_text, upload_through_form
+from support.uploads import make_zip
 
-from grader.accounts.models import Role, User
+from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.assignments.spec import find
 from grader.courses.models import Course
@@ -28,36 +31,6 @@ from grader.submissions.reference import REFERENCE_EMAIL, ensure_reference_run
 from grader.web import events
 from grader.web.code_view import CodeFile, ShownCode
 from grader.web.fits import fit_caption
-
-from .conftest import FIXED_SCRIPT, enroll, make_zip
-
-FIXED = FIXED_SCRIPT.read_bytes()
-
-
-def _token(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def login(client, user: User, password: str = "pw") -> str:  # type: ignore[no-untyped-def]
-    """Log in through the form; returns the session's CSRF token."""
-    token = _token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"email": user.email, "password": password, "csrf_token": token})
-    assert response.status_code == 303, response.get_data(as_text=True)
-    return _token(client.get("/").get_data(as_text=True))
-
-
-def upload(client, assignment_id: int, token: str, filename: str, content: bytes):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/assignments/{assignment_id}",
-        data={"csrf_token": token, "file": (io.BytesIO(content), filename)},
-        content_type="multipart/form-data",
-    )
-
-
-def text(response) -> str:  # type: ignore[no-untyped-def]
-    return html.unescape(response.get_data(as_text=True))
 
 
 @pytest.fixture
@@ -90,11 +63,11 @@ def test_pages_need_a_login(client, paraboloid):
 
 def test_login_and_logout(client, student):
     page = client.get("/login?next=/assignments/7")
-    assert page.status_code == 200 and 'for="email"' in text(page) and 'for="password"' in text(page)
+    assert 'for="email"' in page_text(page) and 'for="password"' in page_text(page)
     assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    token = _token(page.get_data(as_text=True))
+    token = csrf_token(page.get_data(as_text=True))
     wrong = client.post("/login", data={"email": student.email, "password": "nope", "csrf_token": token})
-    assert wrong.status_code == 401 and "do not match" in text(wrong)
+    assert "do not match" in page_text(wrong, 401)
     good = client.post(
         "/login",
         data={
@@ -108,9 +81,9 @@ def test_login_and_logout(client, student):
     cookie = good.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     home = client.get("/")
-    assert home.status_code == 200 and "Ada Student" in text(home)
+    assert "Ada Student" in page_text(home)
     assert client.post("/logout").status_code == 400  # no CSRF token
-    new_token = _token(home.get_data(as_text=True))
+    new_token = csrf_token(home.get_data(as_text=True))
     assert new_token != token  # a fresh session on login
     assert client.post("/logout", data={"csrf_token": new_token}).status_code == 303
     assert client.get("/").status_code == 302
@@ -119,15 +92,15 @@ def test_login_and_logout(client, student):
 def test_login_needs_the_csrf_token_and_refuses_foreign_redirects(client, student):
     client.get("/login")
     refused = client.post("/login", data={"email": student.email, "password": "pw"})
-    assert refused.status_code == 400 and "expired" in text(refused)
-    token = _token(client.get("/login").get_data(as_text=True))
+    assert "expired" in page_text(refused, 400)
+    token = csrf_token(client.get("/login").get_data(as_text=True))
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         response = client.post(
             "/login", data={"email": student.email, "password": "pw", "csrf_token": token, "next": target}
         )
         assert response.headers["Location"] == "/", target
-        client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
-        token = _token(client.get("/login").get_data(as_text=True))
+        log_out(client)
+        token = csrf_token(client.get("/login").get_data(as_text=True))
 
 
 def test_the_student_sees_their_assignments(client, student, paraboloid, course):
@@ -137,14 +110,13 @@ def test_the_student_sees_their_assignments(client, student, paraboloid, course)
     from grader.assignments.services import publish
 
     hidden = publish(other, "paraboloid")
-    login(client, student)
-    page = text(client.get("/"))
+    log_in(client, student)
+    page = page_text(client.get("/"))
     assert paraboloid.title in page and "0 of 3" in page and "none yet" in page
     assert f"/assignments/{hidden.id}" not in page
     assert "Scoreboard" not in page
     assignment_page = client.get(f"/assignments/{paraboloid.id}")
-    body = text(assignment_page)
-    assert assignment_page.status_code == 200
+    body = page_text(assignment_page)
     assert "Train a neural network that learns the function" in body  # the Markdown description, as text
     assert (
         'accept=".py,.ipynb,.zip"' in body
@@ -155,18 +127,18 @@ def test_the_student_sees_their_assignments(client, student, paraboloid, course)
 
 
 def test_an_upload_through_the_form_goes_to_its_status_page(client, student, paraboloid):
-    token = login(client, student)
-    response = upload(client, paraboloid.id, token, "fixed.py", FIXED)
-    assert response.status_code == 303, text(response)
+    token = log_in(client, student)
+    response = upload_through_form(client, paraboloid.id, token, "fixed.py", FIXED)
+    assert response.status_code == 303, response.get_data(as_text=True)
     submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
     submission = db.session.get(Submission, submission_id)
     assert submission.state is State.QUEUED and submission.user_id == student.id
     status = client.get(response.headers["Location"])
-    body = text(status)
-    assert status.status_code == 200 and "Waiting in the queue" in body
+    body = page_text(status)
+    assert "Waiting in the queue" in body
     assert f'data-events-url="/submissions/{submission_id}/events"' in body
-    assert "fixed.py" in text(client.get(f"/assignments/{paraboloid.id}"))
-    assert "1 of 3" in text(client.get("/"))
+    assert "fixed.py" in page_text(client.get(f"/assignments/{paraboloid.id}"))
+    assert "1 of 3" in page_text(client.get("/"))
 
 
 @pytest.mark.parametrize(
@@ -189,29 +161,28 @@ def test_an_upload_through_the_form_goes_to_its_status_page(client, student, par
 def test_a_refused_upload_shows_why_and_changes_nothing(
     client, student, paraboloid, storage, filename, content, status, words
 ):
-    token = login(client, student)
+    token = log_in(client, student)
     if filename == "late.py":
         paraboloid.deadline = utcnow() - timedelta(days=4)  # past its 3-day late window
         db.session.commit()
     before = _counts(storage)
-    response = upload(client, paraboloid.id, token, filename, content)
-    assert response.status_code == status
-    assert words in text(response)
+    response = upload_through_form(client, paraboloid.id, token, filename, content)
+    assert words in page_text(response, status)
     assert _counts(storage) == before
 
 
 def test_refusals_of_the_service_are_shown_with_their_status(client, student, paraboloid, storage):
-    token = login(client, student)
+    token = log_in(client, student)
     for index in range(3):
-        assert upload(client, paraboloid.id, token, "s.py", f"x = {index}\n".encode()).status_code == 303
+        accepted = upload_through_form(client, paraboloid.id, token, "s.py", f"x = {index}\n".encode())
+        assert accepted.status_code == 303
     before = _counts(storage)
-    response = upload(client, paraboloid.id, token, "s.py", b"x = 99\n")
-    assert response.status_code == 429
-    body = text(response)
+    response = upload_through_form(client, paraboloid.id, token, "s.py", b"x = 99\n")
+    body = page_text(response, 429)
     assert 'role="alert"' in body and "You have used all 3 submissions of the last 24 hours" in body
-    missing = upload(client, paraboloid.id, token, "", b"")
-    assert missing.status_code == 400 and "Choose a .py" in text(missing)
-    forged = upload(client, paraboloid.id, "not-the-token", "s.py", b"x = 1\n")
+    missing = upload_through_form(client, paraboloid.id, token, "", b"")
+    assert "Choose a .py" in page_text(missing, 400)
+    forged = upload_through_form(client, paraboloid.id, "not-the-token", "s.py", b"x = 1\n")
     assert forged.status_code == 400
     assert _counts(storage) == before
 
@@ -223,9 +194,9 @@ def test_someone_elses_assignment_through_the_form(client, student, storage):
     db.session.add(other)
     db.session.commit()
     assignment = publish(other, "paraboloid")
-    token = login(client, student)
+    token = log_in(client, student)
     before = _counts(storage)
-    response = upload(client, assignment.id, token, "s.py", b"x = 1\n")
+    response = upload_through_form(client, assignment.id, token, "s.py", b"x = 1\n")
     assert response.status_code in (403, 404)
     assert _counts(storage) == before
 
@@ -240,8 +211,8 @@ def _running(submission_id: int, progress: dict | None) -> None:  # type: ignore
 
 
 def _uploaded(client, student, paraboloid) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    token = login(client, student)
-    response = upload(client, paraboloid.id, token, "fixed.py", FIXED)
+    token = log_in(client, student)
+    response = upload_through_form(client, paraboloid.id, token, "fixed.py", FIXED)
     return int(response.headers["Location"].rsplit("/", 1)[1]), token
 
 
@@ -254,7 +225,7 @@ def test_status_json(client, student, paraboloid):
     body = client.get(f"/submissions/{submission_id}/status.json").get_json()
     assert body["state"] == "running" and body["label"] == "Training"
     assert body["progress"] == {"step": 120, "elapsed": 3.5, "loss": None, "budget_seconds": 120}
-    page = text(client.get(f"/submissions/{submission_id}"))
+    page = page_text(client.get(f"/submissions/{submission_id}"))
     assert 'id="step">120<' in page and "3.5 s of 120 s" in page
 
 
@@ -373,8 +344,7 @@ def test_the_result_page(client, student, paraboloid):
     status = client.get(f"/submissions/{submission_id}")
     assert status.status_code == 302 and status.headers["Location"] == f"/submissions/{submission_id}/result"
     page = client.get(f"/submissions/{submission_id}/result")
-    body = text(page)
-    assert page.status_code == 200
+    body = page_text(page)
     assert body.index("Scored") < body.index("97.5") < body.index("Training curve")
     assert "MSE 0.00083" in body and "Training was stopped at the time budget" in body
     assert "main.py:12" in body and "careful" in body and "(×3)" in body
@@ -414,18 +384,18 @@ def test_the_result_page_keeps_the_likeliest_cause_first_and_says_when_nothing_e
     explained, token = _uploaded(client, student, paraboloid)
     _scored(explained, 10.0, 0.05).details = {"diagnoses": ordered}
     db.session.commit()
-    body = text(client.get(f"/submissions/{explained}/result"))
+    body = page_text(client.get(f"/submissions/{explained}/result"))
     # The engine's order (a warned-of cause before an error's symptom), hints last; nothing unexplained.
     positions = [
         body.index(f'id="diagnosis-{code}"')
         for code in ("mse_for_classification", "constant_output", "plateau")
     ]
     assert positions == sorted(positions) and "No known mistake found" not in body
-    again = upload(client, paraboloid.id, token, "fixed.py", FIXED)
+    again = upload_through_form(client, paraboloid.id, token, "fixed.py", FIXED)
     unexplained = int(again.headers["Location"].rsplit("/", 1)[1])
     _scored(unexplained, 10.0, 0.05).details = {"diagnoses": [ordered[0]]}
     db.session.commit()
-    body = text(client.get(f"/submissions/{unexplained}/result"))
+    body = page_text(client.get(f"/submissions/{unexplained}/result"))
     assert body.index("No known mistake found") < body.index('id="diagnosis-plateau"')
 
 
@@ -442,14 +412,14 @@ def test_only_staff_are_told_what_a_run_says_against_itself_and_the_exact_metric
         }
     }
     db.session.commit()
-    seen = text(client.get(f"/submissions/{submission_id}/result"))
+    seen = page_text(client.get(f"/submissions/{submission_id}/result"))
     for staff_only in ("records-disagree", "learning-doubt", "exact-metric", "0.0501235"):
         assert staff_only not in seen, staff_only
-    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    log_out(client)
     teacher = create_user("checker@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
-    note = text(client.get(f"/submissions/{submission_id}/result"))
+    log_in(client, teacher)
+    note = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert 'id="records-disagree"' in note and "reported a model of 3 parameters" in note and "1201" in note
     assert "it sent 2 sets of weights" in note
     assert 'id="exact-metric"' in note and "exact: 0.0501235" in note
@@ -468,7 +438,7 @@ def test_the_result_page_draws_the_fit_over_the_domain(client, student, parabolo
     result = _scored(submission_id, 60.0, 0.01, public_metric=0.012, public_score=58.0)
     result.fit = ResultFit(payload=payload)
     db.session.commit()
-    body = text(client.get(f"/submissions/{submission_id}/result"))
+    body = page_text(client.get(f"/submissions/{submission_id}/result"))
     section = body[body.index('id="fit-heading"') :]
     assert "The fit over the domain" in section and '<option value="error">' in section
     # The caption says it in words (for everyone, and what a screen reader reads for the chart).
@@ -506,7 +476,7 @@ def test_a_failed_result_shows_the_traceback(client, student, paraboloid):
         )
     )
     db.session.commit()
-    body = text(client.get(f"/submissions/{submission_id}/result"))
+    body = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert "Runtime error" in body and "ZeroDivisionError: division by zero" in body
     assert 'id="curve-data"' not in body
 
@@ -515,16 +485,16 @@ def test_a_platform_error_without_a_result(client, student, paraboloid):
     submission_id, _ = _uploaded(client, student, paraboloid)
     db.session.execute(update(Submission).where(Submission.id == submission_id).values(state=State.ERROR))
     db.session.commit()
-    body = text(client.get(f"/submissions/{submission_id}/result"))
+    body = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert "Platform error" in body and "not counted against your limits" in body
 
 
 def test_others_cannot_see_a_submission(client, student, paraboloid, course):
     submission_id, _ = _uploaded(client, student, paraboloid)
-    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    log_out(client)
     other = create_user("other-student@example.edu", "Other", Role.STUDENT, "pw")
     enroll(course, other)
-    login(client, other)
+    log_in(client, other)
     for path in ("", "/result", "/status.json", "/events"):
         assert client.get(f"/submissions/{submission_id}{path}").status_code == 404, path
 
@@ -533,24 +503,25 @@ def test_the_scoreboard(client, student, paraboloid, course):
     submission_id, token = _uploaded(client, student, paraboloid)
     _scored(submission_id, 60.0, 0.04)
     second = int(
-        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+        upload_through_form(client, paraboloid.id, token, "b.py", b"x = 2\n")
+        .headers["Location"]
+        .rsplit("/", 1)[1]
     )
     _scored(second, 97.5, 0.00083)
     assert client.get(f"/assignments/{paraboloid.id}/scoreboard").status_code == 403
-    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    log_out(client)
     outsider = create_user("outsider@example.edu", "Outsider", Role.INSTRUCTOR, "pw")
-    login(client, outsider)
+    log_in(client, outsider)
     assert client.get(f"/assignments/{paraboloid.id}/scoreboard").status_code == 404
-    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    log_out(client)
     teacher = create_user("teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
     idle = create_user("idle@example.edu", "Idle Student", Role.STUDENT, "pw")
     enroll(course, idle)
-    login(client, teacher)
-    assert "Scoreboard" in text(client.get("/"))
+    log_in(client, teacher)
+    assert "Scoreboard" in page_text(client.get("/"))
     page = client.get(f"/assignments/{paraboloid.id}/scoreboard")
-    body = text(page)
-    assert page.status_code == 200
+    body = page_text(page)
     table = body[body.index("<table") :]
     assert "Ada Student" in table and "Idle Student" in table and "Grace Teacher" not in table
     row = body[body.index("Ada Student") : body.index("</tr>", body.index("Ada Student"))]
@@ -558,15 +529,15 @@ def test_the_scoreboard(client, student, paraboloid, course):
     assert "<td>2</td>" in row and "on time" in row
     assert 'aria-sort="ascending"' in body and "sort=score&amp;order=asc" in html.escape(body)
     assert "Class analytics" in body
-    analytics = text(client.get(f"/assignments/{paraboloid.id}/analytics"))
+    analytics = page_text(client.get(f"/assignments/{paraboloid.id}/analytics"))
     counts = analytics[analytics.index('id="diagnosis-counts"') :]
     assert "Gradients are never zeroed" in counts and "<td>1</td>" in counts  # one student, two results
     # Staff may open the student's result.
     assert client.get(f"/submissions/{second}/result").status_code == 200
-    client.post("/logout", data={"csrf_token": _token(client.get("/").get_data(as_text=True))})
+    log_out(client)
     admin = create_user("admin@example.edu", "Root Admin", Role.ADMIN, "pw")  # in no course
-    login(client, admin)
-    assert "Ada Student" in text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
+    log_in(client, admin)
+    assert "Ada Student" in page_text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
 
 
 def test_the_vendor_route_serves_only_uplot(client):
@@ -583,15 +554,15 @@ def test_an_instructor_regrades_a_submission(client, student, paraboloid, course
     submission_id, token = _uploaded(client, student, paraboloid)
     # Still being graded: nobody can regrade it yet; then it finishes.
     _scored(submission_id, 60.0, 0.04)
-    body = text(client.get(f"/submissions/{submission_id}/result"))
+    body = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert "Regrade" not in body  # the student has no such button...
     refused = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": token})
     assert refused.status_code == 403  # ...nor the right
     client.post("/logout", data={"csrf_token": token})
     teacher = create_user("regrader@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    staff_token = login(client, teacher)
-    page = text(client.get(f"/submissions/{submission_id}/result"))
+    staff_token = log_in(client, teacher)
+    page = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert "Regrade" in page and "by Ada Student" in page
     before = db.session.scalar(select(func.count(Submission.id)))
     done = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": staff_token})
@@ -601,11 +572,11 @@ def test_an_instructor_regrades_a_submission(client, student, paraboloid, course
     assert submission.state is State.QUEUED and submission.attempts == 0 and submission.result is None
     assert db.session.scalar(select(func.count(Submission.id))) == before  # no new, charged submission
     again = client.post(f"/submissions/{submission_id}/regrade", data={"csrf_token": staff_token})
-    assert again.status_code == 409 and "still being graded" in text(again)
+    assert "still being graded" in page_text(again, 409)
 
 
 def test_the_assignment_page_renders_its_maths_and_offers_a_starter(client, student, paraboloid):
-    login(client, student)
+    log_in(client, student)
     page = client.get(f"/assignments/{paraboloid.id}").get_data(as_text=True)
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in page  # $$z = x^2 + y^2$$
     assert "<code>[N, 2]</code>" in page and "$$" not in page  # Markdown and maths, both rendered
@@ -634,9 +605,9 @@ def test_a_submission_in_full_shows_its_code_attempts_and_version(client, studen
 def test_an_upload_is_highlighted_once_and_a_storage_failure_is_not_remembered(
     client, student, paraboloid, monkeypatch
 ):
-    token = login(client, student)
+    token = log_in(client, student)
     unique = FIXED + f"# {uuid.uuid4()}\n".encode()  # no other test's upload: none was shown before
-    response = upload(client, paraboloid.id, token, "fixed.py", unique)
+    response = upload_through_form(client, paraboloid.id, token, "fixed.py", unique)
     submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
     _scored(submission_id, 97.5, 0.00083)
     store = current_store()
@@ -651,11 +622,11 @@ def test_an_upload_is_highlighted_once_and_a_storage_failure_is_not_remembered(
 
     monkeypatch.setattr(store, "get", get)
     failing = True
-    body = text(client.get(f"/submissions/{submission_id}/result"))
+    body = page_text(client.get(f"/submissions/{submission_id}/result"))
     assert "The stored upload cannot be shown: the object store is away" in body
     failing = False
     for _ in range(3):  # the first view after the failure reads the store again; later ones do not
-        body = text(client.get(f"/submissions/{submission_id}/result"))
+        body = page_text(client.get(f"/submissions/{submission_id}/result"))
         assert '<span class="kn">import</span>' in body and "cannot be shown" not in body
     assert len(reads) == 2
 
@@ -675,16 +646,20 @@ def test_the_highlighted_uploads_kept_are_bounded_least_recently_shown_first():
 def test_a_student_compares_two_submissions(client, student, paraboloid, course):
     first, token = _uploaded(client, student, paraboloid)
     second = int(
-        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+        upload_through_form(client, paraboloid.id, token, "b.py", b"x = 2\n")
+        .headers["Location"]
+        .rsplit("/", 1)[1]
     )
     third = int(
-        upload(client, paraboloid.id, token, "c.py", b"x = 3\n").headers["Location"].rsplit("/", 1)[1]
+        upload_through_form(client, paraboloid.id, token, "c.py", b"x = 3\n")
+        .headers["Location"]
+        .rsplit("/", 1)[1]
     )
     _scored(first, 60.0, 0.04)
     _scored(second, 97.5, 0.00083)
-    page = text(client.get(f"/assignments/{paraboloid.id}"))
+    page = page_text(client.get(f"/assignments/{paraboloid.id}"))
     assert f'name="s" value="{first}"' in page and f'name="s" value="{third}"' not in page  # graded only
-    body = text(client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}"))
+    body = page_text(client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}"))
     groups = json.loads(re.search(r'id="chart-groups">(.*?)</script>', body, re.S).group(1))
     assert groups == [
         {"key": "loss", "title": "Training loss", "series": [f"#{first} loss", f"#{second} loss"]}
@@ -694,14 +669,16 @@ def test_a_student_compares_two_submissions(client, student, paraboloid, course)
     client.post("/logout", data={"csrf_token": token})
     other = create_user("peeker@example.edu", "Peeker", Role.STUDENT, "pw")
     enroll(course, other)
-    login(client, other)
+    log_in(client, other)
     assert client.get(f"/assignments/{paraboloid.id}/compare?s={first}&s={second}").status_code == 404
 
 
 def test_class_analytics(client, student, paraboloid, course):
     first, token = _uploaded(client, student, paraboloid)
     second = int(
-        upload(client, paraboloid.id, token, "b.py", b"x = 2\n").headers["Location"].rsplit("/", 1)[1]
+        upload_through_form(client, paraboloid.id, token, "b.py", b"x = 2\n")
+        .headers["Location"]
+        .rsplit("/", 1)[1]
     )
     _scored(first, 55.0, 0.03)
     _scored(second, 97.5, 0.00083)
@@ -709,8 +686,8 @@ def test_class_analytics(client, student, paraboloid, course):
     client.post("/logout", data={"csrf_token": token})
     teacher = create_user("analyst@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
-    body = text(client.get(f"/assignments/{paraboloid.id}/analytics"))
+    log_in(client, teacher)
+    body = page_text(client.get(f"/assignments/{paraboloid.id}/analytics"))
     data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', body, re.S).group(1))
     assert data["students"] == 1 and sum(data["histogram"]["counts"]) == 1  # counted once, by the best
     assert data["histogram"]["counts"][9] == 1 and data["histogram"]["edges"][-1] == 100
@@ -734,16 +711,16 @@ def test_the_reference_run_is_the_class_yardstick_and_nobody_s_entry(client, stu
     teacher = create_user("yardstick@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
     staff = client.application.test_client()
-    login(staff, teacher)
-    body = text(staff.get(f"/assignments/{paraboloid.id}/analytics"))
+    log_in(staff, teacher)
+    body = page_text(staff.get(f"/assignments/{paraboloid.id}/analytics"))
     data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', body, re.S).group(1))
     assert data["students"] == 1 and data["reference_id"] == reference.id
     assert data["median_curve"]["reference"][-1] == 0.0002 and data["median_curve"]["median"][-1] == 0.0009
     assert f"/submissions/{reference.id}/result" in body and "ending at a loss of 0.0002" in body
-    board = text(staff.get(f"/assignments/{paraboloid.id}/scoreboard"))
+    board = page_text(staff.get(f"/assignments/{paraboloid.id}/scoreboard"))
     assert "Reference solution" not in board  # not a student of the class
     assert "Diagnoses across the class" in body
-    overview = text(staff.get(f"/courses/{course.id}"))
+    overview = page_text(staff.get(f"/courses/{course.id}"))
     assert "Reference solution" not in overview
     assert staff.get(f"/submissions/{reference.id}/result").status_code == 200  # staff open it in full
     assert client.get(f"/submissions/{reference.id}/result").status_code == 404  # students do not
@@ -751,7 +728,7 @@ def test_the_reference_run_is_the_class_yardstick_and_nobody_s_entry(client, stu
 
 def test_every_form_post_of_the_pages_needs_the_csrf_token(app, client, student, paraboloid):
     """Each pages blueprint checks the token itself: a new blueprint that forgets fails here."""
-    login(client, student)
+    log_in(client, student)
     posts = [
         rule
         for rule in app.url_map.iter_rules()
@@ -763,5 +740,5 @@ def test_every_form_post_of_the_pages_needs_the_csrf_token(app, client, student,
         for argument in rule.arguments:
             url = re.sub(rf"<(?:[^:<>]+:)?{argument}>", "hidden" if argument == "setting" else "1", url)
         response = client.post(url, data={"anything": "1"})
-        assert response.status_code == 400 and "did not come from this site" in text(response), url
+        assert "did not come from this site" in page_text(response, 400), url
         assert "Content-Security-Policy" in response.headers, url

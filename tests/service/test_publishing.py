@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
 from sqlalchemy import func, select
+from support.assignments import copy_paraboloid
+from support.courses import enroll
+from support.pages import log_in, log_out, page_text
+from support.uploads import post_upload
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
@@ -26,27 +29,13 @@ from grader.submissions import grading
 from grader.submissions.models import Result, Submission
 from grader.submissions.services import queue_for
 
-from .conftest import PARABOLOID, enroll
-from .test_pages import login, text
-from .test_upload import _post
-
-
-def _copy_paraboloid(tmp_path: Path, change: tuple[str, str] | None = None) -> Path:
-    folder = tmp_path / "paraboloid"
-    shutil.copytree(PARABOLOID, folder)
-    if change:
-        spec = folder / "assignment.toml"
-        assert change[0] in spec.read_text()
-        spec.write_text(spec.read_text().replace(*change, 1))
-    return folder
-
 
 def _assignment_rows() -> int:
     return db.session.scalar(select(func.count(Assignment.id))) or 0
 
 
 def test_a_changed_spec_is_a_new_version_and_an_unchanged_one_is_not(course, tmp_path):
-    folder = _copy_paraboloid(tmp_path)
+    folder = copy_paraboloid(tmp_path)
     first = publish(course, str(folder))
     assert [v.number for v in first.versions] == [1]
     assert publish(course, str(folder)).current.number == 1
@@ -76,7 +65,7 @@ def test_the_hidden_set_is_drawn_once_from_the_version_secret_and_stored(course)
 
 
 def test_a_broken_spec_publishes_nothing(course, tmp_path):
-    folder = _copy_paraboloid(tmp_path, ('name = "mse"', 'name = "accuracy"'))
+    folder = copy_paraboloid(tmp_path, ('name = "mse"', 'name = "accuracy"'))
     before = _assignment_rows()
     with pytest.raises(SpecError, match=r"metric\.name: 'accuracy' does not fit a regression task"):
         publish(course, str(folder))
@@ -86,7 +75,7 @@ def test_a_broken_spec_publishes_nothing(course, tmp_path):
 
 def test_publishing_refuses_a_spec_whose_reference_fails(course, tmp_path, capsys):
     # The "reference" here is the instructor's broken script: the check must catch it.
-    folder = _copy_paraboloid(tmp_path)
+    folder = copy_paraboloid(tmp_path)
     shutil.copy(folder / "wrong" / "sgd_tiny_lr_no_zero_grad.py", folder / "reference.py")
     before = _assignment_rows()
     code = main(["assignments", "publish", str(folder), "--course", course.code, "--seeds", "1"])
@@ -98,19 +87,18 @@ def test_publishing_refuses_a_spec_whose_reference_fails(course, tmp_path, capsy
 
 
 def test_the_total_limit_of_a_spec(client, course, student_token, tmp_path):
-    folder = _copy_paraboloid(tmp_path, ("per_day = 10", "per_day = 10\ntotal = 2"))
+    folder = copy_paraboloid(tmp_path, ("per_day = 10", "per_day = 10\ntotal = 2"))
     assignment = publish(course, str(folder))
     for index in range(2):
-        assert (
-            _post(client, assignment.id, student_token, "s.py", f"x = {index}\n".encode()).status_code == 202
-        )
-    response = _post(client, assignment.id, student_token, "s.py", b"x = 9\n")
+        accepted = post_upload(client, assignment.id, student_token, "s.py", f"x = {index}\n".encode())
+        assert accepted.status_code == 202
+    response = post_upload(client, assignment.id, student_token, "s.py", b"x = 9\n")
     assert response.status_code == 429 and "all 2 submissions allowed" in response.get_json()["detail"]
 
 
 def test_a_late_result_loses_the_declared_penalty(client, course, student_token):
     assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=1, hours=2))
-    submission_id = _post(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    submission_id = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
     submission = db.session.get(Submission, submission_id)
     late = grading.late_penalty(
         assignment.current.spec().submissions, assignment.deadline, submission.created_at
@@ -128,15 +116,15 @@ def test_a_late_result_loses_the_declared_penalty(client, course, student_token)
 def test_instructors_publish_from_their_course_page(client, course):
     instructor = create_user("prof-publish@example.edu", "Grace Instructor", Role.INSTRUCTOR, "pw")
     enroll(course, instructor, Role.INSTRUCTOR)
-    token = login(client, instructor)
-    home = text(client.get("/"))
+    token = log_in(client, instructor)
+    home = page_text(client.get("/"))
     assert f"/courses/{course.id}/publish" in home
-    page = text(client.get(f"/courses/{course.id}/publish"))
+    page = page_text(client.get(f"/courses/{course.id}/publish"))
     assert "paraboloid" in page and "not published" in page
     bad = client.post(
         f"/courses/{course.id}/publish", data={"csrf_token": token, "slug": "paraboloid", "daily_limit": "0"}
     )
-    assert bad.status_code == 400 and "at least 1" in text(bad)
+    assert "at least 1" in page_text(bad, 400)
     assert _assignment_rows() == 0 or not db.session.scalar(
         select(Assignment).where(Assignment.course_id == course.id)
     )
@@ -153,12 +141,12 @@ def test_instructors_publish_from_their_course_page(client, course):
         )
         == 1
     )
-    after = text(client.get(done.headers["Location"]))
+    after = page_text(client.get(done.headers["Location"]))
     assert "Published 'Learn the paraboloid" in after and "version 1" in after
 
 
 def test_students_cannot_publish(client, course, student):
-    token = login(client, student)
+    token = log_in(client, student)
     assert client.get(f"/courses/{course.id}/publish").status_code == 404
     response = client.post(f"/courses/{course.id}/publish", data={"csrf_token": token, "slug": "paraboloid"})
     assert response.status_code == 404
@@ -170,14 +158,12 @@ def test_an_assignment_that_asks_for_a_gpu_is_queued_for_the_gpu_workers(
 ):
     # Messages go to Redis (the test broker): read the queue lists themselves.
     broker = redis.Redis.from_url(client.application.extensions["grader.config"].broker_url)
-    folder = _copy_paraboloid(
-        tmp_path, ("max_parameters = 100000", 'max_parameters = 100000\ndevice = "gpu"')
-    )
+    folder = copy_paraboloid(tmp_path, ("max_parameters = 100000", 'max_parameters = 100000\ndevice = "gpu"'))
     gpu_assignment = publish(course, str(folder))
     cpu_assignment = publish(course, "linear")
     before = broker.llen("gpu"), broker.llen("cpu")
-    gpu_id = _post(client, gpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
-    cpu_id = _post(client, cpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    gpu_id = post_upload(client, gpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    cpu_id = post_upload(client, cpu_assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
     assert (queue_for(gpu_id), queue_for(cpu_id)) == ("gpu", "cpu")
     assert (broker.llen("gpu"), broker.llen("cpu")) == (before[0] + 1, before[1] + 1)
 
@@ -185,23 +171,20 @@ def test_an_assignment_that_asks_for_a_gpu_is_queued_for_the_gpu_workers(
 def test_the_course_overview_shows_assignments_and_the_queue(client, course, student, student_token):
     assignment = publish(course, "paraboloid")
     publish(course, "xor")
-    first = _post(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
-    _post(client, assignment.id, student_token, "s.py", b"x = 2\n")
+    first = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n").get_json()["id"]
+    post_upload(client, assignment.id, student_token, "s.py", b"x = 2\n")
     attempt = grading.claim(first, "w")
     report = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 5e-4, 100.0, 100.0, True)
     assert grading.finish(first, attempt, report)
     teacher = create_user("overview@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
-    page = text(client.get(f"/courses/{course.id}"))
+    log_in(client, teacher)
+    page = page_text(client.get(f"/courses/{course.id}"))
     queue = page[page.index('id="queue"') : page.index("</dl>", page.index('id="queue"'))]
     assert "Waiting</dt><dd>1" in queue and "Scored, last hour</dt><dd>1" in queue
     row = page[page.index("Learn the paraboloid") : page.index("</tr>", page.index("Learn the paraboloid"))]
     assert "<td>1</td><td>1</td><td>2</td><td>100</td>" in row.replace("\n", "").replace(" ", "")
     assert "XOR" in page
-    client.post(
-        "/logout",
-        data={"csrf_token": text(client.get("/")).split('name="csrf_token" value="')[1].split('"')[0]},
-    )
-    login(client, student)
+    log_out(client)
+    log_in(client, student)
     assert client.get(f"/courses/{course.id}").status_code == 404

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-from collections.abc import Iterator
 
-from sqlalchemy import event
+from support.courses import enroll
+from support.databases import counted
+from support.pages import log_in
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.extensions import db
 from grader.submissions.models import Result, ResultDiagnosis, State, StoredFile, Submission
-
-from .conftest import enroll
-from .test_pages import login
-
-
-@contextlib.contextmanager
-def counted() -> Iterator[list[str]]:
-    statements: list[str] = []
-    connection = db.engines[None]  # the test's connection (see conftest: each test in a transaction)
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", seen)
-    try:
-        yield statements
-    finally:
-        event.remove(connection, "before_cursor_execute", seen)
 
 
 def _class_of(course, paraboloid, size: int, start: int) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +38,7 @@ def _class_of(course, paraboloid, size: int, start: int) -> None:  # type: ignor
 def test_the_scoreboard_runs_the_same_queries_for_any_class_size(client, course, paraboloid):
     teacher = create_user("scale-teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
+    log_in(client, teacher)
     counts = []
     for size, start in ((3, 0), (30, 3)):
         _class_of(course, paraboloid, size, start)
@@ -98,7 +80,7 @@ def test_filter_pick_and_csv(client, course, paraboloid):
     assert scoreboard.scoreboard(paraboloid, search="100%_").students == 0  # wildcards are literal
     teacher = create_user("csv-teacher@example.edu", "Grace Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
+    log_in(client, teacher)
     response = client.get(f"/assignments/{paraboloid.id}/scoreboard.csv?sort=student&q=student%20202")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     lines = list(csv.reader(io.StringIO(response.get_data(as_text=True))))

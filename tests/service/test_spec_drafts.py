@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import func, select
+from support.assignments import PARABOLOID
+from support.courses import enroll
+from support.pages import log_in, page_text
+from support.uploads import make_zip
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
@@ -19,9 +23,6 @@ from grader.assignments.models import Assignment, SpecDraft
 from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db
-
-from .conftest import PARABOLOID, enroll, make_zip
-from .test_pages import login, text
 
 LINEAR = PARABOLOID.parent / "linear"
 LINEAR_SPEC = (LINEAR / "assignment.toml").read_text(encoding="utf-8")
@@ -73,7 +74,7 @@ def _draft_count() -> int:
 
 def _uploaded(client, course: Course, token: str, content: bytes) -> SpecDraft:  # type: ignore[no-untyped-def]
     response = _upload(client, course.id, token, content)
-    assert response.status_code == 303, text(response)[:3000]
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
     draft_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
     draft = db.session.get(SpecDraft, draft_id)
     assert draft is not None and draft.course_id == course.id
@@ -81,18 +82,18 @@ def _uploaded(client, course: Course, token: str, content: bytes) -> SpecDraft: 
 
 
 def test_a_valid_folder_is_stored_as_a_draft_and_previewed(client, course, instructor):
-    token = login(client, instructor)
-    overview = text(client.get(f"/courses/{course.id}"))
+    token = log_in(client, instructor)
+    overview = page_text(client.get(f"/courses/{course.id}"))
     assert f"/courses/{course.id}/assignments/new" in overview
-    assert f"/courses/{course.id}/assignments/new" in text(client.get(f"/courses/{course.id}/publish"))
-    form = text(client.get(f"/courses/{course.id}/assignments/new"))
+    assert f"/courses/{course.id}/assignments/new" in page_text(client.get(f"/courses/{course.id}/publish"))
+    form = page_text(client.get(f"/courses/{course.id}/assignments/new"))
     assert '<label for="spec-zip">' in form and 'type="file" id="spec-zip"' in form
     draft = _uploaded(client, course, token, folder_zip(LINEAR))
     assert draft.slug == "linear" and draft.state == "uploaded" and draft.user_id == instructor.id
     assert set(drafts.draft_files(draft)) == {
         "assignment.toml", "reference.py", "wrong/forgot_zero_grad.py", "wrong/learning_rate_too_large.py",
     }  # fmt: skip
-    page = text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
+    page = page_text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
     assert "Fit a line: y = 2x + 1" in page
     assert '<div class="description" id="description">' in page and "<math" in page  # the maths, as MathML
     assert "<code>2 * x + 1</code>" in page and "told to students" in page  # the target, never hidden data
@@ -110,7 +111,7 @@ def test_a_valid_folder_is_stored_as_a_draft_and_previewed(client, course, instr
     # A zip of the folder's contents (no top folder) is read the same way.
     root_draft = _uploaded(client, course, token, folder_zip(PARABOLOID, top=None))
     assert root_draft.slug == "paraboloid"
-    assert "Learn the paraboloid" in text(client.get(f"/courses/{course.id}/drafts/{root_draft.id}"))
+    assert "Learn the paraboloid" in page_text(client.get(f"/courses/{course.id}/drafts/{root_draft.id}"))
 
 
 @pytest.mark.parametrize(
@@ -132,24 +133,23 @@ def test_a_valid_folder_is_stored_as_a_draft_and_previewed(client, course, instr
     ],
 )
 def test_an_invalid_spec_is_refused_with_the_parsers_message(client, course, instructor, change, message):
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     before = _draft_count()
     response = _upload(client, course.id, token, folder_zip(LINEAR, change=change))
-    assert response.status_code == 422
-    page = text(response)
+    page = page_text(response, 422)
     assert "Not uploaded." in page and message in page, page[page.find("alert") : page.find("alert") + 600]
     assert _draft_count() == before
 
 
 def test_missing_files_are_named(client, course, instructor):
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     gone = _upload(client, course.id, token, folder_zip(LINEAR, leave_out="wrong/forgot_zero_grad.py"))
-    assert gone.status_code == 422
-    assert "solutions[1].file: 'wrong/forgot_zero_grad.py' does not exist in linear.zip/linear" in text(gone)
-    assert "/tmp" not in text(gone)  # the temporary folder is not shown
+    page = page_text(gone, 422)
+    assert "solutions[1].file: 'wrong/forgot_zero_grad.py' does not exist in linear.zip/linear" in page
+    assert "/tmp" not in page  # the temporary folder is not shown
     nested = _upload(client, course.id, token, folder_zip(LINEAR, top="a/linear"))
-    assert nested.status_code == 422 and "no assignment.toml at the top of the zip" in text(nested)
-    assert "found 'linear/assignment.toml'" in text(nested)
+    assert "no assignment.toml at the top of the zip" in page_text(nested, 422)
+    assert "found 'linear/assignment.toml'" in page_text(nested, 422)
     assert _draft_count() == 0
 
 
@@ -159,25 +159,24 @@ TARGET_CODE = b"import os\nos.system('touch /tmp/pwned')\ndef line(x):\n    retu
 
 def test_a_target_function_is_host_code_that_only_administrators_may_upload(client, course, instructor):
     """An LMS teaching assistant is an instructor: the code must never reach the host through them."""
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     refused = _upload(
         client,
         course.id,
         token,
         folder_zip(LINEAR, change=TARGET_FUNCTION, extra={"linear/target.py": TARGET_CODE}),
     )
-    assert refused.status_code == 403
-    assert "only a site administrator may upload it" in text(refused)
-    assert "target.expression" in text(refused)  # how to do without
+    page = page_text(refused, 403)
+    assert "only a site administrator may upload it" in page
+    assert "target.expression" in page  # how to do without
     assert not Path("/tmp/pwned").exists()  # refused before anything of the folder ran
     assert _draft_count() == 0
 
     client.post("/logout", data={"csrf_token": token})
     admin = create_user(f"admin-{uuid.uuid4().hex[:6]}@example.edu", "An admin", Role.ADMIN, "pw")
-    token = login(client, admin)
+    token = log_in(client, admin)
     missing = _upload(client, course.id, token, folder_zip(LINEAR, change=TARGET_FUNCTION))
-    assert missing.status_code == 422
-    assert "linear.zip/linear/assignment.toml: 'target.py' is not in the zip" in text(missing)
+    assert "linear.zip/linear/assignment.toml: 'target.py' is not in the zip" in page_text(missing, 422)
     code = b"def line(x):\n    return 2 * x + 1\n"
     _uploaded(
         client, course, token, folder_zip(LINEAR, change=TARGET_FUNCTION, extra={"linear/target.py": code})
@@ -186,7 +185,7 @@ def test_a_target_function_is_host_code_that_only_administrators_may_upload(clie
 
 
 def test_hostile_or_broken_zips_are_refused(client, course, instructor):
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     spec = LINEAR_SPEC.encode()
     cases = {
         "outside": (make_zip({"assignment.toml": spec, "../evil.py": b"x = 1\n"}), "points outside the zip"),
@@ -200,13 +199,14 @@ def test_hostile_or_broken_zips_are_refused(client, course, instructor):
     for name, (content, message) in cases.items():
         response = _upload(client, course.id, token, content)
         assert response.status_code == 422, name
-        assert message in text(response), (name, text(response)[:2000])
+        page = page_text(response, 422)
+        assert message in page, (name, page[:2000])
     huge = _upload(
         client, course.id, token, make_zip({"assignment.toml": spec, "data.csv": os.urandom(400_000)})
     )
-    assert huge.status_code == 413 and "The file is too large" in text(huge)
+    assert "The file is too large" in page_text(huge, 413)
     wrong_type = _upload(client, course.id, token, spec, name="assignment.toml")
-    assert wrong_type.status_code == 422 and "upload a .zip of the assignment folder" in text(wrong_type)
+    assert "upload a .zip of the assignment folder" in page_text(wrong_type, 422)
     assert _upload(client, course.id, token, b"", name="").status_code == 400
     assert _draft_count() == 0
 
@@ -227,7 +227,7 @@ def test_only_the_courses_staff_reach_drafts(client, course, instructor, student
     for path in gets:
         assert client.get(path).status_code == 302, path  # to the login page
     for who in (student, other_instructor):
-        token = login(client, who)
+        token = log_in(client, who)
         for path in gets:
             assert client.get(path).status_code == 404, (who.email, path)
         for path in posts:
@@ -246,11 +246,11 @@ def test_only_the_courses_staff_reach_drafts(client, course, instructor, student
 
 
 def test_publishing_needs_a_passing_check_unless_overridden(client, course, instructor):
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     draft = _uploaded(client, course, token, folder_zip(LINEAR))
     url = f"/courses/{course.id}/drafts/{draft.id}/publish"
     refused = client.post(url, data={"csrf_token": token, "hidden": "1"})
-    assert refused.status_code == 409 and "have not been checked yet" in text(refused)
+    assert "have not been checked yet" in page_text(refused, 409)
     assert not db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
     # A finished check in which a solution differs blocks publishing too, and the table says which.
     draft.state = "checked"
@@ -263,14 +263,14 @@ def test_publishing_needs_a_passing_check_unless_overridden(client, course, inst
         }],
     }  # fmt: skip
     db.session.commit()
-    page = text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
+    page = page_text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
     assert (
         'class="mismatch"' in page and "plateau (false alarm)" in page and '<strong class="bad">fail' in page
     )
     refused = client.post(url, data={"csrf_token": token, "hidden": "1"})
-    assert refused.status_code == 409 and "differs from the one its spec declares" in text(refused)
+    assert "differs from the one its spec declares" in page_text(refused, 409)
     bad_date = client.post(url, data={"csrf_token": token, "override": "1", "deadline": "next week"})
-    assert bad_date.status_code == 400 and "The deadline must be a date and time" in text(bad_date)
+    assert "The deadline must be a date and time" in page_text(bad_date, 400)
     assert not db.session.scalar(select(Assignment).where(Assignment.course_id == course.id))
     done = client.post(
         url, data={"csrf_token": token, "override": "1", "hidden": "1", "deadline": "2030-01-31T23:59"}
@@ -280,15 +280,15 @@ def test_publishing_needs_a_passing_check_unless_overridden(client, course, inst
     assert assignment.hidden and assignment.deadline.year == 2030 and assignment.daily_limit == 20
     db.session.refresh(draft)
     assert draft.assignment_id == assignment.id
-    after = text(client.get(done.headers["Location"]))
+    after = page_text(client.get(done.headers["Location"]))
     assert f"/assignments/{assignment.id}" in after and "hidden from students" in after
     again = client.post(url, data={"csrf_token": token, "override": "1"})
-    assert again.status_code == 409 and "published already" in text(again)
+    assert "published already" in page_text(again, 409)
     assert len(assignment.versions) == 1
 
 
 def test_the_check_runs_every_linear_solution_as_declared_then_publishes(client, course, instructor, capsys):
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     draft = _uploaded(client, course, token, folder_zip(LINEAR))
     broker = redis.Redis.from_url(client.application.extensions["grader.config"].broker_url)
     queued = broker.llen("cpu")
@@ -306,10 +306,10 @@ def test_the_check_runs_every_linear_solution_as_declared_then_publishes(client,
         "total": 3,
         "ok": None,
     }
-    page = text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
+    page = page_text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
     assert "0 of 3 solutions run" in page and "draft.js" in page
     twice = client.post(f"/courses/{course.id}/drafts/{draft.id}/check", data={"csrf_token": token})
-    assert twice.status_code == 409 and "already running" in text(twice)
+    assert "already running" in page_text(twice, 409)
 
     begun = time.monotonic()
     assert drafts.run_check(draft.id) == "checked"  # what the worker's task calls
@@ -329,7 +329,7 @@ def test_the_check_runs_every_linear_solution_as_declared_then_publishes(client,
     reference = report["solutions"][0]
     assert reference["score"] == 100.0 and reference["metric"] == "mse" and reference["metric_value"] < 1e-3
     assert "gradients_not_zeroed" in report["solutions"][1]["diagnoses_got"]
-    page = text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
+    page = page_text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
     assert "every solution as declared" in page and 'class="mismatch"' not in page
     assert page.count("as declared") >= 4 and "Publish without a passing check" not in page
 
@@ -353,12 +353,12 @@ def drafts_label(state: str) -> str:
 
 def test_a_new_version_of_an_existing_assignment_shows_what_changed(client, course, instructor):
     published = publish(course, "linear", daily_limit=7)
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     same = _uploaded(client, course, token, folder_zip(LINEAR))
-    assert "identical to its" in text(client.get(f"/courses/{course.id}/drafts/{same.id}"))
+    assert "identical to its" in page_text(client.get(f"/courses/{course.id}/drafts/{same.id}"))
     change = ("zero_at = 1.0", "zero_at = 2.0")
     draft = _uploaded(client, course, token, folder_zip(LINEAR, change=change))
-    page = text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
+    page = page_text(client.get(f"/courses/{course.id}/drafts/{draft.id}"))
     assert "Publishing makes <strong>version 2</strong>" in page and "<code>metric.zero_at</code>" in page
     assert "<del>-zero_at = 1.0</del>" in page and "<ins>+zero_at = 2.0</ins>" in page
     assert "Hidden from students until you show it" not in page  # a new version keeps its visibility

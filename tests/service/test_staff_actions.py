@@ -9,6 +9,10 @@ from datetime import timedelta
 import pytest
 import redis
 from sqlalchemy import event, func, select, update
+from support.assignments import FIXED, copy_paraboloid
+from support.courses import enroll
+from support.pages import log_in, page_text, upload_through_form
+from support.uploads import post_upload
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
@@ -21,13 +25,6 @@ from grader.runner.grade import GradeReport
 from grader.runner.verdicts import Verdict
 from grader.submissions import grading, regrading, worker_slot
 from grader.submissions.models import Attempt, RegradeBatch, Result, State, StoredFile, Submission
-
-from .conftest import FIXED_SCRIPT, enroll
-from .test_pages import login, text, upload
-from .test_publishing import _copy_paraboloid
-from .test_upload import _post
-
-FIXED = FIXED_SCRIPT.read_bytes()
 
 
 @pytest.fixture
@@ -86,8 +83,8 @@ def _finish(submission_id: int, verdict: Verdict = Verdict.SCORED, score: float 
 def test_a_hidden_assignment_is_hidden_from_students_everywhere_but_not_from_staff(
     client, course, student, student_token, teacher, paraboloid, storage
 ):
-    token = login(client, teacher)
-    course_page = text(client.get(f"/courses/{course.id}"))
+    token = log_in(client, teacher)
+    course_page = page_text(client.get(f"/courses/{course.id}"))
     assert f'action="/assignments/{paraboloid.id}/settings/hidden"' in course_page
     assert "Hide from students" in course_page and "Leaderboard off" in course_page
     hidden = client.post(
@@ -96,26 +93,25 @@ def test_a_hidden_assignment_is_hidden_from_students_everywhere_but_not_from_sta
     assert hidden.status_code == 303 and hidden.headers["Location"] == f"/courses/{course.id}"
     db.session.refresh(paraboloid)
     assert paraboloid.hidden is True
-    course_page = text(client.get(f"/courses/{course.id}"))
+    course_page = page_text(client.get(f"/courses/{course.id}"))
     assert "is now hidden from students" in course_page and "Show to students" in course_page
     row = course_page[course_page.index(paraboloid.title) :]
     assert row.index("hidden") < row.index("</td>")  # marked in its own row
     # Staff still see it, open it, download its starter and may test it.
-    assert "hidden from students" in text(client.get("/"))
-    page = client.get(f"/assignments/{paraboloid.id}")
-    assert page.status_code == 200 and "Hidden from students." in text(page)
+    assert "hidden from students" in page_text(client.get("/"))
+    assert "Hidden from students." in page_text(client.get(f"/assignments/{paraboloid.id}"))
     assert client.get(f"/assignments/{paraboloid.id}/starter.py").status_code == 200
-    assert upload(client, paraboloid.id, token, "staff-test.py", FIXED).status_code == 303
+    assert upload_through_form(client, paraboloid.id, token, "staff-test.py", FIXED).status_code == 303
     _logout(client, token)
 
-    student_token_web = login(client, student)
-    assert f"/assignments/{paraboloid.id}" not in text(client.get("/"))
+    student_token_web = log_in(client, student)
+    assert f"/assignments/{paraboloid.id}" not in page_text(client.get("/"))
     assert client.get(f"/assignments/{paraboloid.id}").status_code == 404
     assert client.get(f"/assignments/{paraboloid.id}/starter.py").status_code == 404
     before = _counts(storage)
-    refused = upload(client, paraboloid.id, student_token_web, "s.py", FIXED)
-    assert refused.status_code == 404 and f"no assignment {paraboloid.id}" in text(refused)
-    api = _post(client, paraboloid.id, student_token, "s.py", FIXED)
+    refused = upload_through_form(client, paraboloid.id, student_token_web, "s.py", FIXED)
+    assert f"no assignment {paraboloid.id}" in page_text(refused, 404)
+    api = post_upload(client, paraboloid.id, student_token, "s.py", FIXED)
     assert api.status_code == 404 and api.mimetype == "application/problem+json"
     detail = api.get_json()["detail"]
     assert detail == f"There is no assignment {paraboloid.id} you can see."  # as GET /assignments/{id}
@@ -123,32 +119,32 @@ def test_a_hidden_assignment_is_hidden_from_students_everywhere_but_not_from_sta
     assert _counts(storage) == before
     _logout(client, student_token_web)
 
-    token = login(client, teacher)
+    token = log_in(client, teacher)
     shown = client.post(
         f"/assignments/{paraboloid.id}/settings/hidden", data={"csrf_token": token, "value": "off"}
     )
     assert shown.status_code == 303
     _logout(client, token)
-    student_token_web = login(client, student)
-    assert f"/assignments/{paraboloid.id}" in text(client.get("/"))
-    assert upload(client, paraboloid.id, student_token_web, "s.py", FIXED).status_code == 303
-    assert _post(client, paraboloid.id, student_token, "s.py", b"x = 1\n").status_code == 202
+    student_token_web = log_in(client, student)
+    assert f"/assignments/{paraboloid.id}" in page_text(client.get("/"))
+    assert upload_through_form(client, paraboloid.id, student_token_web, "s.py", FIXED).status_code == 303
+    assert post_upload(client, paraboloid.id, student_token, "s.py", b"x = 1\n").status_code == 202
 
 
 def test_the_leaderboard_setting(client, course, teacher, paraboloid):
-    token = login(client, teacher)
+    token = log_in(client, teacher)
     done = client.post(
         f"/assignments/{paraboloid.id}/settings/leaderboard", data={"csrf_token": token, "value": "on"}
     )
     assert done.status_code == 303
     db.session.refresh(paraboloid)
     assert paraboloid.leaderboard is True and paraboloid.hidden is False
-    page = text(client.get(f"/courses/{course.id}"))
+    page = page_text(client.get(f"/courses/{course.id}"))
     assert "The leaderboard of" in page and "Leaderboard on" in page and "Turn leaderboard off" in page
     bad = client.post(
         f"/assignments/{paraboloid.id}/settings/leaderboard", data={"csrf_token": token, "value": "maybe"}
     )
-    assert bad.status_code == 400 and "value=on or value=off" in text(bad)
+    assert "value=on or value=off" in page_text(bad, 400)
     forged = client.post(f"/assignments/{paraboloid.id}/settings/leaderboard", data={"value": "off"})
     assert forged.status_code == 400
     db.session.refresh(paraboloid)
@@ -163,48 +159,48 @@ def test_an_extension_lets_a_student_submit_after_the_deadline_and_is_shown_to_t
 ):
     # paraboloid's spec: late work loses 10% per started day, for up to 3 days; this is 5 days ago.
     assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=5))
-    refused = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    refused = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
     assert refused.status_code == 403 and "The deadline of" in refused.get_json()["detail"]
 
-    token = login(client, teacher)
-    board = text(client.get(f"/assignments/{assignment.id}/scoreboard"))
+    token = log_in(client, teacher)
+    board = page_text(client.get(f"/assignments/{assignment.id}/scoreboard"))
     assert f'href="/assignments/{assignment.id}/students/{student.id}"' in board
-    page = text(client.get(f"/assignments/{assignment.id}/students/{student.id}"))
+    page = page_text(client.get(f"/assignments/{assignment.id}/students/{student.id}"))
     assert "No extension" in page and 'for="deadline"' in page and 'for="reason"' in page
     until = utcnow() + timedelta(days=2)
     granted = client.post(
         f"/assignments/{assignment.id}/students/{student.id}/extension",
         data={"csrf_token": token, "deadline": _minute(until), "reason": "ill for a week"},
     )
-    assert granted.status_code == 303, text(granted)
-    page = text(client.get(granted.headers["Location"]))
+    assert granted.status_code == 303, granted.get_data(as_text=True)
+    page = page_text(client.get(granted.headers["Location"]))
     assert f"deadline for {assignment.title!r} is now {until:%Y-%m-%d %H:%M} UTC" in page
     assert "ill for a week" in page and "by Grace Teacher" in page and "Revoke the extension" in page
     _logout(client, token)
 
-    accepted = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    accepted = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
     assert accepted.status_code == 202, accepted.get_json()
     assert db.session.get(Submission, accepted.get_json()["id"]).late is False
-    web_token = login(client, student)
-    mine = text(client.get(f"/assignments/{assignment.id}"))
+    web_token = log_in(client, student)
+    mine = page_text(client.get(f"/assignments/{assignment.id}"))
     fact = mine[mine.index('id="deadline"') : mine.index("</div>", mine.index('id="deadline"'))]
     assert "Your deadline (extended for you)" in fact and f"{until:%Y-%m-%d %H:%M} UTC" in fact
     assert re.search(r"1 day \d+ hours? left", fact), fact
     assert "an extension" in fact and f"{assignment.deadline:%Y-%m-%d %H:%M}" in fact
-    assert "Your deadline (extended)" in text(client.get("/"))
-    assert upload(client, assignment.id, web_token, "fixed.py", FIXED).status_code == 303
+    assert "Your deadline (extended)" in page_text(client.get("/"))
+    assert upload_through_form(client, assignment.id, web_token, "fixed.py", FIXED).status_code == 303
     _logout(client, web_token)
 
     # Revoked: the class's deadline applies again, and the refusal names it.
-    token = login(client, teacher)
+    token = log_in(client, teacher)
     revoked = client.post(
         f"/assignments/{assignment.id}/students/{student.id}/extension/revoke", data={"csrf_token": token}
     )
     assert revoked.status_code == 303
-    assert "extension is revoked" in text(client.get(revoked.headers["Location"]))
+    assert "extension is revoked" in page_text(client.get(revoked.headers["Location"]))
     assert db.session.scalar(select(func.count(DeadlineExtension.id))) == 0
     before = _counts(storage)
-    again = _post(client, assignment.id, student_token, "s.py", b"x = 2\n")
+    again = post_upload(client, assignment.id, student_token, "s.py", b"x = 2\n")
     assert again.status_code == 403 and "The deadline of" in again.get_json()["detail"]
     assert _counts(storage) == before
 
@@ -215,7 +211,7 @@ def test_the_refusal_names_the_students_own_deadline(client, course, student, st
     extension = db.session.scalar(select(DeadlineExtension))
     extension.deadline = utcnow() - timedelta(days=4)  # it has run out, and its late window with it
     db.session.commit()
-    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    response = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
     detail = response.get_json()["detail"]
     assert response.status_code == 403 and detail.startswith("Your extended deadline for")
     assert f"{extension.deadline:%Y-%m-%d %H:%M} UTC" in detail and "accepted for 3 day(s)" in detail
@@ -223,7 +219,7 @@ def test_the_refusal_names_the_students_own_deadline(client, course, student, st
 
 def test_a_bad_extension_date_is_refused_and_changes_nothing(client, course, student, teacher):
     assignment = publish(course, "paraboloid", deadline=utcnow() + timedelta(days=1))
-    token = login(client, teacher)
+    token = log_in(client, teacher)
     url = f"/assignments/{assignment.id}/students/{student.id}/extension"
     first = utcnow() + timedelta(days=3)
     assert client.post(url, data={"csrf_token": token, "deadline": _minute(first)}).status_code == 303
@@ -235,12 +231,12 @@ def test_a_bad_extension_date_is_refused_and_changes_nothing(client, course, stu
     ]
     for typed, words in cases:
         response = client.post(url, data={"csrf_token": token, "deadline": typed, "reason": "why"})
-        body = text(response)
-        assert response.status_code == 400 and words in body, (typed, body[:2000])
+        body = page_text(response, 400)
+        assert words in body, (typed, body[:2000])
         assert "Nothing was changed." in body and 'role="alert"' in body
         assert f'value="{typed}"' in body  # what was typed is kept for correcting
     too_long = client.post(url, data={"csrf_token": token, "deadline": _minute(first), "reason": "x" * 201})
-    assert too_long.status_code == 400 and "at most 200 characters" in text(too_long)
+    assert "at most 200 characters" in page_text(too_long, 400)
     forged = client.post(url, data={"deadline": _minute(first + timedelta(days=1))})
     assert forged.status_code == 400
     (kept,) = db.session.scalars(select(DeadlineExtension)).all()
@@ -254,7 +250,7 @@ def test_a_bad_extension_date_is_refused_and_changes_nothing(client, course, stu
         f"/assignments/{open_ended.id}/students/{student.id}/extension",
         data={"csrf_token": token, "deadline": _minute(first)},
     )
-    assert none.status_code == 400 and "has no deadline" in text(none)
+    assert "has no deadline" in page_text(none, 400)
     assert db.session.scalar(select(func.count(DeadlineExtension.id))) == 1
 
 
@@ -269,7 +265,7 @@ def test_the_late_penalty_counts_from_the_extension(
     # Two started days late for the class: 20% off without the extension.
     assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=1, hours=2))
     grant_extension(assignment, student, utcnow() + timedelta(days=1), "", teacher)
-    on_time = _post(client, assignment.id, student_token, "fixed.py", FIXED).get_json()["id"]
+    on_time = post_upload(client, assignment.id, student_token, "fixed.py", FIXED).get_json()["id"]
     assert grading.run(on_time, "w1") == "finished"
     result = db.session.scalar(select(Result).where(Result.submission_id == on_time))
     assert result.score == 100.0 and result.details["late"]["days"] == 0
@@ -278,7 +274,7 @@ def test_the_late_penalty_counts_from_the_extension(
     extension.deadline = utcnow() - timedelta(hours=1)
     db.session.commit()
     assert effective_deadline(assignment, student) == extension.deadline
-    late = _post(client, assignment.id, student_token, "fixed.py", FIXED).get_json()["id"]
+    late = post_upload(client, assignment.id, student_token, "fixed.py", FIXED).get_json()["id"]
     assert db.session.get(Submission, late).late is True
     assert grading.run(late, "w1") == "finished"
     result = db.session.scalar(select(Result).where(Result.submission_id == late))
@@ -307,7 +303,7 @@ def _submissions(client, assignment: Assignment, token: str, count: int) -> list
     assignment.daily_limit = 50  # the fixture's 3 a day would stop the class short
     db.session.commit()
     return [
-        _post(client, assignment.id, token, "s.py", f"x = {i}\n".encode()).get_json()["id"]
+        post_upload(client, assignment.id, token, "s.py", f"x = {i}\n".encode()).get_json()["id"]
         for i in range(count)
     ]
 
@@ -320,7 +316,7 @@ def test_regrade_all_queues_every_finished_submission_once_after_one_commit(
     from grader.accounts.services import issue_token
 
     other_token = issue_token(other, "cli", ["read", "submit"])
-    folder = _copy_paraboloid(tmp_path)
+    folder = copy_paraboloid(tmp_path)
     assignment = publish(course, str(folder))
     scored, failed, errored, running = _submissions(client, assignment, student_token, 4)
     (waiting,) = _submissions(client, assignment, other_token, 1)
@@ -387,10 +383,10 @@ def test_the_regrade_pages_follow_the_batch(client, course, student, student_tok
     first, second, third, busy = _submissions(client, paraboloid, student_token, 4)
     for submission_id in (first, second, third):
         _finish(submission_id)
-    token = login(client, teacher)
-    board = text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
+    token = log_in(client, teacher)
+    board = page_text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
     assert f'href="/assignments/{paraboloid.id}/regrades"' in board
-    confirm = text(client.get(f"/assignments/{paraboloid.id}/regrades"))
+    confirm = page_text(client.get(f"/assignments/{paraboloid.id}/regrades"))
     assert "Regrade all 3 submissions" in confirm and "1 submission is still being graded" in confirm
     started = client.post(f"/assignments/{paraboloid.id}/regrades", data={"csrf_token": token})
     assert started.status_code == 303
@@ -420,7 +416,7 @@ def test_the_regrade_pages_follow_the_batch(client, course, student, student_tok
     assert regrading.batch_progress(batch) == {
         k: counts[k] for k in ("total", "done", "failed", "waiting", "running")
     }
-    page = text(client.get(started.headers["Location"]))
+    page = page_text(client.get(started.headers["Location"]))
     assert "0</span> of" in page and '<span id="regrade-total">3</span> regraded' in page
     assert '<progress id="regrade-bar" max="3" value="0"' in page and "regrade.js" in page
     assert '<meta http-equiv="refresh"' in page and "<script>" not in page
@@ -463,7 +459,7 @@ def test_the_regrade_pages_follow_the_batch(client, course, student, student_tok
         "failures": [second, third],
         "finished": True,
     }
-    page = text(client.get(started.headers["Location"]))
+    page = page_text(client.get(started.headers["Location"]))
     assert '<span id="regrade-done">3</span> of' in page and "Finished." in page
     assert '<meta http-equiv="refresh"' not in page
     failures_table = page[page.index('id="failures"') : page.index("</table>", page.index('id="failures"'))]
@@ -473,7 +469,7 @@ def test_the_regrade_pages_follow_the_batch(client, course, student, student_tok
         and "Platform error" in failures_table
     )
     # The batch is listed on the regrade page.
-    assert f"/assignments/{paraboloid.id}/regrades/{batch_id}" in text(
+    assert f"/assignments/{paraboloid.id}/regrades/{batch_id}" in page_text(
         client.get(f"/assignments/{paraboloid.id}/regrades")
     )
     # A batch of another assignment is not found under this one.
@@ -483,11 +479,11 @@ def test_the_regrade_pages_follow_the_batch(client, course, student, student_tok
 
 def test_nothing_to_regrade_is_refused_and_writes_nothing(client, course, student_token, teacher, paraboloid):
     _submissions(client, paraboloid, student_token, 1)  # queued, not finished
-    token = login(client, teacher)
-    page = text(client.get(f"/assignments/{paraboloid.id}/regrades"))
+    token = log_in(client, teacher)
+    page = page_text(client.get(f"/assignments/{paraboloid.id}/regrades"))
     assert "nothing to regrade yet" in page and "Regrade all" not in page
     refused = client.post(f"/assignments/{paraboloid.id}/regrades", data={"csrf_token": token})
-    assert refused.status_code == 409 and "nothing to regrade" in text(refused)
+    assert "nothing to regrade" in page_text(refused, 409)
     assert db.session.scalar(select(func.count(RegradeBatch.id))) == 0
 
 
@@ -529,7 +525,7 @@ def test_students_and_other_courses_staff_reach_no_staff_action(
 
     before = state()
     for user, allowed in ((student, (403,)), (outsider, (404,)), (stranger, (404,))):
-        token = login(client, user)
+        token = log_in(client, user)
         for method, path, data in routes:
             response = getattr(client, method)(
                 path, data=None if data is None else data | {"csrf_token": token}
@@ -540,13 +536,13 @@ def test_students_and_other_courses_staff_reach_no_staff_action(
     # Hidden: to its students the assignment is not there at all.
     paraboloid.hidden = True
     db.session.commit()
-    token = login(client, student)
+    token = log_in(client, student)
     for method, path, data in routes:
         response = getattr(client, method)(path, data=None if data is None else data | {"csrf_token": token})
         assert response.status_code == 404, (method, path, response.status_code)
     _logout(client, token)
     # Staff do not reach students of other courses either.
-    token = login(client, teacher)
+    token = log_in(client, teacher)
     assert client.get(f"{base}/students/{stranger.id}").status_code == 404
     assert client.get(f"{base}/students/{teacher.id}").status_code == 404  # staff get no extensions
     _logout(client, token)
@@ -557,6 +553,6 @@ def test_students_and_other_courses_staff_reach_no_staff_action(
     assert state()[2:] == before[2:]
     # An admin is staff everywhere.
     admin = create_user("root@example.edu", "Root Admin", Role.ADMIN, "pw")
-    login(client, admin)
+    log_in(client, admin)
     assert client.get(f"{base}/regrades").status_code == 200
     assert client.get(f"{base}/students/{student.id}").status_code == 200

@@ -31,6 +31,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import func, select
+from support.assignments import FIXED_SCRIPT
+from support.databases import PG_ADMIN, temporary_database
 from support.stores import S3RVER_KEY, Behind, S3Server, refusing_s3, s3rver, small_disk, tablespace_on
 
 from grader.api_errors import PROBLEM_JSON
@@ -55,8 +57,6 @@ from grader.storage.s3 import S3Store
 from grader.submissions import grading, services, worker_slot
 from grader.submissions.models import State, Submission
 from grader.submissions.seeds import seeds_for
-
-from .conftest import FIXED_SCRIPT, PG_ADMIN, temporary_database
 
 BACKENDS = ["local", "database", "s3"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.assignments import FIXED_SCRIPT
+from support.stack import ROOT, Stack, postgres_stack
 from werkzeug.serving import make_server
-
-from .conftest import FIXED_SCRIPT
-from .test_end_to_end import ROOT, Stack, postgres_stack
 
 GRADER = [sys.executable, "-m", "grader.cli"]
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from support.assignments import PARABOLOID
+from support.courses import enroll
 from support.pages import log_in, page_text
 
 from grader.accounts.models import Role
@@ -26,9 +28,6 @@ from grader.sweeps.models import Sweep
 from grader.web import sweep_events
 from grader.webhooks import services as webhooks
 from grader.webhooks.models import WebhookDelivery
-
-from .conftest import PARABOLOID, enroll
-from .test_pages import login
 
 MODULE = b"""
 import torch.nn as nn
@@ -187,7 +186,7 @@ def test_the_comparison_marks_the_best_point_and_only_its_student_and_staff_see_
     )
     teacher = create_user(f"teacher-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
-    login(client, teacher)
+    log_in(client, teacher)
     page = client.get(f"/sweeps/{sweep_id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -208,7 +207,7 @@ def test_the_comparison_marks_the_best_point_and_only_its_student_and_staff_see_
     assert set(polled["curves"]) == {str(i) for i in sorted(results)[4:]}
     assert polled["curves"][str(sorted(results)[4])]["loss"] == {"steps": [1, 2], "values": [1.0, 0.5]}
     stranger = client.application.test_client()
-    login(stranger, other)
+    log_in(stranger, other)
     assert stranger.get(f"/sweeps/{sweep_id}").status_code == 404
 
 
@@ -252,7 +251,7 @@ def test_a_sweep_on_the_assignment_s_seeds_is_graded_once_by_its_best_point_s_me
     assert deliveries == [runs[3].id]  # one announcement, for the graded run
     assert services.reconcile()["sweeps_settled"] == 0  # nothing left to settle
     page = client.get(f"/sweeps/{sweep_id}")
-    login(client, student)
+    log_in(client, student)
     html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
     assert "Graded: the median run of the best settings" in html and page.status_code in (200, 302)
 
@@ -280,7 +279,7 @@ def test_a_sweep_on_fewer_seeds_is_an_experiment_not_a_grade(
     db.session.commit()
     row = scoreboard.scoreboard(assignment, per_page=None).rows[0]
     assert row.submission_id is None and row.attempts == 1
-    login(client, student)
+    log_in(client, student)
     html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
     assert "Not graded: each point trains on 1 seed(s)" in html
     assert 'id="sweep-ignored"' in html and "1 of 2 runs never read lr from" in " ".join(html.split())
@@ -331,7 +330,7 @@ def test_regrading_a_run_regrades_its_whole_sweep_against_the_current_version(
     assert all(db.session.get(Submission, r.id).state.final for r in runs[:5])
     _finish_all(runs[5:], [0.006])
     assert regrading.regrade_candidates(assignment) == regrading.RegradeCandidates(6, 0)
-    csrf = login(client, teacher)
+    csrf = log_in(client, teacher)
     assert "Regrade the sweep" in client.get(f"/submissions/{runs[4].id}/result").get_data(as_text=True)
     spec.write_text(spec.read_text().replace("[sweep]", "[sweep]\nrestarts = 1"))  # the instructor's fix
     assignment = publish(course, str(folder), daily_limit=5)

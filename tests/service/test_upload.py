@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from support.assignments import FIXED
+from support.uploads import make_zip, post_upload
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user, issue_token
@@ -14,17 +15,6 @@ from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.models import State, StoredFile, Submission
-
-from .conftest import FIXED_SCRIPT, make_zip
-
-
-def _post(client, assignment_id, token, filename, content):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/api/v1/assignments/{assignment_id}/submissions",
-        data={"file": (io.BytesIO(content), filename)},
-        headers={"Authorization": f"Bearer {token}"},
-        content_type="multipart/form-data",
-    )
 
 
 def _counts(storage) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
@@ -42,7 +32,7 @@ def storage(app):  # type: ignore[no-untyped-def]
 
 
 def test_an_accepted_upload_is_committed_then_queued(client, paraboloid, student_token):
-    response = _post(client, paraboloid.id, student_token, "fixed.py", FIXED_SCRIPT.read_bytes())
+    response = post_upload(client, paraboloid.id, student_token, "fixed.py", FIXED)
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
     assert body["state"] == "queued" and response.headers["Location"] == f"/api/v1/submissions/{body['id']}"
@@ -66,7 +56,7 @@ def test_refused_uploads_change_nothing(
     client, paraboloid, student_token, storage, filename, content, status, words
 ):
     before = _counts(storage)
-    response = _post(client, paraboloid.id, student_token, filename, content)
+    response = post_upload(client, paraboloid.id, student_token, filename, content)
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     detail = response.get_json()["detail"]
@@ -78,14 +68,14 @@ def test_after_the_deadline_and_its_late_window(client, course, student_token, s
     # paraboloid's spec: late work loses 10% per started day, for up to 3 days.
     assignment = publish(course, "paraboloid", deadline=utcnow() - timedelta(days=3, hours=1))
     before = _counts(storage)
-    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    response = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
     assert response.status_code == 403, response.get_json()
     detail = response.get_json()["detail"]
     assert "deadline" in detail and "accepted for 3 day(s)" in detail
     assert _counts(storage) == before
     assignment.deadline = utcnow() - timedelta(hours=1)
     db.session.commit()
-    response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+    response = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
     assert response.status_code == 202
     assert db.session.get(Submission, response.get_json()["id"]).late is True
 
@@ -93,20 +83,21 @@ def test_after_the_deadline_and_its_late_window(client, course, student_token, s
 def test_over_the_daily_limit(client, paraboloid, student_token, storage):
     for index in range(3):
         assert (
-            _post(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).status_code == 202
+            post_upload(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).status_code
+            == 202
         )
     before = _counts(storage)
-    response = _post(client, paraboloid.id, student_token, "s.py", b"x = 99\n")
+    response = post_upload(client, paraboloid.id, student_token, "s.py", b"x = 99\n")
     assert response.status_code == 429 and "3 submissions" in response.get_json()["detail"]
     assert _counts(storage) == before
 
 
 def test_platform_failures_do_not_count_against_the_limit(client, paraboloid, student_token):
     for index in range(3):
-        body = _post(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).get_json()
+        body = post_upload(client, paraboloid.id, student_token, "s.py", f"x = {index}\n".encode()).get_json()
         db.session.get(Submission, body["id"]).state = State.ERROR
     db.session.commit()
-    assert _post(client, paraboloid.id, student_token, "s.py", b"x = 5\n").status_code == 202
+    assert post_upload(client, paraboloid.id, student_token, "s.py", b"x = 5\n").status_code == 202
 
 
 def test_someone_elses_or_a_hidden_assignment_is_not_there(client, course, student_token, storage):
@@ -121,7 +112,7 @@ def test_someone_elses_or_a_hidden_assignment_is_not_there(client, course, stude
     db.session.commit()
     before = _counts(storage)
     for assignment in (elsewhere, hidden):
-        response = _post(client, assignment.id, student_token, "s.py", b"x = 1\n")
+        response = post_upload(client, assignment.id, student_token, "s.py", b"x = 1\n")
         assert response.status_code == 404 and response.mimetype == "application/problem+json"
         detail = response.get_json()["detail"]
         assert detail == f"There is no assignment {assignment.id} you can see."
@@ -130,7 +121,7 @@ def test_someone_elses_or_a_hidden_assignment_is_not_there(client, course, stude
             f"/api/v1/assignments/{assignment.id}", headers={"Authorization": f"Bearer {student_token}"}
         )
         assert seen.status_code == 404 and seen.get_json()["detail"] == detail  # the same answer as GET
-    missing = _post(client, 999_999, student_token, "s.py", b"x = 1\n")
+    missing = post_upload(client, 999_999, student_token, "s.py", b"x = 1\n")
     assert (
         missing.status_code == 404
         and missing.get_json()["detail"] == "There is no assignment 999999 you can see."
@@ -140,14 +131,14 @@ def test_someone_elses_or_a_hidden_assignment_is_not_there(client, course, stude
 
 def test_tokens_and_scopes(client, paraboloid, student):
     read_only = issue_token(student, "ro", ["read"])
-    assert _post(client, paraboloid.id, read_only, "s.py", b"x=1\n").status_code == 403
-    assert _post(client, paraboloid.id, "grd_nonsense", "s.py", b"x=1\n").status_code == 401
+    assert post_upload(client, paraboloid.id, read_only, "s.py", b"x=1\n").status_code == 403
+    assert post_upload(client, paraboloid.id, "grd_nonsense", "s.py", b"x=1\n").status_code == 401
     response = client.post(f"/api/v1/assignments/{paraboloid.id}/submissions")
     assert response.status_code == 401 and "Bearer" in response.get_json()["detail"]
 
 
 def test_students_cannot_see_each_others_submissions(client, course, paraboloid, student_token):
-    body = _post(client, paraboloid.id, student_token, "s.py", b"x = 1\n").get_json()
+    body = post_upload(client, paraboloid.id, student_token, "s.py", b"x = 1\n").get_json()
     other = create_user("other@example.edu", "Other", Role.STUDENT)
     token = issue_token(other, "t", ["read"])
     assert client.get(body["url"], headers={"Authorization": f"Bearer {token}"}).status_code == 404

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import func, select, update
+from support.databases import REDIS_URL
+from support.pages import log_in
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -32,8 +34,6 @@ from grader.webhooks.addresses import AddressRefused, check_public
 from grader.webhooks.models import Webhook, WebhookDelivery
 
 from .apidata import bearer, grade, new_user, upload
-from .conftest import REDIS_URL
-from .test_pages import login
 
 
 class Receiver:
@@ -204,7 +204,7 @@ def test_a_dead_endpoint_is_retried_up_to_the_cap_then_failed_and_shown(
     assert delivery.state == "failed" and delivery.next_attempt_at is None
     assert services.deliver(delivery_id) == "not due"
 
-    token = login(client, instructor)
+    token = log_in(client, instructor)
     page = client.get(f"/courses/{course.id}/webhooks").get_data(as_text=True)
     assert hook.url in page and '<strong class="bad">failed</strong>' in page and "could not connect" in page
     course_page = client.get(f"/courses/{course.id}").get_data(as_text=True)
@@ -220,7 +220,7 @@ def test_a_dead_endpoint_is_retried_up_to_the_cap_then_failed_and_shown(
     assert "whsec_" not in client.get(f"/courses/{course.id}/webhooks").get_data(as_text=True)
     other = new_user(course)
     client.post("/logout", data={"csrf_token": token})
-    login(client, other)
+    log_in(client, other)
     assert client.get(f"/courses/{course.id}/webhooks").status_code == 404  # students: not theirs to see
 
 

@@ -2,6 +2,7 @@
 
 The ``base_url`` and ``browser`` fixtures (tests/service/conftest.py) use these; a browser test
 module brings its own ``stack`` fixture (a stack with the app and worker processes it needs).
+``INKED_IN`` tells whether a chart was really drawn.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# A script for page.evaluate(INKED_IN, selector): how many pixels of the canvas inside ``selector``
+# are drawn on. A chart whose data or script failed leaves its canvas blank, or nearly.
+INKED_IN = """(selector) => {
+  const canvas = document.querySelector(selector + " canvas");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
+  return inked;
+}"""
 
 
 @contextlib.contextmanager
