@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.fault_stack import make_stack
+from support.private_servers import Servers
 
 from grader.submissions import services
-
-from .conftest import Servers, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.fault_stack import LONGER, REFERENCE, Stack, make_stack
+from support.private_servers import Servers
 
 from grader.api_errors import PROBLEM_JSON
-
-from .conftest import LONGER, REFERENCE, Servers, Stack, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

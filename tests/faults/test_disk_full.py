@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from support.fault_stack import REFERENCE, make_stack
+from support.private_servers import Servers
 
 from grader.api_errors import PROBLEM_JSON
 from grader.extensions import db
 from grader.submissions.models import Attempt, Result, Submission
-
-from .conftest import REFERENCE, Servers, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

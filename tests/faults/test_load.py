@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.fault_stack import REFERENCE, Stack, make_stack
+from support.private_servers import Servers
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
@@ -25,8 +27,6 @@ from grader.courses.models import Enrollment
 from grader.extensions import db, utcnow
 from grader.submissions import regrading
 from grader.submissions.models import Attempt, Result, Submission
-
-from .conftest import REFERENCE, Servers, Stack, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -49,14 +49,14 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy import select
 from support import netns
+from support.fault_stack import FINAL, LONGER, ROOT, Stack, make_stack
+from support.private_servers import PrivatePostgres, PrivateRedis, Servers
 
 from grader.app import create_app
 from grader.extensions import db, utcnow
 from grader.storage.models import StoredBlob
 from grader.submissions.grading import DATABASE_PATIENCE_SECONDS
 from grader.submissions.models import Attempt, Result, State, Submission
-
-from .conftest import FINAL, LONGER, ROOT, PrivatePostgres, PrivateRedis, Servers, Stack, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

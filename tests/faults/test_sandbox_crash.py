@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.fault_stack import make_stack
+from support.private_servers import Servers
 
 from grader.extensions import db
 from grader.submissions.models import Attempt, Result
-
-from .conftest import Servers, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

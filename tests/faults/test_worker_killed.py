@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support.fault_stack import LONGER, Stack, Worker, make_stack
+from support.private_servers import Servers
 
 from grader.extensions import db
 from grader.submissions.models import Attempt, Result
-
-from .conftest import LONGER, Servers, Stack, Worker, make_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
