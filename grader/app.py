@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
@@ -49,20 +49,39 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     celery_init_app(app)
 
-    from grader.rest import init_app as init_rest
+    from grader import web
 
-    init_rest(app)
-    from grader.web import init_app as init_web
-
-    init_web(app)
-    from grader.ops.metrics import blueprint as metrics
-
-    app.register_blueprint(metrics)
+    web.init_app(app)
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     from grader import outage
 
     outage.init_app(app)  # the database restarting: 503 + Retry-After, not a 500
     return app
+
+
+def _blueprints() -> list[Blueprint]:
+    """Every blueprint of the service, in one place: the pages, LTI's and the webhooks' pages, each
+    domain's API, the API's own routes (its document) and the metrics."""
+    from grader.assignments.api import api as assignments_api
+    from grader.courses.api import api as courses_api
+    from grader.lti.views import blueprint as lti_pages
+    from grader.ops.metrics import blueprint as metrics
+    from grader.rest import blueprint as rest
+    from grader.submissions.api import api as submissions_api
+    from grader.submissions.grades_api import api as grades_api
+    from grader.sweeps.api import api as sweeps_api
+    from grader.web import auth, drafts, leaderboards, publishing, staff, sweeps, views
+    from grader.webhooks import views as webhook_pages
+    from grader.webhooks.api import api as webhooks_api
+
+    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps]
+    apis = [courses_api, assignments_api, submissions_api, sweeps_api, grades_api, webhooks_api]
+    return [
+        *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
+        *(api.blueprint for api in apis), rest, metrics,
+    ]  # fmt: skip
 
 
 def _sqlite_wal(connection: object, _: object) -> None:

@@ -103,12 +103,6 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
 # tests/service/test_pages.py is ``service.test_pages``, tests/test_grading.py is ``test_grading``.
 TESTS = ROOT / "tests"
 STUDENT_CODE = TESTS / "corpus" / "real"  # scripts kept as students wrote them: not the tests' code
-# (folder of the importing modules, conftest imported) -> why it may. Remove an entry when its imports go.
-CONFTEST_ALLOWED = {
-    # The fault tests import their stack (Servers, make_stack, Stack, ...) from their conftest. To move
-    # into tests/support with the next change to those files (edited by someone else now).
-    ("tests/faults", "faults.conftest"): "the fault tests' stack",
-}
 
 
 def _test_modules(tests: Path) -> dict[str, Path]:
@@ -135,15 +129,11 @@ def _imports_between_tests(tests: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _conftest_import_allowed(where: str, module: str) -> bool:
-    return any(where.startswith(folder + "/") and module == m for folder, m in CONFTEST_ALLOWED)
-
-
 def test_test_modules_share_helpers_through_support_not_through_each_other() -> None:
     """Helpers and constants are shared through tests/support, fixtures through a conftest (pytest
     hands them out by name). A test module that imports another breaks when that one is renamed,
     split or deleted, and a test function it imports is collected, and run, a second time."""
-    unexpected = [(w, m) for w, m in _imports_between_tests(TESTS) if not _conftest_import_allowed(w, m)]
+    unexpected = _imports_between_tests(TESTS)
     assert not unexpected, (
         "these modules import a test module or a conftest; move what they share into tests/support "
         f"(helpers, constants) or a conftest's fixtures, and import it from there: {unexpected}"
@@ -179,3 +169,17 @@ def test_the_tests_check_sees_every_form_of_import(tmp_path: Path) -> None:
         ("tests/service/test_d.py", "service.conftest"),
         ("tests/test_top.py", "test_other"),
     ]
+
+
+def test_every_blueprint_is_registered_by_the_application_factory() -> None:
+    """create_app lists the service's blueprints in one place: no package registers its own on the side."""
+    elsewhere = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "app.py"
+        and any(
+            isinstance(node, ast.Attribute) and node.attr == "register_blueprint"
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        )
+    ]
+    assert elsewhere == []

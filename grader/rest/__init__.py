@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from grader.api_errors import problem
@@ -29,20 +29,6 @@ def openapi_document() -> Response:
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"  # the document is public: let viewers fetch it
     return response
-
-
-def init_app(app: Flask) -> None:
-    """Register every API blueprint (create_app calls this)."""
-    from grader.assignments.api import api as assignments_api
-    from grader.courses.api import api as courses_api
-    from grader.submissions.api import api as submissions_api
-    from grader.submissions.grades_api import api as grades_api
-    from grader.sweeps.api import api as sweeps_api
-    from grader.webhooks.api import api as webhooks_api
-
-    for api in (courses_api, assignments_api, submissions_api, sweeps_api, grades_api, webhooks_api):
-        app.register_blueprint(api.blueprint)
-    app.register_blueprint(blueprint)
 
 
 def http_problem(error: HTTPException) -> Response:

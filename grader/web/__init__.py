@@ -11,8 +11,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages' blueprints (create_app calls this)."""
-    from . import auth, drafts, leaderboards, login_limits, publishing, staff, sweeps, views
+    """The pages' session cookie and login limits (create_app calls this; it registers the blueprints)."""
+    from . import login_limits
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -20,16 +20,3 @@ def init_app(app: Flask) -> None:
     if app.extensions["grader.config"].env == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
     login_limits.init_app(app)
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(views.blueprint)
-    app.register_blueprint(publishing.blueprint)
-    app.register_blueprint(staff.blueprint)
-    app.register_blueprint(drafts.blueprint)
-    app.register_blueprint(leaderboards.blueprint)
-    app.register_blueprint(sweeps.blueprint)
-    from grader.lti.views import blueprint as lti_pages  # launches from an LMS, its pages for staff
-
-    app.register_blueprint(lti_pages)
-    from grader.webhooks import views as webhook_views
-
-    app.register_blueprint(webhook_views.blueprint)
