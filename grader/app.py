@@ -49,8 +49,11 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     celery_init_app(app)
 
-    from grader import web
+    from grader import lti, sweeps, web, webhooks
+    from grader.submissions import grade_events
 
+    for part in (grade_events, webhooks, lti, sweeps):  # their listeners of the domain events
+        part.init_app(app)
     web.init_app(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)

@@ -1,3 +1,16 @@
 """LTI 1.3 (LTI Advantage), the tool side: launches from an LMS, deep linking, grade passback (AGS),
 roster sync (NRPS), on pylti1p3 (the pylti1p3next fork) with the configuration in the database.
 """
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Each grade's passback to the LMS gradebooks (create_app calls this)."""
+    from grader.domain_events import GradeCommitted, listen
+
+    from .passback import on_grade
+
+    listen(app, GradeCommitted, on_grade)

@@ -6,9 +6,9 @@ recomputed from the current results, so the gradebook goes down too: a regrade c
 grading, and the gradebook must not keep a score no current result supports. A student whose
 every run failed (their code's fault) gets 0; platform errors are never passed back.
 
-How: the worker writes a pending row per LMS course the student launched from in the result's own
-transaction (``stage_for_submission``, from the outbox; ``record_for_submission`` does it for a
-result committed elsewhere) and queues ``grader.lti.passback`` after the commit.
+How: a pending row per LMS course the student launched from is written in the grade's own
+transaction (``on_grade``, a listener of grader.domain_events' GradeCommitted), and
+``grader.lti.passback`` is queued after the commit.
 The task claims the row with a conditional update that also sets its next retry time (back-off),
 finds or makes the gradebook column, posts the score, and records sent or the error. The sweep
 (``grader.lti.sweep`` on the outbound queue, every minute; no Celery countdowns) re-queues rows
@@ -28,6 +28,7 @@ from pylti1p3.lineitem import LineItem
 from sqlalchemy import select, update
 
 from grader.assignments.models import Assignment, AssignmentVersion
+from grader.domain_events import AfterCommit, GradeCommitted
 from grader.extensions import db, utcnow
 from grader.submissions.models import Result, State, Submission, counts_as_grade
 
@@ -66,26 +67,15 @@ def best_score(user_id: int, assignment: Assignment) -> tuple[float, float] | No
     return (0.0, failed[0]) if failed else None
 
 
-def record_for_submission(submission_id: int) -> list[int]:
-    """Pending passbacks for a committed result, queued after their commit; the ids (may be none).
+def on_grade(event: GradeCommitted) -> AfterCommit | None:
+    """A grade's pending passbacks, recorded in its transaction and queued after its commit."""
+    passbacks = stage_for_submission(event.submission_id)
 
-    Never raises: the worker that graded must finish whatever happens here (a failure is logged; the
-    student's next result or a regrade passes their best score back).
-    """
-    try:
-        return _record(submission_id)
-    except Exception:  # the result is committed; the grading must not fail after it (logged)
-        db.session.rollback()
-        current_app.logger.exception("LTI passback for submission %s could not be recorded", submission_id)
-        return []
+    def queue_all() -> None:
+        for passback_id in passbacks:
+            queue(passback_id)
 
-
-def _record(submission_id: int) -> list[int]:
-    ids = stage_for_submission(submission_id)
-    db.session.commit()
-    for passback_id in ids:
-        queue(passback_id)
-    return ids
+    return queue_all if passbacks else None
 
 
 def stage_for_submission(submission_id: int) -> list[int]:

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from grader.assignments.services import hidden_set_of
 from grader.assignments.spec import SpecError
+from grader.domain_events import ResultCommitted, Staged, send, stage
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, rollback_quietly
 from grader.runner.grade import GradeReport, grade
@@ -27,9 +28,7 @@ from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_s
 from grader.runner.verdicts import Verdict
 from grader.storage import StorageError, current_store
 from grader.sweeps.runs import run_options
-from grader.sweeps.settle import settle_quietly
 
-from . import outbox
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
 from .notify import notify, notify_queue
@@ -190,7 +189,7 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         db.session.rollback()
         if _already_finished(submission_id, attempt):
             # An earlier try of this very write committed; its answer was lost with the connection.
-            # The outbox rows went in with it: the sweeps send them.
+            # The rows its listeners recorded went in with it: the sweeps send them.
             if state is State.QUEUED:
                 publish(submission_id)
             return True
@@ -206,15 +205,13 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
         record.outcome = "error" if report.verdict.platform_failure else "finished"
         record.finished_at = now
         record.detail = report.message[:2000] if report.verdict.platform_failure else None
-    announced = outbox.Announcements()
-    sweep_id = db.session.scalar(select(Submission.sweep_id).where(Submission.id == submission_id))
+    staged = Staged()
     if result is not None:
         db.session.add(result)
+        sweep_id = db.session.scalar(select(Submission.sweep_id).where(Submission.id == submission_id))
         # In the result's own transaction: a worker killed right after the commit loses no webhook
-        # or passback (the sweeps send what was recorded but never queued). A sweep's run is no
-        # grade by itself: its sweep announces the graded run once settled.
-        if sweep_id is None:
-            announced = outbox.stage(submission_id)
+        # or passback (the sweeps send what was recorded but never queued).
+        staged = stage(ResultCommitted(submission_id, sweep_id))
     db.session.commit()
     log.info(
         "submission %s: attempt %s finished: %s (%s)", submission_id, attempt, state.value, report.verdict.value,
@@ -226,9 +223,7 @@ def _finish(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     if state is State.QUEUED:
         publish(submission_id)
     else:
-        outbox.send(announced)
-        if sweep_id is not None:
-            settle_quietly(sweep_id)  # when this was its last run; the reconciler catches a missed one
+        send(staged)
     return True
 
 

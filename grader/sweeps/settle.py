@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from grader.assignments.models import AssignmentVersion
+from grader.domain_events import AfterCommit, GradeCommitted, ResultCommitted, Staged, send, stage
 from grader.extensions import db, utcnow
 from grader.outage import rollback_quietly
-from grader.submissions import outbox
 from grader.submissions.models import Result, State, Submission
 
 from .models import Sweep
@@ -58,13 +58,26 @@ def settle(sweep_id: int) -> int | None:
     )
     sweep.settled_at = utcnow()
     sweep.graded_submission_id = chosen
-    announced = outbox.Announcements()
+    staged = Staged()
     if chosen is not None:
         db.session.execute(update(Submission).where(Submission.id == chosen).values(sweep_grade=True))
-        announced = outbox.stage(chosen)
+        staged = stage(GradeCommitted(chosen))
     db.session.commit()
-    outbox.send(announced)
+    send(staged)
     return chosen
+
+
+def on_result(event: ResultCommitted) -> AfterCommit | None:
+    """A run of a sweep ended: once its result is committed, the sweep is settled if that was its
+    last (the reconciler settles one whose last run's follow-up was lost)."""
+    sweep_id = event.sweep_id
+    if sweep_id is None:
+        return None
+
+    def settle_now() -> None:
+        settle_quietly(sweep_id)
+
+    return settle_now
 
 
 def settle_quietly(sweep_id: int) -> int | None:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from grader.accounts.models import User
+from grader.domain_events import AfterCommit, GradeCommitted
 from grader.extensions import db, utcnow
 from grader.submissions.curves import json_safe
 from grader.submissions.models import Submission
@@ -214,19 +215,14 @@ def queue(delivery_ids: list[int]) -> None:
             return
 
 
-def scored(submission_id: int) -> None:
-    """outbox's listener: record the event, then queue its deliveries.
-
-    A failure here must not fail the grading that called it (its result is committed) nor stop the
-    other listeners: it is logged, and the event is not sent.
-    """
+def on_grade(event: GradeCommitted) -> AfterCommit | None:
+    """A grade's "submission.scored" deliveries, recorded in its transaction and queued after its commit."""
     try:
-        recorded = record_scored(submission_id)
-    except Exception:
-        db.session.rollback()
-        current_app.logger.exception("could not record the webhook event of submission %s", submission_id)
-        return
-    queue(recorded)
+        with db.session.begin_nested():
+            deliveries = stage_scored(event.submission_id)
+    except IntegrityError:  # told twice of the same result: the first recording stands
+        return None
+    return (lambda: queue(deliveries)) if deliveries else None
 
 
 def backoff(attempts: int) -> timedelta:

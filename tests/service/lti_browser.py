@@ -16,10 +16,10 @@ from sqlalchemy import func, select, update
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
 from grader.courses.models import Course, Enrollment
+from grader.domain_events import ResultCommitted, announce
 from grader.extensions import db
 from grader.lti import passback
 from grader.lti.models import LtiContext, LtiGradePassback, LtiUsedNonce, LtiUser, PassbackState
-from grader.submissions import outbox
 from grader.submissions.models import Result, State, StoredFile, Submission
 
 from .lti_platform import LaunchSpec, TestLms
@@ -83,7 +83,7 @@ def course_of(stack: Stack) -> Course:
 def graded(
     stack: Stack, sub: str, assignment_id: int, score: float | None, state: State = State.SCORED
 ) -> int:
-    """A finished submission with its result written directly (grading is tested elsewhere), then the outbox."""
+    """A finished submission with its result written directly (grading is tested elsewhere), then its announcement."""
     with stack.app.app_context():
         user = user_of(stack, sub)
         assignment = db.session.get(Assignment, assignment_id)
@@ -97,7 +97,7 @@ def graded(
         db.session.flush()
         db.session.add(_result(submission.id, score))
         db.session.commit()
-        outbox.result_committed(submission.id)
+        announce(ResultCommitted(submission.id, None))
         return submission.id
 
 
@@ -112,7 +112,7 @@ def regraded(stack: Stack, submission_id: int, score: float) -> None:
     with stack.app.app_context():
         db.session.execute(update(Result).where(Result.submission_id == submission_id).values(score=score))
         db.session.commit()
-        outbox.result_committed(submission_id)
+        announce(ResultCommitted(submission_id, None))
 
 
 def send_pending(stack: Stack) -> list[str]:

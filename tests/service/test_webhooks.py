@@ -25,10 +25,10 @@ from werkzeug.wrappers import Request, Response
 from grader.accounts.models import Role
 from grader.accounts.services import issue_token
 from grader.celery_app import OUTBOUND_QUEUE
+from grader.domain_events import ResultCommitted, announce
 from grader.extensions import db, utcnow
 from grader.submissions import services as submissions
 from grader.submissions.models import Submission
-from grader.submissions.outbox import result_committed
 from grader.webhooks import services
 from grader.webhooks.addresses import AddressRefused, check_public
 from grader.webhooks.models import Webhook, WebhookDelivery
@@ -110,7 +110,7 @@ def test_a_scored_submission_is_signed_retried_and_delivered_once(
     grade(submission_id, score=87.5)
     broker = redis.Redis.from_url(REDIS_URL)
     queued = {name: broker.llen(name) for name in ("outbound", "maintenance")}
-    result_committed(submission_id)  # what the worker calls after committing the result
+    announce(ResultCommitted(submission_id, None))  # what the worker stages with the result
     # Its task went to the outbound worker (the one with a route out), not beside the reconciler.
     assert broker.llen("outbound") == queued["outbound"] + 1
     assert broker.llen("maintenance") == queued["maintenance"]
@@ -155,11 +155,11 @@ def test_a_scored_submission_is_signed_retried_and_delivered_once(
     assert not verify(secret, receiver.requests[0][0], receiver.requests[0][1] + b" ")  # a changed body fails
 
     # Told twice of the same result, nothing new is recorded; a regrade is a new, different event.
-    result_committed(submission_id)
+    announce(ResultCommitted(submission_id, None))
     assert len(_deliveries(submission_id)) == 1
     submissions.regrade(db.session.get(Submission, submission_id))
     grade(submission_id, score=93.0)
-    result_committed(submission_id)
+    announce(ResultCommitted(submission_id, None))
     first, second = _deliveries(submission_id)
     assert second.event_id != first.event_id and second.payload["result"]["score"] == 93.0
     assert services.deliver(second.id) == "delivered"
@@ -263,7 +263,7 @@ def test_webhooks_into_the_grader_s_own_network_are_refused(app, client, course,
         db.session.commit()
         submission_id = upload(client, paraboloid.id, student_token)["id"]
         grade(submission_id, score=50.0)
-        result_committed(submission_id)
+        announce(ResultCommitted(submission_id, None))
         (delivery,) = _deliveries(submission_id)
         assert services.deliver(delivery.id) == "retry"
         db.session.refresh(delivery)
