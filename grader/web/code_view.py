@@ -8,11 +8,8 @@ deadline, students reload their result pages, and highlighting was a fifth of th
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from flask import current_app
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -21,6 +18,8 @@ from pygments.lexers import PythonLexer, TextLexer
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import StorageError, current_store
 from grader.submissions.models import Submission
+
+from .kept import Kept, kept
 
 MAX_FILES = 20
 MAX_FILE_BYTES = 200 * 1024
@@ -39,40 +38,12 @@ class CodeFile:
 Shown = tuple[tuple[CodeFile, ...], str]
 
 
-class ShownCode:
-    """Highlighted uploads by (digest, file name), the least recently shown dropped first past
-    ``limit`` bytes of HTML. Nothing under the lock can switch greenlets (no I/O)."""
-
-    def __init__(self, limit: int = CACHE_BYTES) -> None:
-        self.limit, self.size = limit, 0
-        self._entries: OrderedDict[tuple[str, str], tuple[Shown, int]] = OrderedDict()
-        self._guard = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> Shown | None:
-        with self._guard:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: tuple[str, str], shown: Shown) -> None:
-        size = sum(len(f.html or "") + len(f.path) for f in shown[0]) + len(shown[1])
-        if size > self.limit:
-            return
-        with self._guard:
-            if key in self._entries:
-                return
-            self._entries[key] = (shown, size)
-            self.size += size
-            while self.size > self.limit:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self.size -= dropped
+def _size(shown: Shown) -> int:
+    return sum(len(f.html or "") + len(f.path) for f in shown[0]) + len(shown[1])
 
 
-def _shown_code() -> ShownCode:
-    found: ShownCode = current_app.extensions.setdefault("grader.code_view", ShownCode())
-    return found
+def _shown_code() -> Kept[tuple[str, str], Shown]:
+    return kept("code_view", lambda: Kept(CACHE_BYTES, _size))
 
 
 def submission_code(submission: Submission) -> tuple[list[CodeFile], str]:

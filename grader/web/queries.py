@@ -7,6 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from sqlalchemy import select
 
 from grader.accounts.models import Role, User
@@ -21,6 +24,7 @@ from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
 
 from .fits import fit_caption
+from .kept import Kept, kept
 
 STATE_LABELS = {
     State.RECEIVED: "Received",
@@ -154,6 +158,7 @@ class ResultView:
     charts: list[dict[str, Any]] = field(default_factory=list)  # {key, title, series: [curve names]}
     fit: dict[str, Any] | None = None  # the model over its input domain (grader/assignments/grid.py)
     fit_caption: str = ""
+    figures: ResultFigures | None = None  # the same, with their JSON
 
     def _run_detail(self, key: str) -> dict[str, Any] | None:
         """A table the run's own details hold (staff-only facts), or None."""
@@ -184,15 +189,70 @@ class ResultView:
         return NO_KNOWN_MISTAKE if unexplained(self.result.verdict, self.result.passed, severities) else ""
 
 
+@dataclass(frozen=True)
+class ResultFigures:
+    """A result's charts as the page draws them, and their JSON for the page's scripts (shared by every
+    view of the result in this process: read, never changed)."""
+
+    curves: dict[str, dict[str, Any]]
+    charts: list[dict[str, Any]]
+    fit: dict[str, Any] | None
+    fit_caption: str
+    curves_json: Markup
+    charts_json: Markup
+    fit_json: Markup
+
+
+FIGURES_BYTES = 32 * 2**20  # of JSON per web process
+
+
+def result_figures(result: Result) -> ResultFigures:
+    """The result's curves and fit, read and encoded once per process: a result's rows are written with
+    it and never change (a regrade writes a new result), and the curves, fit grid and their JSON were a
+    third of each result page's time."""
+    store = kept("result_figures", lambda: Kept(FIGURES_BYTES, _figures_size))
+    key = (result.id, result.created_at)
+    found = store.get(key)
+    if found is None:
+        found = _figures(result)
+        store.put(key, found)
+    return found
+
+
+def _figures_size(figures: ResultFigures) -> int:
+    return len(figures.curves_json) + len(figures.charts_json) + len(figures.fit_json)
+
+
+def _figures(result: Result) -> ResultFigures:
+    fit = result.fit.payload if result.fit is not None and isinstance(result.fit.payload, dict) else None
+    curves = {
+        curve.series: {
+            "steps": curve.steps,
+            "values": curve.values,
+            "points_total": curve.points_total,
+            "summary": curve_summary(curve.series, curve.steps, curve.values, curve.points_total),
+        }
+        for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
+    }
+    charts = chart_groups([curve.series for curve in result.curves])
+
+    def encoded(value: Any) -> Markup:  # as the templates' ``tojson`` writes it
+        return htmlsafe_json_dumps(value, dumps=current_app.json.dumps)
+
+    return ResultFigures(
+        curves, charts, fit, fit_caption(fit) if fit else "", encoded(curves), encoded(charts), encoded(fit)
+    )
+
+
 def result_view(result: Result) -> ResultView:
     details = result.details if isinstance(result.details, dict) else {}
-    fit = result.fit.payload if result.fit is not None and isinstance(result.fit.payload, dict) else None
     inner = details.get("details")
     traceback = inner.get("traceback") if isinstance(inner, dict) else None
     try:
         title = Verdict(result.verdict).headline
     except ValueError:
         title = result.verdict.replace("_", " ").capitalize()
+    figures = result_figures(result)
     return ResultView(
         result=result,
         title=title,
@@ -200,18 +260,11 @@ def result_view(result: Result) -> ResultView:
         notes=[str(note) for note in details.get("notes") or []],
         warnings=[w for w in details.get("warnings") or [] if isinstance(w, dict)],
         diagnoses=stored_in_order(details.get("diagnoses")),
-        curves={
-            curve.series: {
-                "steps": curve.steps,
-                "values": curve.values,
-                "points_total": curve.points_total,
-                "summary": curve_summary(curve.series, curve.steps, curve.values, curve.points_total),
-            }
-            for curve in sorted(result.curves, key=lambda c: (c.series != "loss", c.series))
-        },
-        charts=chart_groups([curve.series for curve in result.curves]),
-        fit=fit,
-        fit_caption=fit_caption(fit) if fit else "",
+        curves=figures.curves,
+        charts=figures.charts,
+        fit=figures.fit,
+        fit_caption=figures.fit_caption,
+        figures=figures,
     )
 
 

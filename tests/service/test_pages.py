@@ -12,8 +12,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from markupsafe import Markup
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 from support.assignments import FIXED
 from support.courses import enroll
 from support.pages import csrf_token, log_in, log_out, page_text, upload_through_form
@@ -29,8 +29,8 @@ from grader.submissions import grading, notify
 from grader.submissions.models import Curve, Result, ResultDiagnosis, ResultFit, State, StoredFile, Submission
 from grader.submissions.reference import REFERENCE_EMAIL, ensure_reference_run
 from grader.web import events
-from grader.web.code_view import CodeFile, ShownCode
 from grader.web.fits import fit_caption
+from grader.web.kept import Kept
 
 
 @pytest.fixture
@@ -631,16 +631,36 @@ def test_an_upload_is_highlighted_once_and_a_storage_failure_is_not_remembered(
     assert len(reads) == 2
 
 
-def test_the_highlighted_uploads_kept_are_bounded_least_recently_shown_first():
-    shown = ShownCode(limit=100)
-    page = (CodeFile("a.py", Markup("x" * 40), 40, True),), ""
-    shown.put(("1", "a.py"), page)
-    shown.put(("2", "a.py"), page)
-    assert shown.get(("1", "a.py")) == page  # now the most recently shown
-    shown.put(("3", "a.py"), page)
-    assert shown.get(("2", "a.py")) is None and shown.get(("1", "a.py")) == page and shown.size <= 100
-    shown.put(("4", "big.py"), ((CodeFile("big.py", Markup("x" * 200), 200, True),), ""))
-    assert shown.get(("4", "big.py")) is None and shown.get(("3", "a.py")) == page  # too big to keep
+def test_what_a_web_process_keeps_is_bounded_least_recently_used_first():
+    store: Kept[str, str] = Kept(limit=100, size=len)
+    store.put("1", "x" * 40)
+    store.put("2", "y" * 40)
+    assert store.get("1") == "x" * 40  # now the most recently used
+    store.put("3", "z" * 40)
+    assert store.get("2") is None and store.get("1") == "x" * 40 and store.size <= 100
+    store.put("4", "w" * 200)
+    assert store.get("4") is None and store.get("3") == "z" * 40  # too big to keep
+
+
+def test_a_result_s_figures_are_read_once_and_written_as_the_template_would(client, student, paraboloid):
+    submission_id, _ = _uploaded(client, student, paraboloid)
+    _scored(submission_id, 97.5, 0.00083)
+    first = page_text(client.get(f"/submissions/{submission_id}/result"))
+    result = db.session.scalar(select(Result).where(Result.submission_id == submission_id))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        again = page_text(client.get(f"/submissions/{submission_id}/result"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert again == first and statements  # the page still reads the submission and its result
+    assert not any("FROM curves" in s or "FROM result_fits" in s for s in statements), statements
+    shown = json.loads(re.search(r'id="curve-data">(.*?)</script>', again, re.S).group(1))
+    assert list(shown) == sorted(c.series for c in result.curves) and shown["loss"]["values"]
 
 
 def test_a_student_compares_two_submissions(client, student, paraboloid, course):
