@@ -48,5 +48,8 @@ class Kept(Generic[K, V]):
 
 def kept(name: str, make: Callable[[], Kept[K, V]]) -> Kept[K, V]:
     """This app's ``name`` store (one per app: each app has its own database)."""
-    found: Kept[K, V] = current_app.extensions.setdefault(f"grader.kept.{name}", make())
+    key = f"grader.kept.{name}"
+    found: Kept[K, V] | None = current_app.extensions.get(key)
+    if found is None:  # two first requests may both make one: the one kept wins, the other is dropped
+        found = current_app.extensions.setdefault(key, make())
     return found
