@@ -153,12 +153,24 @@ class ResultView:
     traceback: str | None
     notes: list[str]
     warnings: list[dict[str, Any]]
-    curves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    figures: ResultFigures  # the curves, the fit and their JSON
     diagnoses: list[dict[str, Any]] = field(default_factory=list)
-    charts: list[dict[str, Any]] = field(default_factory=list)  # {key, title, series: [curve names]}
-    fit: dict[str, Any] | None = None  # the model over its input domain (grader/assignments/grid.py)
-    fit_caption: str = ""
-    figures: ResultFigures | None = None  # the same, with their JSON
+
+    @property
+    def curves(self) -> dict[str, dict[str, Any]]:
+        return self.figures.curves
+
+    @property
+    def charts(self) -> list[dict[str, Any]]:  # {key, title, series: [curve names]}
+        return self.figures.charts
+
+    @property
+    def fit(self) -> dict[str, Any] | None:  # the model over its input domain (grader/assignments/grid.py)
+        return self.figures.fit
+
+    @property
+    def fit_caption(self) -> str:
+        return self.figures.fit_caption
 
     def _run_detail(self, key: str) -> dict[str, Any] | None:
         """A table the run's own details hold (staff-only facts), or None."""
@@ -252,19 +264,14 @@ def result_view(result: Result) -> ResultView:
         title = Verdict(result.verdict).headline
     except ValueError:
         title = result.verdict.replace("_", " ").capitalize()
-    figures = result_figures(result)
     return ResultView(
         result=result,
         title=title,
         traceback=traceback if isinstance(traceback, str) and traceback.strip() else None,
         notes=[str(note) for note in details.get("notes") or []],
         warnings=[w for w in details.get("warnings") or [] if isinstance(w, dict)],
+        figures=result_figures(result),
         diagnoses=stored_in_order(details.get("diagnoses")),
-        curves=figures.curves,
-        charts=figures.charts,
-        fit=figures.fit,
-        fit_caption=figures.fit_caption,
-        figures=figures,
     )
 
 
