@@ -67,23 +67,20 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 def _blueprints() -> list[Blueprint]:
     """Every blueprint of the service, in one place: the pages, LTI's and the webhooks' pages, each
     domain's API, the API's own routes (its document) and the metrics."""
-    from grader.assignments.api import api as assignments_api
-    from grader.courses.api import api as courses_api
     from grader.lti.views import blueprint as lti_pages
     from grader.ops.metrics import blueprint as metrics
+    from grader.rest import assignments, courses, grades, submissions
     from grader.rest import blueprint as rest
-    from grader.submissions.api import api as submissions_api
-    from grader.submissions.grades_api import api as grades_api
-    from grader.sweeps.api import api as sweeps_api
+    from grader.rest import sweeps as sweeps_api
+    from grader.rest import webhooks as webhooks_api
     from grader.web import auth, drafts, leaderboards, publishing, staff, sweeps, views
     from grader.webhooks import views as webhook_pages
-    from grader.webhooks.api import api as webhooks_api
 
     pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps]
-    apis = [courses_api, assignments_api, submissions_api, sweeps_api, grades_api, webhooks_api]
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api]
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
-        *(api.blueprint for api in apis), rest, metrics,
+        *(module.api.blueprint for module in apis), rest, metrics,
     ]  # fmt: skip
 
 

@@ -23,38 +23,29 @@ from flask import (
     session,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_course, require_staff
 from grader.accounts.models import Role, User
-from grader.courses.access import is_staff
 from grader.courses.models import Course
+from grader.denials import StaffOnly
 from grader.extensions import db
-from grader.web.auth import check_csrf, current_user, login_required, security_headers
 
 from . import deep_linking, keys, overview, passback, platforms, provisioning, roster
 from .launch import STATE_LIFETIME, LaunchRefused, start_login, state_cookie_name
 from .models import LtiContext
 from .toolconf import PlatformError
 
-blueprint = Blueprint(
-    "lti", __name__, template_folder="templates", static_folder="static", static_url_path="/static/lti"
-)
+# The LMS posts these itself, signed (an OIDC login and a launch's JWT): no CSRF token of ours.
 FROM_THE_LMS = ("lti.login", "lti.launch")
+blueprint = serve_pages(
+    Blueprint(
+        "lti", __name__, template_folder="templates", static_folder="static", static_url_path="/static/lti"
+    ),
+    csrf_exempt=FROM_THE_LMS,
+)
 PENDING_KEY = "lti_deep_link"
-
-
-@blueprint.before_request
-def _csrf() -> None:
-    if request.endpoint not in FROM_THE_LMS:
-        check_csrf()
-
-
-blueprint.after_request(security_headers)
-
-
-@blueprint.errorhandler(HTTPException)
-def _error(error: HTTPException) -> tuple[str, int]:
-    return render_template("web/error.html", error=error), error.code or 500
+PLACING = "place assignments in the LMS"
 
 
 def tool_urls() -> dict[str, str]:
@@ -158,13 +149,19 @@ def _pending() -> dict[str, Any]:
     return pending
 
 
+def _placing_context(pending: dict[str, Any]) -> LtiContext:
+    """The linked course the deep linking request came from, if the user teaches it."""
+    context = db.session.get(LtiContext, pending.get("context_id"))
+    if context is None:
+        raise StaffOnly(PLACING)  # no course of theirs to place anything in
+    require_staff(_user(), context.course_id, PLACING)
+    return context
+
+
 @blueprint.get("/lti/deep-link")
 @login_required
 def deep_link() -> str:
-    pending = _pending()
-    context = db.session.get(LtiContext, pending.get("context_id"))
-    if context is None or not is_staff(_user(), context.course_id):
-        abort(403, "Only the course's instructors can place assignments in the LMS.")
+    context = _placing_context(_pending())
     return render_template(
         "lti/deep_link.html", context=context, assignments=deep_linking.choices(context.id), error=None
     )
@@ -174,9 +171,7 @@ def deep_link() -> str:
 @login_required
 def deep_link_pick() -> Any:
     pending = _pending()
-    context = db.session.get(LtiContext, pending.get("context_id"))
-    if context is None or not is_staff(_user(), context.course_id):
-        abort(403, "Only the course's instructors can place assignments in the LMS.")
+    context = _placing_context(pending)
     picked = request.form.get("assignment_id", "")
     try:
         if not (picked.isascii() and picked.isdecimal() and len(picked) < 10):
@@ -205,10 +200,7 @@ def deep_link_pick() -> Any:
 
 
 def _staff_course(course_id: int) -> Course:
-    course = db.session.get(Course, course_id)
-    if course is None or not is_staff(_user(), course.id):
-        abort(404, f"There is no course {course_id} that you teach.")
-    return course
+    return require_course(_user(), course_id, staff=True)
 
 
 @blueprint.get("/courses/<int:course_id>/lti")

@@ -1,8 +1,8 @@
-"""The REST API under /api/v1: the domains' blueprints, the OpenAPI document, problem+json errors.
-
-The routes live with their domains (``grader/<domain>/api.py``); this package holds what they
-share: the route registry (``registry``), the models every resource uses (``schemas``) and the
-document built from them (``openapi``).
+"""The REST API under /api/v1: one module of routes per resource (``courses``, ``assignments``,
+``submissions``, ``grades``, ``sweeps``, ``webhooks``), thin over the domains' services and queries
+and the access kit (grader/access), like the pages; what they share: the route registry
+(``registry``), the models every resource uses (``schemas``), the document built from them
+(``openapi``) and problem+json errors.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from grader.api_errors import problem
+from grader.denials import denied
 
 from .registry import PREFIX
 
@@ -36,7 +37,9 @@ def http_problem(error: HTTPException) -> Response:
     code = error.code or 500
     where = f"{request.method} {request.path}"
     original = error.get_response()
-    if code == 404:
+    if denied(error):  # the access kit's refusal: its description is written for the caller
+        detail = error.description or error.name
+    elif code == 404:
         detail = f"There is no API endpoint {where}. The endpoints are listed in {PREFIX}/openapi.json."
     elif code == 405:
         allowed = [m.strip() for m in original.headers.get("Allow", "").split(",") if m.strip()]

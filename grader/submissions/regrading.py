@@ -14,6 +14,8 @@ from sqlalchemy.orm import aliased
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.courses.access import is_staff
+from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
 
 from .models import RegradeBatch, Result, State, Submission
@@ -82,7 +84,10 @@ def regrade_all(assignment: Assignment, requested_by: User) -> RegradeBatch:
     """Queue every finished submission of the assignment (all versions) for grading against its
     current version, as ``services.regrade`` does for one; submissions still being graded, and the
     runs of a sweep with a run still going, are skipped (``skipped_by``). Commits once, then
-    publishes. Raises RegradeRefused(409), writing nothing, when there is nothing to regrade."""
+    publishes. Raises RegradeRefused(409), writing nothing, when there is nothing to regrade, and
+    StaffOnly unless ``requested_by`` teaches the course."""
+    if not is_staff(requested_by, assignment.course_id):
+        raise StaffOnly("regrade an assignment's submissions")
     now = utcnow()
     # Locked until the commit: a concurrent single regrade waits rather than resetting them twice.
     finished = list(

@@ -17,6 +17,8 @@ from grader.accounts.models import User
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.queueing import grading_queue
 from grader.assignments.spec import SpecError
+from grader.courses.access import is_staff
+from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
 from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
@@ -145,14 +147,16 @@ def _sweep_runs(plan: SweepPlan, common: dict[str, Any]) -> list[Submission]:
     ]
 
 
-def regrade(submission: Submission) -> None:
+def regrade(submission: Submission, by: User) -> None:
     """Grade a finished submission again, against its assignment's current version (an instructor's act).
 
-    The old result and attempts go (curves and diagnoses with them); the submission is queued as if
+    Raises StaffOnly unless ``by`` teaches its course. The old result and attempts go (curves and diagnoses with them); the submission is queued as if
     just received, in one commit, and published after it. The student's quotas are not touched.
     Raises UploadRefused(409) while it is still being graded.
     """
     assignment = submission.assignment_version.assignment
+    if not is_staff(by, assignment.course_id):
+        raise StaffOnly("regrade a submission")
     # A sweep's runs are compared with each other and graded together: all are trained again against
     # the same version, or the comparison would mix two budgets or hidden sets.
     together = (

@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
+from grader.access.browser import current_user, login_required, serve_pages
 from grader.accounts.models import User
 from grader.assignments import drafts
 from grader.assignments.compare import compare_with_published
@@ -22,15 +22,10 @@ from grader.courses.models import Course
 from grader.extensions import db
 from grader.submissions.reference import ensure_reference_run
 
-from .auth import check_csrf, current_user, login_required, security_headers
 from .markup import description_html
 from .publishing import _course_for_staff, schedule_from_form
-from .views import error_page
 
-blueprint = Blueprint("drafts", __name__, template_folder="templates")
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
-blueprint.register_error_handler(HTTPException, error_page)
+blueprint = serve_pages(Blueprint("drafts", __name__, template_folder="templates"))
 
 STATE_LABELS = {
     drafts.UPLOADED: "Not checked yet",

@@ -1,158 +1,31 @@
-"""Leaderboards, where the instructor turns them on: students by the pseudonym they chose.
-
-Until the deadline the ranking is by the public score (the metric on a fixed 30%
-of the hidden set); after it, by the full hidden-set score, with each student's
-public rank beside it, so the class sees what tuning to the public part did.
-Only submissions made before the deadline count; the platform's reference runs
-and staff never appear. One query per page, whatever the class size.
-"""
+"""The leaderboard page of an assignment, and choosing one's pseudonym (the ranking itself is
+grader/submissions/leaderboard.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import case, func, select
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from grader.accounts.models import Role, User
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_leaderboard
+from grader.accounts.models import User
 from grader.assignments.models import Assignment
-from grader.courses.access import is_enrolled, is_staff
+from grader.courses.access import is_staff
 from grader.courses.models import Enrollment
 from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
-from grader.submissions.models import Result, State, Submission, counts_as_grade
+from grader.submissions.leaderboard import leaderboard
 
-from .auth import check_csrf, current_user, login_required, security_headers
-from .views import error_page
-
-blueprint = Blueprint("leaderboards", __name__)
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
-blueprint.register_error_handler(HTTPException, error_page)
-
-
-@dataclass
-class Entry:
-    user_id: int
-    pseudonym: str | None
-    name: str  # shown to staff only
-    rank: int | None  # among the listed students (those with a pseudonym)
-    score: float | None
-    metric_value: float | None
-    entries: int
-    public_rank: int | None = None  # after the deadline: where the public score had placed them
-
-
-@dataclass
-class Leaderboard:
-    assignment: Assignment
-    final: bool  # after the deadline: the hidden-set ranking
-    listed: list[Entry]
-    unlisted: int  # students with a graded submission but no pseudonym
-    me: Entry | None  # the viewer's own entry, listed or not
-
-
-def _per_student(assignment: Assignment) -> Any:
-    """Each student's best public and best hidden-set result among the submissions made in time."""
-    in_time = Submission.created_at <= assignment.deadline if assignment.deadline else True
-    ranked = (
-        select(
-            Submission.user_id.label("user_id"),
-            Result.public_score,
-            Result.public_metric,
-            Result.score,
-            Result.metric_value,
-            func.row_number()
-            .over(
-                partition_by=Submission.user_id,
-                order_by=(Result.public_score.desc().nulls_last(), Submission.created_at, Submission.id),
-            )
-            .label("by_public"),
-            func.row_number()
-            .over(
-                partition_by=Submission.user_id,
-                order_by=(Result.score.desc().nulls_last(), Submission.created_at, Submission.id),
-            )
-            .label("by_score"),
-        )
-        .join(Result, Result.submission_id == Submission.id)
-        .where(
-            Submission.assignment_version_id.in_(assignment.version_ids),
-            Submission.state == State.SCORED,
-            Submission.is_reference.is_(False),
-            counts_as_grade(),
-            Submission.late.is_(False),
-            in_time,
-        )
-        .cte("ranked")
-    )
-    best = lambda column, order: func.max(case((order == 1, column)))  # noqa: E731 - one line per column
-    return (
-        select(
-            ranked.c.user_id,
-            best(ranked.c.public_score, ranked.c.by_public).label("public_score"),
-            best(ranked.c.public_metric, ranked.c.by_public).label("public_metric"),
-            best(ranked.c.score, ranked.c.by_score).label("score"),
-            best(ranked.c.metric_value, ranked.c.by_score).label("metric_value"),
-            func.count().label("entries"),
-        )
-        .group_by(ranked.c.user_id)
-        .subquery("per_student")
-    )
-
-
-def _ranks(entries: list[Entry], key: Any) -> dict[int, int]:
-    """Competition ranking (1, 2, 2, 4) by a score, higher first; no score, no rank."""
-    ordered = sorted((e for e in entries if key(e) is not None), key=lambda e: -key(e))
-    ranks: dict[int, int] = {}
-    for position, entry in enumerate(ordered, start=1):
-        previous = ordered[position - 2] if position > 1 else None
-        same = previous is not None and key(previous) == key(entry)
-        ranks[entry.user_id] = ranks[previous.user_id] if same and previous else position
-    return ranks
-
-
-def leaderboard(assignment: Assignment, viewer: User, now: datetime) -> Leaderboard:
-    final = assignment.deadline is not None and now >= assignment.deadline
-    per = _per_student(assignment)
-    rows = db.session.execute(
-        select(Enrollment.user_id, Enrollment.pseudonym, User.name, per)
-        .join(per, per.c.user_id == Enrollment.user_id)
-        .join(User, User.id == Enrollment.user_id)
-        .where(Enrollment.course_id == assignment.course_id, Enrollment.role == Role.STUDENT)
-    ).all()
-    everyone = []
-    public_scores: dict[int, float | None] = {}
-    for row in rows:
-        score, metric = (row.score, row.metric_value) if final else (row.public_score, row.public_metric)
-        everyone.append(Entry(row.user_id, row.pseudonym, row.name, None, score, metric, row.entries))
-        public_scores[row.user_id] = row.public_score
-    listed = [e for e in everyone if e.pseudonym]
-    ranks = _ranks(listed, lambda e: e.score)
-    public_ranks = _ranks(listed, lambda e: public_scores[e.user_id]) if final else {}
-    for entry in listed:
-        entry.rank, entry.public_rank = ranks.get(entry.user_id), public_ranks.get(entry.user_id)
-    listed.sort(key=lambda e: (e.rank is None, e.rank or 0, (e.pseudonym or "").lower()))
-    me = next((e for e in everyone if e.user_id == viewer.id), None)
-    if me is not None and me.rank is None and me.score is not None:
-        # Where they would stand if listed: the number of listed students strictly ahead, plus one.
-        me.rank = 1 + sum(1 for e in listed if e.score is not None and e.score > me.score)
-    return Leaderboard(assignment, final, listed, sum(1 for e in everyone if not e.pseudonym), me)
+blueprint = serve_pages(Blueprint("leaderboards", __name__))
 
 
 def _assignment_or_404(assignment_id: int) -> tuple[Assignment, User, bool]:
     user = current_user()
-    assert user is not None
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or not is_enrolled(user, assignment.course_id):
-        abort(404)
-    staff = is_staff(user, assignment.course_id)
-    if not staff and (assignment.hidden or not assignment.leaderboard):
-        abort(404)  # no leaderboard to see: the same answer as no assignment
-    return assignment, user, staff
+    assert user is not None  # login_required ran first
+    assignment = require_leaderboard(user, assignment_id)
+    return assignment, user, is_staff(user, assignment.course_id)
 
 
 def _page(assignment: Assignment, user: User, staff: bool, error: str | None = None) -> tuple[str, int]:

@@ -10,33 +10,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_course
 from grader.assignments import services
 from grader.assignments.models import Assignment
 from grader.assignments.spec import SpecError, builtin_slugs, find
-from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.queue_estimate import course_queues
 from grader.submissions.reference import ensure_reference_run
 from grader.submissions.scoreboard import course_overview
 
-from .auth import check_csrf, current_user, login_required, security_headers
 from .forms import DATETIME_EXAMPLE, utc_datetime
 
-blueprint = Blueprint("publishing", __name__, template_folder="templates")
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
+blueprint = serve_pages(Blueprint("publishing", __name__, template_folder="templates"))
 
 
 def _course_for_staff(course_id: int) -> Course:
-    user = current_user()
-    course = db.session.get(Course, course_id)
-    if course is None or user is None or not is_staff(user, course.id):
-        abort(404, f"There is no course {course_id} that you teach.")
-    return course
+    return require_course(current_user(), course_id, staff=True)
 
 
 def schedule_from_form() -> tuple[datetime | None, int | None]:

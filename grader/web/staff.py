@@ -11,28 +11,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
 
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_assignment, require_submission
 from grader.accounts.models import User
 from grader.assignments import deadlines, visibility
 from grader.assignments.models import Assignment
-from grader.assignments.queries import assignment_for
-from grader.courses.access import course_student, is_staff
+from grader.courses.access import course_student
 from grader.extensions import utcnow
 from grader.submissions import regrading
-from grader.submissions.access import submission_for
 from grader.submissions.gradebook import gradebook_file
 from grader.submissions.models import RegradeBatch
 
 from . import exports, queries
-from .auth import check_csrf, current_user, login_required, security_headers
 from .forms import DATETIME_EXAMPLE, utc_datetime
-from .views import error_page
 
-blueprint = Blueprint("staff", __name__, template_folder="templates")
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
-blueprint.register_error_handler(HTTPException, error_page)
+blueprint = serve_pages(Blueprint("staff", __name__, template_folder="templates"))
 
 
 def _user() -> User:
@@ -42,13 +36,7 @@ def _user() -> User:
 
 
 def _staff_assignment(assignment_id: int) -> Assignment:
-    user = _user()
-    assignment = assignment_for(user, assignment_id)
-    if assignment is None:
-        abort(404, f"There is no assignment {assignment_id} in your courses.")
-    if not is_staff(user, assignment.course_id):
-        abort(403, "Only the course's instructors can do this.")
-    return assignment
+    return require_assignment(_user(), assignment_id, staff_to="manage this assignment")
 
 
 def _student(assignment: Assignment, user_id: int) -> User:
@@ -263,11 +251,7 @@ def gradebook(assignment_id: int) -> Response:
 @login_required
 def gradescope_results(submission_id: int) -> Response:
     """A graded submission as Gradescope's results.json (staff only)."""
-    submission = submission_for(_user(), submission_id)
-    if submission is None:
-        abort(404, f"There is no submission {submission_id} you can see.")
-    if not is_staff(_user(), submission.assignment_version.assignment.course_id):
-        abort(403, "Only the course's instructors can export results for Gradescope.")
+    submission = require_submission(_user(), submission_id, staff_to="export results for Gradescope")
     if submission.result is None:
         abort(404, f"Submission {submission_id} has no result yet: export it once it is graded.")
     return exports.gradescope_file(submission)

@@ -16,34 +16,25 @@ from flask import (
     send_file,
 )
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_submission, require_sweep
 from grader.assignments.models import AssignmentVersion
 from grader.extensions import db
 from grader.storage import ObjectCorrupt, ObjectMissing, ObjectTooLarge, StorageError, current_store
-from grader.submissions.access import submission_for
 from grader.submissions.models import Result, Submission
 from grader.submissions.weights import MAX_WEIGHTS_BYTES
 from grader.sweeps import services
 
 from . import events, sweep_events
-from .auth import check_csrf, current_user, login_required, security_headers
-from .views import error_page
 
-blueprint = Blueprint("sweeps", __name__)
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
-blueprint.register_error_handler(HTTPException, error_page)
+blueprint = serve_pages(Blueprint("sweeps", __name__))
 CURVES = ("loss", "heldout_loss")  # what the overlay can draw
 MAX_HAVE = 500  # result ids a poll may name (a sweep has far fewer runs)
 
 
 def _sweep_or_404(sweep_id: int) -> Any:
-    user = current_user()
-    sweep = services.sweep_for(user, sweep_id) if user is not None else None
-    if sweep is None:
-        abort(404, f"There is no sweep {sweep_id} you can see.")
-    return sweep
+    return require_sweep(current_user(), sweep_id)
 
 
 def _runs_with_weights(sweep_id: int) -> set[int]:
@@ -126,10 +117,7 @@ def events_stream(sweep_id: int) -> Response:
 @login_required
 def weights(submission_id: int) -> Any:
     """A sweep run's trained weights, as the harness wrote them: sent as bytes, never loaded here."""
-    user = current_user()
-    submission = submission_for(user, submission_id) if user is not None else None
-    if submission is None:
-        abort(404, f"There is no submission {submission_id} you can see.")
+    submission = require_submission(current_user(), submission_id)
     digest = submission.result.weights_sha256 if submission.result is not None else None
     if digest is None:
         abort(

@@ -20,11 +20,12 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 
+from grader.access.browser import byte_size, current_user, login_required, serve_pages
+from grader.access.kit import require_assignment, require_submission
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
-from grader.assignments.queries import assignment_for, spec_of
+from grader.assignments.queries import spec_of
 from grader.assignments.rules import OUTPUT_TEXT
 from grader.assignments.starter import starter_script
 from grader.courses.access import is_staff
@@ -34,19 +35,19 @@ from grader.submissions import scoreboard as boards
 from grader.submissions import services
 from grader.submissions.access import submission_for
 from grader.submissions.gradebook import scoreboard_file
-from grader.submissions.models import State
+from grader.submissions.models import State, Submission
 from grader.submissions.reference import latest_reference
 
 from . import events, queries
-from .auth import check_csrf, current_user, login_required, security_headers
 from .code_view import code_css, submission_code
 from .markup import description_html
 
-blueprint = Blueprint(
-    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/web"
+blueprint = serve_pages(
+    Blueprint(
+        "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/web"
+    )
 )
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
+blueprint.add_app_template_filter(byte_size, "size")
 
 # Browser libraries from the npm registry (package.json), served from node_modules: these files only.
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "uplot" / "dist"
@@ -83,24 +84,6 @@ def output_conventions() -> dict[str, Any]:
     return {"OUTPUT_TEXT": OUTPUT_TEXT}
 
 
-@blueprint.app_template_filter("size")
-def size(value: int) -> str:
-    """Bytes in the largest binary unit that divides them evenly (5 MiB, 256 KiB, 1000 bytes)."""
-    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if value >= factor and value % factor == 0:
-            return f"{value // factor:,} {unit}"
-    return f"{value:,} bytes"
-
-
-@blueprint.errorhandler(HTTPException)
-def error_page(error: HTTPException) -> tuple[str, int]:
-    code = error.code or 500
-    if code == 413:
-        limit = current_app.extensions["grader.config"].upload_max_bytes
-        error.description = f"The file is too large: uploads may be at most {size(limit)}."
-    return render_template("web/error.html", error=error), code
-
-
 @blueprint.get("/")
 @login_required
 def home() -> str:
@@ -114,10 +97,7 @@ def home() -> str:
 
 
 def _assignment_or_404(assignment_id: int) -> Assignment:
-    assignment = assignment_for(_user(), assignment_id)
-    if assignment is None:
-        abort(404, f"There is no assignment {assignment_id} in your courses.")
-    return assignment
+    return require_assignment(_user(), assignment_id)
 
 
 def _assignment_page(
@@ -196,11 +176,8 @@ def upload(assignment_id: int) -> Any:
     return redirect(url_for("web.status", submission_id=submission.id), code=303)
 
 
-def _submission_or_404(submission_id: int) -> Any:
-    submission = submission_for(_user(), submission_id)
-    if submission is None:
-        abort(404, f"There is no submission {submission_id} you can see.")
-    return submission
+def _submission_or_404(submission_id: int) -> Submission:
+    return require_submission(_user(), submission_id)
 
 
 @blueprint.get("/submissions/<int:submission_id>")
@@ -261,10 +238,8 @@ def result(submission_id: int) -> Any:
 @login_required
 def regrade(submission_id: int) -> Any:
     submission = _submission_or_404(submission_id)
-    if not is_staff(_user(), submission.assignment_version.assignment.course_id):
-        abort(403, "Only the course's instructors can regrade a submission.")
     try:
-        services.regrade(submission)
+        services.regrade(submission, _user())
     except services.UploadRefused as refused:
         abort(refused.status, refused.message)
     if submission.sweep_id is not None:  # all its runs are graded again: the sweep's page follows them
@@ -319,10 +294,7 @@ def scoreboard_csv(assignment_id: int) -> Response:
 
 
 def _staff_assignment_or_404(assignment_id: int) -> Assignment:
-    assignment = _assignment_or_404(assignment_id)
-    if not is_staff(_user(), assignment.course_id):
-        abort(403, "Only the course's instructors can see its scoreboard.")
-    return assignment
+    return require_assignment(_user(), assignment_id, staff_to="see its scoreboard")
 
 
 def _board_args() -> dict[str, Any]:

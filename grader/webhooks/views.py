@@ -5,32 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.kit import require_course
 from grader.courses.access import is_staff
 from grader.courses.models import Course
+from grader.denials import NotYours
 from grader.extensions import db
-from grader.web.auth import check_csrf, current_user, login_required, security_headers
-from grader.web.views import error_page
 
 from . import services
 from .models import Webhook
 
-blueprint = Blueprint("webhooks", __name__)
-blueprint.before_request(check_csrf)
-blueprint.after_request(security_headers)
-blueprint.register_error_handler(HTTPException, error_page)
+blueprint = serve_pages(Blueprint("webhooks", __name__))
 
 RECENT = 20  # deliveries shown per endpoint
 
 
 def _course(course_id: int) -> Course:
-    user = current_user()
-    course = db.session.get(Course, course_id)
-    if course is None or user is None or not is_staff(user, course.id):
-        abort(404, f"There is no course {course_id} that you teach.")
-    return course
+    return require_course(current_user(), course_id, staff=True)
 
 
 def _page(course: Course, secret: str | None = None, created: Webhook | None = None,
@@ -69,8 +62,9 @@ def register(course_id: int) -> tuple[str, int]:
 @login_required
 def deactivate(webhook_id: int) -> Any:
     webhook = db.session.get(Webhook, webhook_id)
-    if webhook is None:
-        abort(404, f"There is no webhook {webhook_id}.")
+    user = current_user()
+    if webhook is None or user is None or not is_staff(user, webhook.course_id):
+        raise NotYours(f"There is no webhook {webhook_id} in the courses you teach.")
     course = _course(webhook.course_id)
     services.deactivate(webhook)
     flash(f"Webhook {webhook.url} is deactivated: nothing more is sent to it.")

@@ -184,7 +184,7 @@ def test_every_error_is_problem_json(client, student_token, monkeypatch):
     def broken(*args: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("grader.courses.api.courses_of", broken)
+    monkeypatch.setattr("grader.rest.courses.courses_of", broken)
     body = _problem(client.get(f"{PREFIX}/courses", headers=bearer(student_token)), 500)
     assert "a bug" not in body["detail"] and "Try again" in body["detail"]
 

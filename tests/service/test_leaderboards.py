@@ -15,8 +15,8 @@ from grader.accounts.services import create_user
 from grader.courses.models import Enrollment
 from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
+from grader.submissions.leaderboard import leaderboard
 from grader.submissions.models import Result, State, StoredFile, Submission
-from grader.web.leaderboards import leaderboard
 
 
 def _student(course, name: str, pseudonym: str | None = None) -> User:  # type: ignore[no-untyped-def]

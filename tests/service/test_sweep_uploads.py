@@ -318,11 +318,11 @@ def test_regrading_a_run_regrades_its_whole_sweep_against_the_current_version(
         select(Submission).where(Submission.sweep_id == sweep_id).order_by(Submission.id)
     ).all()
     _finish_all(runs[:5], [0.01, 0.02, 0.03, 0.004, 0.005])
-    with pytest.raises(services.UploadRefused, match="A run of this sweep is still being graded"):
-        services.regrade(runs[0])  # the sixth is still queued: nothing is reset
-    assert db.session.get(Submission, runs[0].id).state.final
     teacher = create_user(f"t-{uuid.uuid4().hex[:6]}@example.edu", "Teacher", Role.INSTRUCTOR, "pw")
     enroll(course, teacher, Role.INSTRUCTOR)
+    with pytest.raises(services.UploadRefused, match="A run of this sweep is still being graded"):
+        services.regrade(runs[0], teacher)  # the sixth is still queued: nothing is reset
+    assert db.session.get(Submission, runs[0].id).state.final
     # A regrade of the whole assignment skips a sweep with a run going, whole: here nothing is left.
     assert regrading.regrade_candidates(assignment) == regrading.RegradeCandidates(0, 6)
     with pytest.raises(regrading.RegradeRefused):

@@ -157,7 +157,7 @@ def test_a_scored_submission_is_signed_retried_and_delivered_once(
     # Told twice of the same result, nothing new is recorded; a regrade is a new, different event.
     announce(ResultCommitted(submission_id, None))
     assert len(_deliveries(submission_id)) == 1
-    submissions.regrade(db.session.get(Submission, submission_id))
+    submissions.regrade(db.session.get(Submission, submission_id), instructor)
     grade(submission_id, score=93.0)
     announce(ResultCommitted(submission_id, None))
     first, second = _deliveries(submission_id)

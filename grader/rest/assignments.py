@@ -7,20 +7,18 @@ from typing import Literal
 from flask import url_for
 from pydantic import Field
 
+from grader.access.kit import require_assignment, require_enrollment
 from grader.accounts.models import User
-from grader.api_errors import ApiProblem
+from grader.assignments.deadlines import deadline_for
+from grader.assignments.models import Assignment
+from grader.assignments.queries import course_assignments, spec_of
+from grader.assignments.rules import OUTPUT_TEXT
 from grader.courses.access import is_staff
-from grader.courses.queries import course_role
 from grader.extensions import utcnow
 from grader.rest.registry import Api
 from grader.rest.schemas import Model, Page, PageQuery, UtcDateTime, paging
 from grader.runner.scoring import metric_label
 from grader.submissions.policy import submissions_today
-
-from .deadlines import deadline_for
-from .models import Assignment
-from .queries import assignment_for, course_assignments, spec_of
-from .rules import OUTPUT_TEXT
 
 api = Api("assignments_api", "Assignments")
 
@@ -89,19 +87,10 @@ def _summary(assignment: Assignment, user: User) -> AssignmentOut:
 )  # fmt: skip
 def list_assignments(user: User, course_id: int, query: PageQuery) -> AssignmentPage:
     """The course's assignments, by deadline; hidden ones are listed to the course's staff only."""
-    if course_role(user, course_id) is None:
-        raise ApiProblem(404, "Not Found", f"There is no course {course_id} you are enrolled in.")
+    require_enrollment(user, course_id)
     rows, total = course_assignments(course_id, is_staff(user, course_id), query.offset, query.per_page)
     items = [_summary(a, user) for a in rows]
     return AssignmentPage(items=items, **paging(query, total))
-
-
-def visible_assignment(user: User, assignment_id: int) -> Assignment:
-    """The assignment if the caller may see it (enrolled; hidden ones for staff only), else a 404."""
-    assignment = assignment_for(user, assignment_id)
-    if assignment is None:
-        raise ApiProblem(404, "Not Found", f"There is no assignment {assignment_id} you can see.")
-    return assignment
 
 
 @api.operation(
@@ -109,7 +98,7 @@ def visible_assignment(user: User, assignment_id: int) -> Assignment:
 )
 def get_assignment(user: User, assignment_id: int) -> AssignmentDetail:
     """The assignment as you see it: your deadline, what you may still submit today, how it is scored."""
-    assignment = visible_assignment(user, assignment_id)
+    assignment = require_assignment(user, assignment_id)
     spec = spec_of(assignment)
     used = submissions_today(user, assignment, utcnow())
     output = None

@@ -8,20 +8,17 @@ from typing import Literal
 from flask import Response
 from pydantic import Field
 
+from grader.access.kit import require_assignment, require_submission
 from grader.accounts.models import User
 from grader.api_errors import ApiProblem
-from grader.assignments.api import visible_assignment
 from grader.assignments.models import Assignment
 from grader.assignments.queries import spec_of
-from grader.courses.access import is_staff
 from grader.rest.registry import Api
 from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime, paging
-
-from . import scoreboard as boards
-from .api import visible_submission
-from .gradebook import LEFT_OUT_HEADER, gradebook_file
-from .gradescope import GradescopeResults, gradescope_results
-from .schemas import StudentRef
+from grader.rest.submission_bodies import StudentRef
+from grader.submissions import scoreboard as boards
+from grader.submissions.gradebook import LEFT_OUT_HEADER, gradebook_file
+from grader.submissions.gradescope import GradescopeResults, gradescope_results
 
 api = Api("grades_api", "Scoreboards and grades")
 
@@ -75,9 +72,7 @@ class GradebookQuery(Model):
 
 
 def staff_assignment(user: User, assignment_id: int) -> Assignment:
-    assignment = visible_assignment(user, assignment_id)
-    if not is_staff(user, assignment.course_id):
-        raise ApiProblem(403, "Forbidden", "Only the course's instructors can see its scoreboard and grades.")
+    assignment = require_assignment(user, assignment_id, staff_to="see its scoreboard and grades")
     return assignment
 
 
@@ -158,9 +153,7 @@ def grades_csv(user: User, assignment_id: int, query: GradebookQuery) -> Respons
 def gradescope(user: User, submission_id: int) -> GradescopeResults:
     """The result in Gradescope's autograder format (course staff only): the scored test, one test per
     diagnosis, the metric and score as leaderboard columns, the seeds in extra_data."""
-    submission = visible_submission(user, submission_id)
-    if not is_staff(user, submission.assignment_version.assignment.course_id):
-        raise ApiProblem(403, "Forbidden", "Only the course's instructors can export results for Gradescope.")
+    submission = require_submission(user, submission_id, staff_to="export results for Gradescope")
     if submission.result is None:
         raise ApiProblem(
             409, "Conflict", f"Submission {submission_id} is {submission.state.value} and has no result yet."

@@ -9,19 +9,14 @@ from http import HTTPStatus
 
 from werkzeug.datastructures import FileStorage
 
+from grader.access.kit import require_assignment, require_submission
 from grader.accounts.models import User
 from grader.api_errors import ApiProblem
-from grader.assignments.api import visible_assignment
 from grader.courses.access import is_staff
 from grader.extensions import db
 from grader.rest.registry import Api, Reply
 from grader.rest.schemas import paging
-
-from . import services
-from .access import submission_for
-from .listing import assignment_submissions
-from .models import Submission
-from .schemas import (
+from grader.rest.submission_bodies import (
     CurvesOut,
     ResultOut,
     SubmissionOut,
@@ -33,6 +28,9 @@ from .schemas import (
     status_of,
     submission_of,
 )
+from grader.submissions import services
+from grader.submissions.listing import assignment_submissions
+from grader.submissions.models import Submission
 
 api = Api("submissions_api", "Submissions")
 SWEEP_FIELD = (
@@ -57,7 +55,7 @@ def create_submission(
     answer is the first, with the sweep's id and address in `sweep`."""
     # The same check as GET /assignments/{id}, before the upload policy: another course's assignment,
     # or a hidden one, is not there for the caller (a 404 that does not tell its title).
-    assignment = visible_assignment(user, assignment_id)
+    assignment = require_assignment(user, assignment_id)
     filename = upload.filename or "upload"
     try:
         submission = services.create_submission(user, assignment, filename, upload.read(), form["sweep"])
@@ -76,7 +74,7 @@ def create_submission(
 def list_submissions(user: User, assignment_id: int, query: SubmissionQuery) -> SubmissionPage:
     """Newest first. A student gets their own; the course's staff get everyone's, or one student's
     with `student=<user id>`."""
-    assignment = visible_assignment(user, assignment_id)
+    assignment = require_assignment(user, assignment_id)
     student = query.student
     if not is_staff(user, assignment.course_id):
         if student is not None and student != user.id:
@@ -89,14 +87,6 @@ def list_submissions(user: User, assignment_id: int, query: SubmissionQuery) -> 
     rows, total = assignment_submissions(assignment, student, query.state, query.offset, query.per_page)
     items = [SubmissionOut(**submission_of(s)) for s in rows]
     return SubmissionPage(items=items, **paging(query, total))
-
-
-def visible_submission(user: User, submission_id: int) -> Submission:
-    """The submission if it is the caller's own or the caller teaches its course, else a 404."""
-    submission = submission_for(user, submission_id)
-    if submission is None:
-        raise ApiProblem(404, "Not Found", f"There is no submission {submission_id} you can see.")
-    return submission
 
 
 def _graded(submission: Submission) -> Submission:
@@ -118,7 +108,7 @@ def get_submission(user: User, submission_id: int) -> SubmissionStatus:
     """The state (received, queued, running, then scored, failed or error), its place in the queue
     with estimates of when grading starts and ends while it waits (`queue`), the progress snapshot
     while it trains (about once a second), and once final the result with its curves."""
-    return status_of(visible_submission(user, submission_id))
+    return status_of(require_submission(user, submission_id))
 
 
 @api.operation(
@@ -127,7 +117,7 @@ def get_submission(user: User, submission_id: int) -> SubmissionStatus:
 )  # fmt: skip
 def get_result(user: User, submission_id: int) -> ResultOut:
     """Score, verdict, metric, the diagnoses with their fixes. 409 until the submission is final."""
-    submission = _graded(visible_submission(user, submission_id))
+    submission = _graded(require_submission(user, submission_id))
     assert submission.result is not None
     return result_of(submission.result)
 
@@ -138,7 +128,7 @@ def get_result(user: User, submission_id: int) -> ResultOut:
 )  # fmt: skip
 def get_curves(user: User, submission_id: int) -> CurvesOut:
     """Each recorded series, downsampled to at most ~500 points (spikes and gaps kept)."""
-    submission = _graded(visible_submission(user, submission_id))
+    submission = _graded(require_submission(user, submission_id))
     assert submission.result is not None
     return CurvesOut(submission_id=submission.id, curves=curves_of(submission.result))
 
@@ -151,11 +141,9 @@ def regrade(user: User, submission_id: int) -> SubmissionStatus:
     """Train and score it again against the assignment's current version (course staff only). The
     old result is replaced; the student's limits are not touched. A run of a sweep regrades every run
     of its sweep, so they stay comparable. 409 while it (or a run of its sweep) is being graded."""
-    submission = visible_submission(user, submission_id)
-    if not is_staff(user, submission.assignment_version.assignment.course_id):
-        raise ApiProblem(403, "Forbidden", "Only the course's instructors can regrade a submission.")
+    submission = require_submission(user, submission_id)
     try:
-        services.regrade(submission)
+        services.regrade(submission, user)
     except services.UploadRefused as refused:
         raise ApiProblem(refused.status, "Conflict", refused.message) from None
     db.session.refresh(submission)

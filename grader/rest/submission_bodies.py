@@ -8,12 +8,12 @@ from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.diagnosis.base import SEVERITIES, stored_in_order
-from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
 from grader.runner.scoring import metric_label
 from grader.runner.verdicts import Verdict
+from grader.submissions import queue_estimate
+from grader.submissions.models import Curve, Result, State, Submission
 
-from . import queue_estimate
-from .models import Curve, Result, State, Submission
+from .schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
 
 StateName = State  # the schema's enum: received, queued, running, scored, failed, error
 

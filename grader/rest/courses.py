@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import url_for
 
+from grader.access.kit import require_enrollment
 from grader.accounts.models import Role, User
-from grader.api_errors import ApiProblem
+from grader.courses.models import Course
+from grader.courses.queries import courses_of
 from grader.rest.registry import Api
 from grader.rest.schemas import Model, Page, PageQuery, paging
-
-from .models import Course
-from .queries import course_role, courses_of
 
 api = Api("courses_api", "Courses")
 
@@ -51,8 +50,5 @@ def list_courses(user: User, query: PageQuery) -> CoursePage:
 @api.operation("GET", "/courses/<int:course_id>", summary="Get a course", response=CourseOut)
 def get_course(user: User, course_id: int) -> CourseOut:
     """One of your courses."""
-    found = course_role(user, course_id)
-    if found is None:
-        raise ApiProblem(404, "Not Found", f"There is no course {course_id} you are enrolled in.")
-    course, role = found
+    course, role = require_enrollment(user, course_id)
     return describe(course, role)

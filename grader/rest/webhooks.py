@@ -7,16 +7,16 @@ from typing import Any, Literal
 from flask import url_for
 from pydantic import Field
 
+from grader.access.kit import require_course, require_staff
 from grader.accounts.models import User
 from grader.api_errors import ApiProblem
-from grader.courses.access import is_staff
-from grader.courses.queries import course_role
+from grader.courses.access import is_enrolled
+from grader.denials import NotYours
 from grader.extensions import db
 from grader.rest.registry import Api, Reply
 from grader.rest.schemas import Model, Page, PageQuery, UtcDateTime, paging
-
-from . import services
-from .models import Webhook, WebhookDelivery
+from grader.webhooks import services
+from grader.webhooks.models import Webhook, WebhookDelivery
 
 api = Api("webhooks_api", "Webhooks")
 
@@ -83,18 +83,18 @@ def _describe(webhook: Webhook) -> dict[str, Any]:
     }  # fmt: skip
 
 
+MANAGING = "manage its webhooks"
+
+
 def _staff_course(user: User, course_id: int) -> None:
-    if course_role(user, course_id) is None:
-        raise ApiProblem(404, "Not Found", f"There is no course {course_id} you are enrolled in.")
-    if not is_staff(user, course_id):
-        raise ApiProblem(403, "Forbidden", "Only the course's instructors can manage its webhooks.")
+    require_course(user, course_id, staff_to=MANAGING)
 
 
 def _webhook(user: User, webhook_id: int) -> Webhook:
     webhook = db.session.get(Webhook, webhook_id)
-    if webhook is None or course_role(user, webhook.course_id) is None:
-        raise ApiProblem(404, "Not Found", f"There is no webhook {webhook_id} in your courses.")
-    _staff_course(user, webhook.course_id)
+    if webhook is None or not is_enrolled(user, webhook.course_id):  # not a course of theirs: say no more
+        raise NotYours(f"There is no webhook {webhook_id} in your courses.")
+    require_staff(user, webhook.course_id, MANAGING)
     return webhook
 
 

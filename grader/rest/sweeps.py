@@ -7,13 +7,12 @@ from typing import Any
 from flask import url_for
 from pydantic import Field
 
+from grader.access.kit import require_sweep
 from grader.accounts.models import User
-from grader.api_errors import ApiProblem
 from grader.rest.registry import Api
 from grader.rest.schemas import Model, Number
-
-from . import services
-from .models import Sweep
+from grader.sweeps import services
+from grader.sweeps.models import Sweep
 
 api = Api("sweeps_api", "Sweeps")
 
@@ -61,13 +60,6 @@ class SweepOut(Model):
     best_point: int | None = Field(description="The point with the best median metric so far.")
 
 
-def visible_sweep(user: User, sweep_id: int) -> Sweep:
-    sweep = services.sweep_for(user, sweep_id)
-    if sweep is None:
-        raise ApiProblem(404, "Not Found", f"There is no sweep {sweep_id} you can see.")
-    return sweep
-
-
 def sweep_body(sweep: Sweep) -> SweepOut:
     comparison = services.compare(sweep)
     points = [
@@ -102,4 +94,4 @@ def sweep_body(sweep: Sweep) -> SweepOut:
 def get_sweep(user: User, sweep_id: int) -> SweepOut:
     """Every point of the sweep with its settings, each run's state, metric and why it stopped, the
     spread over seeds, and the best point so far (by the median metric)."""
-    return sweep_body(visible_sweep(user, sweep_id))
+    return sweep_body(require_sweep(user, sweep_id))
