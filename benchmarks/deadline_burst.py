@@ -144,6 +144,7 @@ def main() -> int:
         "GRADER_DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + name,
         "GRADER_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "GRADER_STORAGE_DIR": str(workdir / "storage"),
+        "GRADER_REFERENCE_RUNS": "0",  # the burst is the students' runs alone, as its baseline
     }
     stack = Stack(settings, workdir)
     try:

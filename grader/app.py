@@ -50,9 +50,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     celery_init_app(app)
 
     from grader import lti, sweeps, web, webhooks
-    from grader.submissions import grade_events
+    from grader.submissions import grade_events, reference
 
-    for part in (grade_events, webhooks, lti, sweeps):  # their listeners of the domain events
+    for part in (grade_events, reference, webhooks, lti, sweeps):  # their listeners of the domain events
         part.init_app(app)
     web.init_app(app)
     for blueprint in _blueprints():

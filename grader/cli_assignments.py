@@ -92,7 +92,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from grader.assignments.services import publish
     from grader.courses.models import Course
     from grader.extensions import db
-    from grader.submissions.reference import ensure_reference_run
+    from grader.submissions.reference import reference_run_of
 
     deadline = None
     if args.deadline:
@@ -137,7 +137,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         assignment = publish(course, args.assignment, deadline=deadline, daily_limit=args.daily_limit)
         version = assignment.current
         new = version.number != before.get(assignment.slug)
-        reference = ensure_reference_run(assignment, find(args.assignment))
+        reference = reference_run_of(version.id) if new else None  # queued by the publication
         print(
             f"{assignment.slug} in {course.code}: version {version.number}"
             + (" (new; its hidden set is drawn from a fresh secret)" if new else " (unchanged)")

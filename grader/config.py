@@ -209,6 +209,11 @@ class ServiceConfig:
     # Webhooks to loopback, private and link-local addresses (the grader's own network, cloud metadata)
     # are refused unless this is set: for development and tests on one machine only.
     webhook_allow_private: bool = False
+    # Each new version's reference solution is graded like a submission: the class's yardstick on the
+    # analytics page, and proof on the workers that the version grades as declared. Off: a course
+    # with no CPU to spare for it; off by default under GRADER_ENV=test, whose tests publish hundreds
+    # of versions and count what is queued.
+    reference_runs: bool = True
     log_format: str = "text"  # "json": one JSON object per log line (production log pipelines)
     # /metrics answers only with this bearer token; unset, /metrics does not exist (404).
     metrics_token: str | None = None
@@ -293,6 +298,9 @@ class ServiceConfig:
             public_url=public_url,
             webhook_backoff_seconds=number("GRADER_WEBHOOK_BACKOFF_SECONDS", 30, 1),
             webhook_allow_private=_flag("GRADER_WEBHOOK_ALLOW_PRIVATE", get("GRADER_WEBHOOK_ALLOW_PRIVATE")),
+            reference_runs=_flag(
+                "GRADER_REFERENCE_RUNS", get("GRADER_REFERENCE_RUNS", "0" if mode == "test" else "1")
+            ),
             log_format=log_format,
             metrics_token=metrics_token,
             streams_per_user=number("GRADER_STREAMS_PER_USER", 3, 1),

@@ -11,15 +11,13 @@ from werkzeug.security import generate_password_hash
 
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
-from grader.assignments.models import Assignment
 from grader.assignments.services import publish
-from grader.assignments.spec import builtin_slugs, find
+from grader.assignments.spec import builtin_slugs
 from grader.assignments.visibility import set_leaderboard
 from grader.courses.models import Course, Enrollment
 from grader.courses.pseudonyms import set_pseudonym
 from grader.extensions import db
 from grader.submissions.models import Submission
-from grader.submissions.reference import ensure_reference_run
 from grader.submissions.services import create_submission
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid"
@@ -77,11 +75,6 @@ def seed() -> DemoLogins:
     if already is None:
         for path in [EXAMPLES / "reference.py", *sorted((EXAMPLES / "wrong").glob("*.py"))]:
             create_submission(student, assignment, path.name, path.read_bytes())
-    # After the student's examples in the queue: the class's yardstick on the analytics pages.
-    builtins = builtin_slugs()
-    for placed in db.session.scalars(select(Assignment).where(Assignment.course_id == course.id)):
-        if placed.slug in builtins:
-            ensure_reference_run(placed, find(placed.slug))
     return DemoLogins(
         ("instructor@example.edu", instructor_password),
         ("student@example.edu", student_password),

@@ -41,6 +41,17 @@ class GradeCommitted:
     submission_id: int
 
 
+@dataclass(frozen=True)
+class VersionPublished:
+    """A new version of an assignment was published (a new assignment, or its spec changed)."""
+
+    assignment_id: int
+    version_id: int
+    # The first solution its spec expects to pass, read while the spec's folder was at hand: its
+    # path in the folder and its bytes (None: it declares none, or it could not be read).
+    reference: tuple[str, bytes] | None
+
+
 AfterCommit = Callable[[], None]
 E = TypeVar("E")
 

@@ -35,6 +35,7 @@ from sqlalchemy import update
 from grader.accounts.models import Role, User
 from grader.courses.access import is_staff
 from grader.courses.models import Course
+from grader.domain_events import send
 from grader.extensions import db, utcnow
 from grader.runner.submission import UploadLimits
 from grader.runner.ziparchive import ArchiveError, read_archive
@@ -378,7 +379,7 @@ def publish_draft(
     assert course is not None  # the draft's foreign key
     try:
         with parsed(draft_files(draft), draft_label(draft), validate=True) as spec:
-            assignment = services.stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
+            assignment, staged = services.stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
         draft.assignment_id = assignment.id
         draft.updated_at = utcnow()
         db.session.commit()
@@ -388,4 +389,5 @@ def publish_draft(
     except Exception:
         db.session.rollback()
         raise
+    send(staged)  # its reference run, queued once the version has committed
     return assignment

@@ -1,4 +1,8 @@
-"""Placing assignments in courses and publishing their versions."""
+"""Placing assignments in courses and publishing their versions.
+
+A new version is announced (``VersionPublished``, with its reference solution's bytes) once it has
+committed: its reference run is queued by the listener in grader/submissions/reference.py, whichever
+of the pages, the uploaded drafts, the CLI or the demo published it."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from grader.courses.models import Course
+from grader.domain_events import Staged, VersionPublished, send, stage
 from grader.extensions import db
 from grader.storage import current_store
 
@@ -40,9 +45,11 @@ def publish_spec(
     *,
     hidden: bool = False,
 ) -> Assignment:
-    """``publish`` for a spec already parsed (and validated), e.g. from an uploaded folder; commits."""
-    assignment = stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
+    """``publish`` for a spec already parsed (and validated), e.g. from an uploaded folder; commits,
+    then announces a new version."""
+    assignment, staged = stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
     db.session.commit()
+    send(staged)
     return assignment
 
 
@@ -53,8 +60,9 @@ def stage_spec(
     daily_limit: int | None = None,
     *,
     hidden: bool = False,
-) -> Assignment:
-    """What ``publish_spec`` does, without the commit (for a caller that commits more with it).
+) -> tuple[Assignment, Staged]:
+    """What ``publish_spec`` does, without the commit (for a caller that commits more with it), and
+    what to ``send`` once it has: a new version's announcement (nothing for an unchanged spec).
 
     ``hidden`` applies to an assignment created here; a new version keeps its assignment's visibility.
     """
@@ -80,7 +88,21 @@ def stage_spec(
         version.hidden_sha256, _ = current_store().put(_hidden_file(spec, version))
         assignment.versions.append(version)
         assignment.title = spec.title
-    return assignment
+        db.session.flush()
+        return assignment, stage(VersionPublished(assignment.id, version.id, reference_solution(spec)))
+    return assignment, Staged()
+
+
+def reference_solution(spec: Spec) -> tuple[str, bytes] | None:
+    """The first solution the spec expects to pass, as (its path in the folder, its bytes); None when
+    it declares none or it cannot be read (the check reports unreadable solutions)."""
+    solution = next((s for s in spec.solutions if s.expect == "pass"), None)
+    if solution is None or spec.folder is None:
+        return None
+    try:
+        return solution.file, (spec.folder / solution.file).read_bytes()
+    except OSError:
+        return None
 
 
 def _hidden_file(spec: Spec, version: AssignmentVersion) -> bytes:

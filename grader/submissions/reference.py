@@ -8,13 +8,12 @@ and no enrollment, so it never appears on scoreboards, leaderboards or in quotas
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from flask import Flask
 from sqlalchemy import select
 
 from grader.accounts.models import Role, User
-from grader.assignments.models import Assignment
-from grader.assignments.spec import Assignment as Spec
+from grader.assignments.models import Assignment, AssignmentVersion
+from grader.domain_events import AfterCommit, VersionPublished, listen
 from grader.extensions import db, utcnow
 from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.storage import current_store
@@ -34,52 +33,56 @@ def reference_user() -> User:
     return user
 
 
-def ensure_reference_run(
-    assignment: Assignment, spec: Spec, read: Callable[[str], bytes] | None = None
-) -> Submission | None:
-    """Queue the first solution the spec expects to pass, once per version of the assignment.
+def init_app(app: Flask) -> None:
+    """Queue each new version's reference run once it has committed (unless turned off)."""
+    if app.extensions["grader.config"].reference_runs:
+        listen(app, VersionPublished, on_version_published)
 
-    Called after each publication (a version already run is left alone, so republishing an
-    unchanged spec queues nothing). ``read`` gives a solution file's bytes by its path in the
-    assignment folder (default: from ``spec.folder``). None when nothing was queued.
-    """
-    solution = next((s for s in spec.solutions if s.expect == "pass"), None)
-    already = db.session.scalar(
-        select(Submission.id).where(
-            Submission.assignment_version_id == assignment.current.id, Submission.is_reference.is_(True)
-        )
-    )
-    if solution is None or already is not None:
+
+def on_version_published(event: VersionPublished) -> AfterCommit | None:
+    """In the publication's transaction: the reference run's row; after its commit: its message.
+    Nothing when the spec declares no passing solution or it is not a submission (the check of the
+    draft or of ``grader assignments check`` says why; the yardstick is only missing)."""
+    version = db.session.get(AssignmentVersion, event.version_id)
+    if event.reference is None or version is None or reference_run_of(version.id) is not None:
         return None
+    path, content = event.reference
+    name = path.rsplit("/", 1)[-1]
     try:
-        if read is None:
-            if spec.folder is None:
-                return None
-            content = (spec.folder / solution.file).read_bytes()
-        else:
-            content = read(solution.file)
-        name = solution.file.rsplit("/", 1)[-1]
         prepared = prepare_submission(name, content)
-    except (OSError, KeyError, SubmissionRejected):
-        return None  # the check reports unreadable solutions; the yardstick is only missing
+    except SubmissionRejected:
+        return None
     digest, _ = current_store().put(content)
     if db.session.get(StoredFile, digest) is None:
         db.session.add(StoredFile(sha256=digest, size=len(content)))
     submission = Submission(
         user_id=reference_user().id,
-        assignment_version_id=assignment.current.id,
+        assignment_version_id=version.id,
         filename=name,
         file_sha256=digest,
         kind=prepared.kind,
         state=State.RECEIVED,
-        queue=queue_of(assignment.current),
+        queue=queue_of(version),
         is_reference=True,
         created_at=utcnow(),
     )
     db.session.add(submission)
-    db.session.commit()
-    publish(submission.id)
-    return submission
+    db.session.flush()
+    submission_id = submission.id
+
+    def queue() -> None:
+        publish(submission_id)
+
+    return queue
+
+
+def reference_run_of(version_id: int) -> Submission | None:
+    """The version's reference run, in whatever state."""
+    return db.session.scalar(
+        select(Submission).where(
+            Submission.assignment_version_id == version_id, Submission.is_reference.is_(True)
+        )
+    )
 
 
 def latest_reference(assignment: Assignment) -> Submission | None:

@@ -20,7 +20,6 @@ from grader.assignments.models import Assignment, SpecDraft
 from grader.assignments.spec import SPEC_FILE, SpecError
 from grader.courses.models import Course
 from grader.extensions import db
-from grader.submissions.reference import ensure_reference_run
 
 from .markup import description_html
 from .publishing import _course_for_staff, schedule_from_form
@@ -158,7 +157,6 @@ def publish(course_id: int, draft_id: int) -> Any:
         )
     except drafts.DraftRefused as refused:
         return _draft_page(course, draft, refused.message, refused.status)
-    ensure_reference_run(assignment, drafts.draft_spec(draft), drafts.draft_files(draft).__getitem__)
     shown = "hidden from students" if assignment.hidden else "visible to students"
     flash(f"Published {assignment.title!r} as version {assignment.current.number} ({shown}).")
     return redirect(url_for("drafts.preview", course_id=course.id, draft_id=draft.id), code=303)

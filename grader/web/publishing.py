@@ -21,7 +21,6 @@ from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.submissions.queue_estimate import course_queues
-from grader.submissions.reference import ensure_reference_run
 from grader.submissions.scoreboard import course_overview
 
 from .forms import DATETIME_EXAMPLE, utc_datetime
@@ -101,6 +100,5 @@ def publish(course_id: int) -> Any:
     except SpecError as exc:
         db.session.rollback()
         return _page(course, f"Nothing was published: {exc}", 422)
-    ensure_reference_run(assignment, find(slug))
     flash(f"Published {assignment.title!r} as version {assignment.current.number}.")
     return redirect(url_for("publishing.publish_page", course_id=course.id), code=303)

@@ -23,7 +23,9 @@ from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course
+from grader.domain_events import EXTENSION, VersionPublished, listen
 from grader.extensions import db
+from grader.submissions import reference
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +109,16 @@ def student_token(student: User) -> str:
 @pytest.fixture
 def paraboloid(course: Course) -> Assignment:
     return publish(course, "paraboloid", daily_limit=3)
+
+
+@pytest.fixture
+def reference_runs(app: Flask, session: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each new version's reference run queued on publication, as in a deployment (GRADER_ENV=test
+    leaves them off, so that the other tests' publications queue nothing)."""
+    listeners = {kind: list(found) for kind, found in app.extensions.get(EXTENSION, {}).items()}
+    monkeypatch.setitem(app.extensions, EXTENSION, listeners)
+    listen(app, VersionPublished, reference.on_version_published)
+    yield
 
 
 @pytest.fixture

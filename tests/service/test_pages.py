@@ -21,13 +21,13 @@ from support.uploads import make_zip
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
-from grader.assignments.spec import find
+from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.storage import StorageError, current_store
 from grader.submissions import grading, notify
 from grader.submissions.models import Curve, Result, ResultDiagnosis, ResultFit, State, StoredFile, Submission
-from grader.submissions.reference import REFERENCE_EMAIL, ensure_reference_run
+from grader.submissions.reference import REFERENCE_EMAIL, reference_run_of
 from grader.web import events
 from grader.web.fits import fit_caption
 from grader.web.kept import Kept
@@ -107,8 +107,6 @@ def test_the_student_sees_their_assignments(client, student, paraboloid, course)
     other = Course(code="OTHER-1", title="Not mine")
     db.session.add(other)
     db.session.commit()
-    from grader.assignments.services import publish
-
     hidden = publish(other, "paraboloid")
     log_in(client, student)
     page = page_text(client.get("/"))
@@ -188,8 +186,6 @@ def test_refusals_of_the_service_are_shown_with_their_status(client, student, pa
 
 
 def test_someone_elses_assignment_through_the_form(client, student, storage):
-    from grader.assignments.services import publish
-
     other = Course(code="ELSEWHERE-1", title="Not mine")
     db.session.add(other)
     db.session.commit()
@@ -717,9 +713,9 @@ def test_class_analytics(client, student, paraboloid, course):
     assert curve["reference"] is None and "appears here once it has been graded" in body
 
 
-def test_the_reference_run_is_the_class_yardstick_and_nobody_s_entry(client, student, paraboloid, course):
-    reference = ensure_reference_run(paraboloid, find("paraboloid"))
-    assert ensure_reference_run(paraboloid, find("paraboloid")) is None  # once per version
+def test_the_reference_run_is_the_class_yardstick_and_nobody_s_entry(reference_runs, client, student, course):
+    paraboloid = publish(course, "paraboloid")  # a new version: its reference solution is queued
+    reference = reference_run_of(paraboloid.current.id)
     assert reference is not None and reference.is_reference and reference.filename == "reference.py"
     assert reference.state is State.QUEUED and reference.user.email == REFERENCE_EMAIL
     assert reference.user.password_hash is None  # nobody can log in as it

@@ -23,6 +23,7 @@ from grader.assignments.models import Assignment, SpecDraft
 from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db
+from grader.submissions.reference import reference_run_of
 
 LINEAR = PARABOLOID.parent / "linear"
 LINEAR_SPEC = (LINEAR / "assignment.toml").read_text(encoding="utf-8")
@@ -245,7 +246,7 @@ def test_only_the_courses_staff_reach_drafts(client, course, instructor, student
         drafts.create_draft(student, course, "linear.zip", folder_zip(LINEAR))
 
 
-def test_publishing_needs_a_passing_check_unless_overridden(client, course, instructor):
+def test_publishing_needs_a_passing_check_unless_overridden(reference_runs, client, course, instructor):
     token = log_in(client, instructor)
     draft = _uploaded(client, course, token, folder_zip(LINEAR))
     url = f"/courses/{course.id}/drafts/{draft.id}/publish"
@@ -280,6 +281,8 @@ def test_publishing_needs_a_passing_check_unless_overridden(client, course, inst
     assert assignment.hidden and assignment.deadline.year == 2030 and assignment.daily_limit == 20
     db.session.refresh(draft)
     assert draft.assignment_id == assignment.id
+    # Its reference solution, read from the draft's files, is queued as the new version's reference run.
+    assert reference_run_of(assignment.current.id).filename == "reference.py"
     after = page_text(client.get(done.headers["Location"]))
     assert f"/assignments/{assignment.id}" in after and "hidden from students" in after
     again = client.post(url, data={"csrf_token": token, "override": "1"})
