@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from grader.accounts.models import Role, User
@@ -30,6 +30,7 @@ class DemoLogins:
     student: tuple[str, str]
     student_token: str
     assignment_id: int
+    first_example_id: int  # the student's first example submission: its page shows it grading
 
 
 def _user(email: str, name: str, role: Role, course: Course) -> tuple[User, str]:
@@ -60,9 +61,6 @@ def seed() -> DemoLogins:
     _, instructor_password = _user("instructor@example.edu", "Grace Instructor", Role.INSTRUCTOR, course)
     student, student_password = _user("student@example.edu", "Ada Student", Role.STUDENT, course)
     assignment = publish(course, "paraboloid", daily_limit=20)
-    for slug in builtin_slugs():  # the others too, ungraded, so the instructor has them all to look at
-        if slug != "paraboloid":
-            publish(course, slug)
     token = issue_token(student, "demo", ["read", "submit"])
     if not assignment.leaderboard:
         set_leaderboard(assignment, True)
@@ -71,13 +69,20 @@ def seed() -> DemoLogins:
     )
     if db.session.scalar(mine) is None:
         set_pseudonym(student, course.id, "gradient-descender")
-    already = db.session.scalar(select(Submission.id).where(Submission.user_id == student.id))
-    if already is None:
+    first = db.session.scalar(select(func.min(Submission.id)).where(Submission.user_id == student.id))
+    if first is None:
         for path in [EXAMPLES / "reference.py", *sorted((EXAMPLES / "wrong").glob("*.py"))]:
-            create_submission(student, assignment, path.name, path.read_bytes())
+            made = create_submission(student, assignment, path.name, path.read_bytes())
+            first = first or made.id
+    # The others too, so the instructor has them all to look at; their reference runs (the analytics
+    # pages' yardsticks) queue behind the student's examples.
+    for slug in builtin_slugs():
+        if slug != "paraboloid":
+            publish(course, slug)
     return DemoLogins(
         ("instructor@example.edu", instructor_password),
         ("student@example.edu", student_password),
         token,
         assignment.id,
+        first,
     )

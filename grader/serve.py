@@ -52,6 +52,7 @@ def serve(port: int, demo: bool) -> int:
         print(f"  instructor: {logins.instructor[0]}  password: {logins.instructor[1]}")
         print(f"  student:    {logins.student[0]}  password: {logins.student[1]}")
         print(f"  student API token: {logins.student_token}")
+        print(f"  the student's first example: http://127.0.0.1:{port}/submissions/{logins.first_example_id}")
         print(f"  upload: curl -H 'Authorization: Bearer {logins.student_token}' -F file=@my_script.py "
               f"http://127.0.0.1:{port}/api/v1/assignments/{logins.assignment_id}/submissions\n", flush=True)  # fmt: skip
 

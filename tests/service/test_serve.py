@@ -41,17 +41,18 @@ def test_serve_demo_starts_everything_and_grades_the_examples(tmp_path):
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        token = None
+        printed = None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and token is None:
-            match = re.search(r"student API token: (\S+)", log.read_text())
-            token = match.group(1) if match else None
+        while time.monotonic() < deadline and printed is None:
+            printed = re.search(r"the student's first example: \S+/submissions/(\d+)", log.read_text())
             time.sleep(0.5)
         text = log.read_text()
-        assert token, text
+        assert printed, text
+        token = re.search(r"student API token: (\S+)", text).group(1)
         assert re.search(r"student:\s+student@example.edu\s+password: \S+", text)
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/submissions/1", headers={"Authorization": f"Bearer {token}"}
+            f"http://127.0.0.1:{port}/api/v1/submissions/{printed.group(1)}",
+            headers={"Authorization": f"Bearer {token}"},
         )
         body: dict = {}
         deadline = time.monotonic() + 120
