@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
@@ -13,7 +12,7 @@ from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
-from grader.assignments.spec import builtin_slugs, find
+from grader.assignments.spec import BUILTIN, builtin_slugs, find
 from grader.assignments.visibility import set_leaderboard
 from grader.courses.models import Course, Enrollment
 from grader.courses.pseudonyms import set_pseudonym
@@ -22,7 +21,7 @@ from grader.submissions.models import Submission
 from grader.submissions.reference import ensure_reference_run
 from grader.submissions.services import create_submission
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid"
+EXAMPLES = BUILTIN / "paraboloid"
 COURSE = "ME-491"
 
 
