@@ -12,10 +12,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY grader ./grader
 COPY gradekit ./gradekit
-COPY migrations ./migrations
-COPY assignments ./assignments
-# Editable on purpose: the code finds migrations/ and assignments/ next to the grader package
-# (grader/app.py, grader/assignments/spec.py) and a wheel does not carry them.
+# Editable on purpose: the code stays in /app, so Flask's instance folder is /app/instance (below).
 RUN set -eu; \
     if [ -s /build-extra/ca/ca.pem ]; then export PIP_CERT=/build-extra/ca/ca.pem; fi; \
     python3 -m venv /opt/venv; \

@@ -22,13 +22,14 @@ from sqlalchemy import func, select
 from grader.accounts.models import Role
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.services import publish
+from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 from grader.submissions.models import Attempt, Result, Submission
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PARABOLOID = ROOT / "assignments" / "paraboloid"
+PARABOLOID = BUILTIN / "paraboloid"
 FINAL = ("scored", "failed", "error")
 
 

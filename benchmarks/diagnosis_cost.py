@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from reference_step import reference_training
 
 from grader.assignments import datasets
-from grader.assignments.spec import find
+from grader.assignments.spec import BUILTIN, find
 from grader.config import RunnerConfig
 from grader.diagnosis import diagnose, gather
 from grader.harness import calls
@@ -34,7 +33,7 @@ from grader.harness.instrument import Recorder
 from grader.runner.grade import grade
 from grader.runner.submission import prepare_submission
 
-REFERENCE = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid" / "reference.py"
+REFERENCE = BUILTIN / "paraboloid" / "reference.py"
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from grader.config import ServiceConfig
 from grader.extensions import db, migrate
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # package data: there in a wheel too
 
 
 def create_app(overrides: dict[str, str] | None = None) -> Flask:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
@@ -12,7 +11,7 @@ from werkzeug.security import generate_password_hash
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.services import publish
-from grader.assignments.spec import builtin_slugs
+from grader.assignments.spec import BUILTIN, builtin_slugs
 from grader.assignments.visibility import set_leaderboard
 from grader.courses.models import Course, Enrollment
 from grader.courses.pseudonyms import set_pseudonym
@@ -20,7 +19,7 @@ from grader.extensions import db
 from grader.submissions.models import Submission
 from grader.submissions.services import create_submission
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid"
+EXAMPLES = BUILTIN / "paraboloid"
 COURSE = "ME-491"
 
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+# The folder that holds this grader package (the checkout, or site-packages when installed): the children
+# run there, so `python -m` imports this same copy whatever the caller's folder holds.
 ROOT = Path(__file__).resolve().parents[1]
 
 

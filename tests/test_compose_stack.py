@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from support import engine
 
+from grader.assignments.spec import BUILTIN
 from grader.cli_client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
-PARABOLOID = ROOT / "assignments" / "paraboloid"
+PARABOLOID = BUILTIN / "paraboloid"
 JOBS = Path("/var/lib/grader/jobs")  # docker-compose.yml binds it at the same path in the workers
 WEB = "http://127.0.0.1:5000"
 IMAGES = ("grader:local", "grader-sandbox:local", "grader-test-postgres:local", "grader-test-redis:local")

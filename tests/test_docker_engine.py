@@ -19,7 +19,7 @@ import pytest
 from support import engine
 
 from grader.assignments import datasets
-from grader.assignments.spec import find
+from grader.assignments.spec import BUILTIN, find
 from grader.runner.grade import grade
 from grader.runner.session import RunRequest, run_submission
 from grader.runner.submission import prepare_submission
@@ -31,7 +31,7 @@ from grader.sandbox.limits import Limits, MiB
 from grader.sandbox.pool import WarmPool
 
 ROOT = Path(__file__).resolve().parents[1]
-PARABOLOID = ROOT / "assignments" / "paraboloid"
+PARABOLOID = BUILTIN / "paraboloid"
 SECRET = b"test-secret-not-the-real-one-0123456789"
 
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from grader.assignments import spec as spec_module
 from grader.assignments.datasets import public_files
 from grader.assignments.grid import domain_grid, fit_view
-from grader.assignments.spec import find
-
-ASSIGNMENTS = Path(__file__).resolve().parents[1] / "assignments"
+from grader.assignments.spec import BUILTIN, find
 
 
 def _grid(slug: str):  # type: ignore[no-untyped-def]
@@ -69,7 +65,7 @@ def test_no_grid_beyond_two_inputs():
 
 
 def test_points_outside_the_constraints_are_gaps():
-    text = (ASSIGNMENTS / "paraboloid" / "assignment.toml").read_text()
+    text = (BUILTIN / "paraboloid" / "assignment.toml").read_text()
     text = text.replace("[task]", 'constraints = ["x**2 + y**2 <= 1"]\n\n[task]', 1)
     spec = spec_module.parse(text, "disc", spec_module.bundle_reader({}, "disc"), validate=False)
     grid = domain_grid(spec)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from grader.assignments import datasets
-from grader.assignments.spec import find
+from grader.assignments.spec import BUILTIN, find
 from grader.runner.grade import grade
 from grader.runner.submission import prepare_submission
 from grader.runner.verdicts import Verdict
 
-PARABOLOID = Path(__file__).resolve().parents[1] / "assignments" / "paraboloid"
+PARABOLOID = BUILTIN / "paraboloid"
 SCRIPTS = {  # the exercise as students wrote it: the accepted fix and the question as first asked
     "fixed": PARABOLOID / "reference.py",
     "broken": PARABOLOID / "wrong" / "sgd_tiny_lr_no_zero_grad.py",

@@ -1,1 +1,1 @@
-"""Assignments: specs in ``assignments/<slug>/`` and the data sets drawn from them."""
+"""Assignments: specs (the built-in ones in ``builtin/<slug>/``) and the data sets drawn from them."""

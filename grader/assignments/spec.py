@@ -1,4 +1,4 @@
-"""Assignment specs: one ``assignment.toml`` per folder under ``assignments/``.
+"""Assignment specs: one ``assignment.toml`` per folder (the built-in ones under ``builtin/``).
 
 A spec is self-contained once parsed: the files it refers to (a target
 function, a training-data file) are read into ``files``, so a published
@@ -22,7 +22,7 @@ from .variables import Variable, parse_constraint, parse_variable
 
 __all__ = ["Assignment", "SpecError", "find", "load", "parse"]
 
-REPO_ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
+BUILTIN = Path(__file__).resolve().parent / "builtin"  # package data: there in a wheel too
 SPEC_FILE = "assignment.toml"
 TOP_LEVEL = {
     "slug", "title", "description", "task", "inputs", "latent", "constraints", "target", "data",
@@ -119,7 +119,7 @@ def parse(
     slug = top.get("slug", str)
     if not slug or not all(c.isalnum() or c in "-_" for c in slug) or slug != slug.lower():
         raise SpecError(f"{top.field('slug')}: {slug!r}; use lower-case letters, digits, '-' and '_'")
-    if folder is not None and folder.name != slug and folder.parent == REPO_ASSIGNMENTS:
+    if folder is not None and folder.name != slug and folder.parent == BUILTIN:
         raise SpecError(f"{top.field('slug')}: {slug!r} differs from its folder name {folder.name!r}")
     task = rules.parse_task(top)
     variables = _variables(top)
@@ -177,11 +177,11 @@ def find(slug_or_path: str, validate: bool = True) -> Assignment:
     path = Path(slug_or_path)
     if (path / SPEC_FILE).exists():
         return load(path, validate)
-    folder = REPO_ASSIGNMENTS / slug_or_path
+    folder = BUILTIN / slug_or_path
     if not (folder / SPEC_FILE).exists():
         raise SpecError(f"no assignment {slug_or_path!r}; built-in ones: {', '.join(builtin_slugs())}")
     return load(folder, validate)
 
 
 def builtin_slugs() -> list[str]:
-    return sorted(p.parent.name for p in REPO_ASSIGNMENTS.glob(f"*/{SPEC_FILE}"))
+    return sorted(p.parent.name for p in BUILTIN.glob(f"*/{SPEC_FILE}"))

@@ -2,7 +2,7 @@
 
 Jinja templates with a little progressive JavaScript (every page works without
 it; the status page then refreshes itself). The only browser library, uPlot,
-comes from the npm registry (package.json) and is served from node_modules.
+is vendored in ``vendor/uplot`` (package data, like the templates).
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ blueprint = serve_pages(
 )
 blueprint.add_app_template_filter(byte_size, "size")
 
-# Browser libraries from the npm registry (package.json), served from node_modules: these files only.
-VENDOR_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "uplot" / "dist"
+# The one browser library, vendored so a wheel carries it (vendor/uplot/README.md): these files only.
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "uplot"
 VENDOR_FILES = frozenset({"uPlot.iife.min.js", "uPlot.min.css"})
 
 
@@ -319,6 +319,6 @@ def vendor(name: str) -> Response:
     if name not in VENDOR_FILES:
         abort(404)
     if not (VENDOR_DIR / name).is_file():
-        current_app.logger.error("%s is missing: run scripts/setup (npm ci)", VENDOR_DIR / name)
+        current_app.logger.error("%s is missing: the package was built without its data", VENDOR_DIR / name)
         abort(404)
     return send_from_directory(VENDOR_DIR, name, max_age=24 * 3600)

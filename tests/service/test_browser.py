@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from support.stack import Stack, postgres_stack
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
+from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 
@@ -333,7 +333,7 @@ def test_an_instructor_sorts_the_scoreboard(stack, base_url, browser):  # type: 
 def test_an_instructor_uploads_checks_and_publishes_an_assignment(stack, base_url, browser, tmp_path):  # type: ignore[no-untyped-def]
     import zipfile
 
-    folder = Path(__file__).resolve().parents[2] / "assignments" / "linear"
+    folder = BUILTIN / "linear"
     archive = tmp_path / "linear-uploaded.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for path in sorted(folder.rglob("*")):

@@ -32,6 +32,7 @@ from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.app import create_app
 from grader.assignments.services import publish
+from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
 from grader.submissions import notify, services
@@ -135,7 +136,7 @@ def seeded(tmp_path: Path) -> Iterator[tuple[dict[str, str], Flask, int, list[in
             course = Course(code=f"LIVE-{uuid.uuid4().hex[:4]}", title="Live")
             db.session.add(course)
             db.session.commit()
-            assignment = publish(course, str(ROOT / "assignments" / "paraboloid"), daily_limit=10)
+            assignment = publish(course, str(BUILTIN / "paraboloid"), daily_limit=10)
             users, submissions, script = [], [], FIXED_SCRIPT.read_bytes()
             for number in range(WATCHERS):
                 user = create_user(f"live-{number}@example.edu", f"Student {number}", Role.STUDENT)

@@ -31,7 +31,7 @@ def json_lines() -> Iterator[io.StringIO]:
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    # The session's `flask db upgrade` ran migrations/env.py's fileConfig, which disables every logger
+    # The session's `flask db upgrade` ran grader/migrations/env.py's fileConfig, which disables every logger
     # that existed then (a worker process never migrates, so its loggers stay on).
     silenced = [
         each

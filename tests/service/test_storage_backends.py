@@ -38,6 +38,7 @@ from support.stores import S3RVER_KEY, Behind, S3Server, refusing_s3, s3rver, sm
 from grader.api_errors import PROBLEM_JSON
 from grader.app import create_app
 from grader.assignments.services import publish
+from grader.assignments.spec import BUILTIN
 from grader.config import S3Settings, ServiceConfig
 from grader.extensions import db
 from grader.ops.doctor import FAIL, OK
@@ -281,7 +282,7 @@ def test_a_real_submission_is_graded_from_and_into_the_store(
     monkeypatch.setattr(worker_slot, "current", lambda: slot)
     monkeypatch.setattr(grading, "seeds_for", lambda submission_id, _: seeds_for(submission_id, 1))
     linear = publish(course, "linear")
-    content = (ROOT / "assignments" / "linear" / "reference.py").read_bytes() + f"# {uuid.uuid4()}\n".encode()
+    content = (BUILTIN / "linear" / "reference.py").read_bytes() + f"# {uuid.uuid4()}\n".encode()
     submission_id = _post(client, linear.id, student_token, content).get_json()["id"]
     assert grading.run(submission_id, "w1") == "finished"
     submission = db.session.get(Submission, submission_id)

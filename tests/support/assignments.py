@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-PARABOLOID = Path(__file__).resolve().parents[2] / "assignments" / "paraboloid"
+from grader.assignments.spec import BUILTIN
+
+PARABOLOID = BUILTIN / "paraboloid"
 FIXED_SCRIPT = PARABOLOID / "reference.py"  # the textbook fix, as a student wrote it
 FIXED = FIXED_SCRIPT.read_bytes()
 

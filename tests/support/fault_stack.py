@@ -30,6 +30,7 @@ from grader.accounts.services import create_user, issue_token
 from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
+from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db, utcnow
 from grader.lti.lineitems import SCORE_SCOPE
@@ -42,7 +43,7 @@ from grader.webhooks.models import WebhookDelivery
 from support.private_servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
-LINEAR = ROOT / "assignments" / "linear"
+LINEAR = BUILTIN / "linear"
 REFERENCE = (LINEAR / "reference.py").read_bytes()
 # The reference solution training four times as long (about four seconds here), so that "while it
 # trains" is a window wide enough to aim a fault at; it still scores full marks.
