@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from grader.accounts.models import Role
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.services import publish
-from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
+from grader.engine.spec import BUILTIN
 from grader.extensions import db
 from grader.submissions.models import Attempt, Result, Submission
 
@@ -229,7 +229,7 @@ def timings(app: Any, ids: list[int]) -> tuple[list[float], float, float]:
 def sandboxes_cpu_seconds() -> float | None:
     """CPU time every sandbox has spent, from start to exit (their parent cgroup's total: it keeps
     the usage of groups already removed), or None where the sandboxes have no cgroup."""
-    from grader.sandbox.cgroups import PARENT, _own_path
+    from grader.engine.sandbox.cgroups import PARENT, _own_path
 
     v1 = Path("/sys/fs/cgroup/cpuacct") / _own_path("cpuacct") / PARENT / "cpuacct.usage"
     if v1.exists():

@@ -24,14 +24,14 @@ import time
 import torch
 from reference_step import reference_training
 
-from grader.assignments import datasets
-from grader.assignments.spec import BUILTIN, find
 from grader.config import RunnerConfig
-from grader.diagnosis import diagnose, gather
-from grader.harness import calls
-from grader.harness.instrument import Recorder
-from grader.runner.grade import grade
-from grader.runner.submission import prepare_submission
+from grader.engine import datasets
+from grader.engine.diagnosis import diagnose, gather
+from grader.engine.harness import calls
+from grader.engine.harness.instrument import Recorder
+from grader.engine.runner.grade import grade
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import BUILTIN, find
 
 REFERENCE = BUILTIN / "paraboloid" / "reference.py"
 

@@ -17,7 +17,7 @@ import statistics
 
 from reference_step import reference_training
 
-from grader.harness.instrument import Recorder
+from grader.engine.harness.instrument import Recorder
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ Runs the paraboloid reference solution, interleaved, ROUNDS times each way:
 * bare          ``python reference.py`` in a subprocess (same interpreter, same thread count);
 * bwrap cold    through the runner, in a bubblewrap sandbox started for it (torch imported inside);
 * bwrap warm    through the runner, in a warm bubblewrap sandbox that imported torch beforehand;
-* bwrap fork    through the runner, in a child of a fork server (as root: grader/sandbox/forkserver.py),
+* bwrap fork    through the runner, in a child of a fork server (as root: grader/engine/sandbox/forkserver.py),
                 whose training is also compared with a warm sandbox's (a forked child must not train slower);
 * docker cold   the same in a sandbox container started for it (docker/sandbox.Dockerfile);
 * docker warm   the same in a warm sandbox container;
@@ -34,13 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.assignments import datasets
-from grader.assignments.spec import find
 from grader.config import RunnerConfig
-from grader.runner.grade import limits_for
-from grader.runner.session import RunRequest, run_submission
-from grader.sandbox.backend import Backend, BwrapBackend
-from grader.sandbox.pool import WarmPool
+from grader.engine import datasets
+from grader.engine.runner.grade import limits_for
+from grader.engine.runner.session import RunRequest, run_submission
+from grader.engine.sandbox.backend import Backend, BwrapBackend
+from grader.engine.sandbox.pool import WarmPool
+from grader.engine.spec import find
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -68,7 +68,7 @@ def docker_backend(image: str, uid: int) -> tuple[Backend | None, str]:
         client.images.get(image)
     except Exception as exc:  # noqa: BLE001 - any reason means the same here: no Docker rows
         return None, f"{type(exc).__name__}: {exc}"[:200]
-    from grader.sandbox.container import DockerBackend
+    from grader.engine.sandbox.container import DockerBackend
 
     return DockerBackend(image, uid, client=client), ""
 

@@ -1,4 +1,4 @@
-# The sandbox image: where student code runs under the Docker backend (grader/sandbox/docker.py).
+# The sandbox image: where student code runs under the Docker backend (grader/engine/sandbox/docker.py).
 # Python, torch, the packages students may import (docker/sandbox-requirements.txt), the harness and
 # gradekit under /opt/grader, a plain uid. No secrets, no grader code beyond the harness, no data:
 # each run gets its job folder and its channel sockets as read-only mounts.
@@ -13,7 +13,7 @@ FROM ${BASE} AS build
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG TORCH_VERSION=2.13.0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# tini, static, for the final stage: pid 1 of every sandbox (grader/sandbox/docker.py, COMMAND).
+# tini, static, for the final stage: pid 1 of every sandbox (grader/engine/sandbox/docker.py, COMMAND).
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini >/dev/null
 COPY docker/build-extra/ /build-extra/
 COPY docker/sandbox-requirements.txt /build-extra/requirements.txt
@@ -30,7 +30,7 @@ RUN set -eu; \
 FROM ${BASE}
 COPY --from=build /usr/bin/tini-static /usr/bin/tini
 COPY --from=build /opt/venv /opt/venv
-COPY grader/harness /opt/grader/harness
+COPY grader/engine/harness /opt/grader/harness
 COPY gradekit /opt/grader/gradekit
 # Bytecode compiled ahead, checked by hash rather than time: the root is read-only in a sandbox, so
 # an import whose bytecode is missing or stale compiles its source again in every run (torch's lazy

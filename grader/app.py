@@ -99,7 +99,6 @@ def _import_models() -> None:
     from grader.lti import models as lti  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
-    from grader.sweeps import models as sweeps  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401
 
 

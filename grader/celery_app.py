@@ -17,7 +17,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import Flask
 from kombu import Queue
 
-from grader.submissions import worker_slot
+from grader import worker_slot
 
 RECONCILE_SECONDS = 30.0
 WEBHOOK_SWEEP_SECONDS = 15.0
@@ -57,6 +57,7 @@ def celery_init_app(app: Flask) -> Celery:
         # one per stack), so it runs on time even while every grading slot is busy for minutes.
         task_routes={
             "grader.reconcile": {"queue": MAINTENANCE_QUEUE},
+            "grader.settle_sweeps": {"queue": MAINTENANCE_QUEUE},
             "grader.deliver_webhook": {"queue": OUTBOUND_QUEUE},
             "grader.webhooks_sweep": {"queue": OUTBOUND_QUEUE},
             # LTI calls to LMSs (passbacks, rosters, their sweep): short HTTP calls, never behind gradings.
@@ -64,6 +65,7 @@ def celery_init_app(app: Flask) -> Celery:
         },
         beat_schedule={
             "reconcile": {"task": "grader.reconcile", "schedule": RECONCILE_SECONDS},
+            "sweeps": {"task": "grader.settle_sweeps", "schedule": RECONCILE_SECONDS},
             # Webhook retries are due rows, not ETA tasks: the sweep sends whatever has come due.
             "webhooks": {"task": "grader.webhooks_sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
             "lti-sweep": {"task": "grader.lti.sweep", "schedule": LTI_SWEEP_SECONDS},
@@ -73,12 +75,13 @@ def celery_init_app(app: Flask) -> Celery:
     celery.set_default()
     app.extensions["celery"] = celery
     # A worker that stops removes its warm sandboxes (containers outlive a process that just exits);
-    # one killed outright leaves them to the next worker's sweep (grader/sandbox/container.py).
+    # one killed outright leaves them to the next worker's sweep (grader/engine/sandbox/container.py).
     worker_process_shutdown.connect(worker_slot.release, weak=False)
     worker_shutdown.connect(worker_slot.release, weak=False)
     from grader.assignments import tasks as assignment_tasks  # noqa: F401 - the drafts' check
     from grader.lti import tasks as lti_tasks  # noqa: F401 - passbacks, rosters, the LTI sweep
     from grader.submissions import tasks  # noqa: F401 - registers the tasks on this app
+    from grader.sweeps import tasks as sweep_tasks  # noqa: F401 - settling sweeps a worker left
     from grader.webhooks import tasks as webhook_tasks  # noqa: F401 - deliveries and their sweep
 
     return celery

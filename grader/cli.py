@@ -22,18 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from grader.assignments import datasets
-from grader.assignments.spec import SpecError, find
 from grader.cli_assignments import add_commands as add_assignment_commands
 from grader.cli_client import add_commands as add_client_commands
 from grader.config import ConfigError, RunnerConfig
-from grader.diagnosis.base import NO_KNOWN_MISTAKE, unexplained
+from grader.engine import datasets
+from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, unexplained
+from grader.engine.runner.grade import GradeReport, grade
+from grader.engine.runner.submission import SubmissionRejected, prepare_submission
+from grader.engine.scoring import metric_label
+from grader.engine.spec import SpecError, find
 from grader.lti.cli import add_commands as add_lti_commands
 from grader.ops.doctor import add_commands as add_doctor_commands
-from grader.runner.grade import GradeReport, grade
-from grader.runner.scoring import metric_label
-from grader.runner.submission import SubmissionRejected, prepare_submission
-from grader.submissions.worker_slot import sandbox_backend
+from grader.worker_slot import sandbox_backend
 
 
 def _progress_printer(stream: Any) -> Any:

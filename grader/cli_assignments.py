@@ -15,10 +15,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from grader.assignments.check import AssignmentCheck, RunnerSettings, SolutionCheck, format_line, load_all
-from grader.assignments.check import run_checks as run_solution_checks
-from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.config import RunnerConfig
+from grader.engine.runner.check import AssignmentCheck, RunnerSettings, SolutionCheck, format_line, load_all
+from grader.engine.runner.check import run_checks as run_solution_checks
+from grader.engine.spec import SpecError, builtin_slugs, find
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -14,16 +14,16 @@ import statistics
 import sys
 from typing import Any, TextIO
 
-from grader.assignments import datasets
-from grader.assignments.spec import Assignment
-from grader.assignments.sweep_rules import SweepPolicy
 from grader.config import RunnerConfig
-from grader.runner.grade import GradeReport, grade
-from grader.runner.scoring import metric_label
-from grader.runner.submission import PreparedSubmission
-from grader.sweeps.request import SweepPlan, SweepRefused, plan
-from grader.sweeps.runs import run_options
-from grader.sweeps.uploads import raw_sweep
+from grader.engine import datasets
+from grader.engine.runner.grade import GradeReport, grade
+from grader.engine.runner.submission import PreparedSubmission
+from grader.engine.runner.sweep_runs import run_options
+from grader.engine.runner.sweep_upload import raw_sweep
+from grader.engine.scoring import metric_label
+from grader.engine.spec import Assignment
+from grader.engine.sweep_request import SweepPlan, SweepRefused, plan
+from grader.engine.sweep_rules import SweepPolicy
 
 LOCAL_MAX_RUNS = 24
 BAR = 24

@@ -13,21 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from grader.engine.gpu_kinds import GPU_KIND, GPU_KIND_FORM
+
 
 class ConfigError(ValueError):
     pass
 
 
-# A GPU kind (a spec's [budget] gpu_kind) has a queue of its own, "gpu-<kind>". The pattern lives
-# here, not in grader/assignments/queueing.py, so that reading the configuration (the `grader submit`
-# client too) does not import the spec parser and numpy with it. At most 16 characters: "gpu-" and
-# the kind are stored in submissions.queue, a column of 20 characters.
-GPU_KIND_MAX = 16
-GPU_KIND = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{GPU_KIND_MAX - 1}}}")
-GPU_KIND_FORM = (
-    f"lower-case letters, digits, '-' and '_', starting with a letter or digit, at most {GPU_KIND_MAX} "
-    "characters"
-)
 GRADING_QUEUE = re.compile(rf"cpu|gpu|gpu-(?:{GPU_KIND.pattern})")
 
 

@@ -11,10 +11,10 @@ from werkzeug.security import generate_password_hash
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.services import publish
-from grader.assignments.spec import BUILTIN, builtin_slugs
 from grader.assignments.visibility import set_leaderboard
 from grader.courses.models import Course, Enrollment
 from grader.courses.pseudonyms import set_pseudonym
+from grader.engine.spec import BUILTIN, builtin_slugs
 from grader.extensions import db
 from grader.submissions.models import Submission
 from grader.submissions.services import create_submission

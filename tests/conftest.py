@@ -11,9 +11,9 @@ import pytest
 from support import engine
 
 from grader.config import RunnerConfig
-from grader.sandbox.container import DockerBackend
-from grader.sandbox.limits import Limits, MiB
-from grader.sandbox.pool import WarmPool
+from grader.engine.sandbox.container import DockerBackend
+from grader.engine.sandbox.limits import Limits, MiB
+from grader.engine.sandbox.pool import WarmPool
 
 
 @pytest.fixture(scope="session")

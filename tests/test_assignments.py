@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.assignments import datasets
-from grader.assignments.spec import SpecError, builtin_slugs, find, load
+from grader.engine import datasets
+from grader.engine.spec import SpecError, builtin_slugs, find, load
 
 
 def test_paraboloid_spec_and_public_data():

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from support.hostile import TRIVIAL_MODEL, run, with_model
 
-from grader.assignments.spec import BUILTIN
-from grader.runner.session import RunResult
-from grader.runner.verdicts import Verdict
+from grader.engine.runner.session import RunResult
+from grader.engine.spec import BUILTIN
+from grader.engine.verdicts import Verdict
 
 
 def test_fork_bomb_hits_the_process_limit(runner_config, attack_limits, backend_pool):
@@ -143,7 +143,7 @@ def test_writes_outside_the_work_dir_fail(runner_config, attack_limits, backend_
     result = run(with_model(code), attack_limits, runner_config, backend_pool)
     assert result.verdict is Verdict.SCORED, result.message
     assert "WROTE" not in result.stdout and result.stdout.count("refused") == 6
-    assert not (Path(__file__).resolve().parents[1] / "grader" / "harness" / "evil.py").exists()
+    assert not (Path(__file__).resolve().parents[1] / "grader" / "engine" / "harness" / "evil.py").exists()
 
 
 def test_signalling_host_processes_fails(runner_config, attack_limits, backend_pool):
@@ -296,7 +296,7 @@ def test_model_that_sleeps_at_evaluation_times_out(runner_config, attack_limits,
     ],
 )
 def test_bad_predictions(runner_config, attack_limits, backend_pool, body, expected):
-    from grader.runner.scoring import BadPredictions, check_predictions
+    from grader.engine.scoring import BadPredictions, check_predictions
 
     code = f"""
     import torch
@@ -362,7 +362,7 @@ def test_a_fork_bomb_does_not_disturb_a_concurrent_run(runner_config, attack_lim
 
 
 def test_escape_system_calls_are_refused(runner_config, attack_limits, backend_pool):
-    from grader.sandbox import seccomp
+    from grader.engine.sandbox import seccomp
 
     if not seccomp.available():
         pytest.skip("libseccomp is not installed on this host")
@@ -478,7 +478,7 @@ def test_the_harness_s_own_failure_is_the_platform_s_and_lets_nothing_of_the_run
 def test_a_forged_model_record_does_not_pass_the_parameter_budget(runner_config, attack_limits, backend_pool):
     # Student code writes its own "model" (3 parameters) and "trained" records on every descriptor; the
     # host counts the parameters from the weights' own header instead, and tells the staff.
-    from grader.runner.measure import within_budget
+    from grader.engine.runner.measure import within_budget
 
     code = """
     import json, os, torch

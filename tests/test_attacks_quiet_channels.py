@@ -17,10 +17,10 @@ from textwrap import dedent
 import pytest
 from support.hostile import HIDDEN, NORMAL_RUN, Measured, run_measured, with_model
 
-from grader.runner.measure import within_budget
-from grader.runner.session import RunResult
-from grader.runner.verdicts import Verdict
-from grader.sandbox import cgroups, scratch, seccomp
+from grader.engine.runner.measure import within_budget
+from grader.engine.runner.session import RunResult
+from grader.engine.sandbox import cgroups, scratch, seccomp
+from grader.engine.verdicts import Verdict
 
 CHANNELS = """
 import os, sys, json, torch
@@ -371,10 +371,10 @@ for _ in range(20):
 
 @pytest.fixture(scope="module")
 def paraboloid_grading(runner_config):  # type: ignore[no-untyped-def]
-    from grader.assignments import datasets
-    from grader.assignments.spec import find
-    from grader.runner.grade import grade
-    from grader.runner.submission import prepare_submission
+    from grader.engine import datasets
+    from grader.engine.runner.grade import grade
+    from grader.engine.runner.submission import prepare_submission
+    from grader.engine.spec import find
 
     assignment = find("paraboloid")
     hidden = datasets.hidden_set(assignment, b"attack-suite-secret-0123456789abcdef")

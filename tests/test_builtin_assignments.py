@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.assignments.check import RunnerSettings, format_line, load_all, run_checks
-from grader.assignments.spec import builtin_slugs
+from grader.engine.runner.check import RunnerSettings, format_line, load_all, run_checks
+from grader.engine.spec import builtin_slugs
 
 EXPECTED = {
     "linear", "paraboloid", "engineering-formula", "threshold-classifier", "xor", "gaussian-mixture",
@@ -38,12 +38,12 @@ def test_every_built_in_assignment_behaves_as_declared(runner_config, capsys):
 def test_every_starter_script_runs_and_follows_the_output_convention(runner_config):
     from concurrent.futures import ThreadPoolExecutor
 
-    from grader.assignments import datasets
-    from grader.assignments.spec import find
-    from grader.assignments.starter import starter_script
-    from grader.runner.grade import grade
-    from grader.runner.submission import prepare_submission
-    from grader.runner.verdicts import Verdict
+    from grader.engine import datasets
+    from grader.engine.runner.grade import grade
+    from grader.engine.runner.submission import prepare_submission
+    from grader.engine.spec import find
+    from grader.engine.starter import starter_script
+    from grader.engine.verdicts import Verdict
 
     def run(slug: str) -> tuple[str, str, str]:
         spec = find(slug)

@@ -16,8 +16,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.harness import protocol
-from grader.runner.conversation import MAX_RECORDS, GradingConversation
+from grader.engine.harness import protocol
+from grader.engine.runner.conversation import MAX_RECORDS, GradingConversation
 
 SECRET_LOOKING = b"0123456789abcdef" * 256  # what a forward() could have hex-encoded from the inputs
 END = protocol.frame_header("trained", 0)  # the harness's end of training, after its weights

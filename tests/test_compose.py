@@ -345,7 +345,7 @@ def test_volumes(services: dict[str, dict[str, Any]]) -> None:
 def test_gpu_worker(services: dict[str, dict[str, Any]]) -> None:
     gpu = services["worker-gpu"]
     # The worker touches no GPU: each sandbox container it starts asks the engine for exactly the GPU
-    # GRADER_GPU_INDEX names (grader/sandbox/docker.py, device_requests), with a CUDA build of torch.
+    # GRADER_GPU_INDEX names (grader/engine/sandbox/docker.py, device_requests), with a CUDA build of torch.
     env = environment(gpu)
     assert env["GRADER_GPU_INDEX"] == "0" and env["GRADER_SANDBOX_IMAGE"] == "grader-sandbox:gpu"
     assert environment(services["worker-cpu"])["GRADER_SANDBOX_IMAGE"] == "grader-sandbox:local"

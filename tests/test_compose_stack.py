@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from support import engine
 
-from grader.assignments.spec import BUILTIN
 from grader.cli_client import Client
+from grader.engine.spec import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[1]
 PARABOLOID = BUILTIN / "paraboloid"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.assignments.spec import SpecError, find, parse
-from grader.diagnosis import diagnose
-from grader.diagnosis.base import NO_KNOWN_MISTAKE, Diagnosis, stored_in_order, unexplained
-from grader.diagnosis.evidence import Evidence
-from grader.diagnosis.linear_fit import best_linear
-from grader.runner import conventions
-from grader.runner.scoring import BadPredictions
+from grader.engine import conventions
+from grader.engine.diagnosis import diagnose
+from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, Diagnosis, stored_in_order, unexplained
+from grader.engine.diagnosis.evidence import Evidence
+from grader.engine.diagnosis.linear_fit import best_linear
+from grader.engine.scoring import BadPredictions
+from grader.engine.spec import SpecError, find, parse
 
 RNG = np.random.default_rng(0)
 
@@ -100,7 +100,7 @@ def finding(code: str, severity: str = "warning") -> Diagnosis:
 
 
 def test_the_most_likely_cause_comes_first_and_what_it_makes_moot_goes(monkeypatch):
-    from grader.diagnosis import base
+    from grader.engine.diagnosis import base
 
     produced = [
         finding("plateau", "hint"),
@@ -110,7 +110,7 @@ def test_the_most_likely_cause_comes_first_and_what_it_makes_moot_goes(monkeypat
         finding("underfitting", "hint"),
     ]
     monkeypatch.setattr(base, "RULES", [lambda e, d=d: d for d in produced])
-    monkeypatch.setattr("grader.diagnosis.RULES", base.RULES)
+    monkeypatch.setattr("grader.engine.diagnosis.RULES", base.RULES)
     found = [d.code for d in diagnose(Evidence(spec=find("xor")))]
     # A warned-of cause before an error's symptom; dead units and the plateau are moot once the model is
     # known to answer the same for every input; "still falling" and "stopped long ago" never both.

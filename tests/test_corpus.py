@@ -19,10 +19,10 @@ from corpus import (  # tests/corpus: the scripts and how they are judged
     table,
 )
 
-from grader.assignments.spec import builtin_slugs, find, parse
-from grader.diagnosis.failure_rules import SANDBOX_PACKAGES
-from grader.runner.session import RunRequest, run_submission
-from grader.runner.verdicts import Verdict
+from grader.engine.diagnosis.failure_rules import SANDBOX_PACKAGES
+from grader.engine.runner.session import RunRequest, run_submission
+from grader.engine.spec import builtin_slugs, find, parse
+from grader.engine.verdicts import Verdict
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 NAMED_AT_LEAST = 0.9

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from grader.assignments import datasets
-from grader.assignments.spec import find
-from grader.runner.grade import GradeReport, grade
-from grader.runner.submission import prepare_submission
+from grader.engine import datasets
+from grader.engine.runner.grade import GradeReport, grade
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import find
 
 SECRET = b"diagnosis-tests-secret-0123456789"
 
@@ -303,8 +303,8 @@ def test_the_evidence_points_at_the_students_line(reports):
 
 def test_a_model_left_on_the_cpu_beside_a_gpu():
     # No GPU on the test machines: the rule is checked on the evidence such a run would give.
-    from grader.diagnosis import diagnose
-    from grader.diagnosis.evidence import Evidence
+    from grader.engine.diagnosis import diagnose
+    from grader.engine.diagnosis.evidence import Evidence
 
     spec = find("paraboloid")
     left = Evidence(spec=spec, device="cuda", probes={"final_model": {"device": "cpu"}})
@@ -321,8 +321,8 @@ def test_a_model_left_on_the_cpu_beside_a_gpu():
 def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
     # Probes come out of the sandbox: a student's code can forge them. They may mislead only
     # the student's own diagnoses, and must never break grading.
-    from grader.diagnosis import diagnose
-    from grader.diagnosis.evidence import Evidence
+    from grader.engine.diagnosis import diagnose
+    from grader.engine.diagnosis.evidence import Evidence
 
     spec = find("paraboloid")
     names = ["final_model", "first_layer_input", "loss/MSELoss", "missing_zero_grad"]
@@ -348,8 +348,8 @@ def test_forged_probes_give_no_diagnosis_and_no_crash(junk):
 def test_a_loss_that_oscillates_at_a_high_level_is_a_learning_rate_too_large():
     import numpy as np
 
-    from grader.diagnosis import diagnose
-    from grader.diagnosis.evidence import Evidence
+    from grader.engine.diagnosis import diagnose
+    from grader.engine.diagnosis.evidence import Evidence
 
     spec = find("paraboloid")
     steps = np.arange(400)

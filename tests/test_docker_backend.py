@@ -24,16 +24,16 @@ from typing import Any
 
 import pytest
 
-from grader.harness.channels import connect_channels
-from grader.sandbox import bwrap, seccomp
-from grader.sandbox.docker import (
+from grader.engine.harness.channels import connect_channels
+from grader.engine.sandbox import bwrap, seccomp
+from grader.engine.sandbox.docker import (
     CHANNEL_NAMES,
     ChannelFds,
     container_config,
     open_channel_sockets,
     sdk_kwargs,
 )
-from grader.sandbox.limits import Limits, MiB
+from grader.engine.sandbox.limits import Limits, MiB
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS_PARENT = ROOT / "grader"  # what the sandbox has on PYTHONPATH (as /opt/grader)
@@ -119,7 +119,7 @@ def test_volumes_job_read_only_and_channels() -> None:
 
 def test_labels() -> None:
     assert make_config()["labels"] == {
-        "grader.sandbox": "1",
+        "grader.engine.sandbox": "1",
         "grader.run": "run-42",
         "grader.worker": "worker-7",
         "grader.host": "host-1",
@@ -220,7 +220,7 @@ def test_sdk_kwargs_are_the_sdks_own_types() -> None:
 
 
 def test_module_imports_without_the_sdk() -> None:
-    code = "import sys, grader.sandbox.docker; assert 'docker' not in sys.modules, 'docker imported eagerly'"
+    code = "import sys, grader.engine.sandbox.docker; assert 'docker' not in sys.modules, 'docker imported eagerly'"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -405,7 +405,7 @@ def test_connect_channels_gives_up_on_a_missing_socket(tmp_path: Path) -> None:
 
 
 def test_harness_channels_is_standard_library_only() -> None:
-    tree = ast.parse((ROOT / "grader" / "harness" / "channels.py").read_text())
+    tree = ast.parse((ROOT / "grader" / "engine" / "harness" / "channels.py").read_text())
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 from support import engine
 
-from grader.assignments import datasets
-from grader.assignments.spec import BUILTIN, find
-from grader.runner.grade import grade
-from grader.runner.session import RunRequest, run_submission
-from grader.runner.submission import prepare_submission
-from grader.runner.verdicts import Verdict
-from grader.sandbox import seccomp
-from grader.sandbox.container import DockerBackend, worker_identity
-from grader.sandbox.docker import container_config, sdk_kwargs
-from grader.sandbox.limits import Limits, MiB
-from grader.sandbox.pool import WarmPool
+from grader.engine import datasets
+from grader.engine.runner.grade import grade
+from grader.engine.runner.session import RunRequest, run_submission
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.sandbox import seccomp
+from grader.engine.sandbox.container import DockerBackend, worker_identity
+from grader.engine.sandbox.docker import container_config, sdk_kwargs
+from grader.engine.sandbox.limits import Limits, MiB
+from grader.engine.sandbox.pool import WarmPool
+from grader.engine.spec import BUILTIN, find
+from grader.engine.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 PARABOLOID = BUILTIN / "paraboloid"
@@ -145,9 +145,9 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from grader.sandbox.container import DockerBackend
-    from grader.sandbox.limits import Limits
-    from grader.sandbox.pool import WarmPool
+    from grader.engine.sandbox.container import DockerBackend
+    from grader.engine.sandbox.limits import Limits
+    from grader.engine.sandbox.pool import WarmPool
     backend = DockerBackend(sys.argv[1], int(sys.argv[2]))
     pool = WarmPool(Limits(wall_seconds=30), backend.uid, 2, Path(sys.argv[3]), backend).start()
     while pool._ready.qsize() < 2:
@@ -190,7 +190,7 @@ def test_a_worker_killed_with_sigkill_leaves_no_container_once_the_next_one_star
 
 def test_another_hosts_sandbox_is_swept_once_stopped_or_stale(backend):
     """A worker container replaced by a new one (a new host name): its sandboxes exit, then go."""
-    labels = {"grader.sandbox": "1", "grader.worker": "gone-host:1:1", "grader.host": "gone-host"}
+    labels = {"grader.engine.sandbox": "1", "grader.worker": "gone-host:1:1", "grader.host": "gone-host"}
     create = backend.client.containers.create
     running = create(engine.SANDBOX_IMAGE, command=["sleep", "120"], labels=labels, network_mode="none")
     stopped = create(engine.SANDBOX_IMAGE, command=["true"], labels=labels, network_mode="none")

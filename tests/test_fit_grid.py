@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.assignments import spec as spec_module
-from grader.assignments.datasets import public_files
-from grader.assignments.grid import domain_grid, fit_view
-from grader.assignments.spec import BUILTIN, find
+from grader.engine import spec as spec_module
+from grader.engine.datasets import public_files
+from grader.engine.grid import domain_grid, fit_view
+from grader.engine.spec import BUILTIN, find
 
 
 def _grid(slug: str):  # type: ignore[no-untyped-def]

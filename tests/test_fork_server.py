@@ -14,10 +14,10 @@ import pytest
 from support.hostile import run
 
 from grader.config import RunnerConfig
-from grader.runner.verdicts import Verdict
-from grader.sandbox import forkserver
-from grader.sandbox.limits import Limits
-from grader.sandbox.pool import WarmPool
+from grader.engine.sandbox import forkserver
+from grader.engine.sandbox.limits import Limits
+from grader.engine.sandbox.pool import WarmPool
+from grader.engine.verdicts import Verdict
 
 REPORT = "import json; print(json.dumps(report))"
 # Where a job might leave something: the scratch mounts, and every other place it could try.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignments.spec import find
+from grader.engine.spec import find
 from grader.ops import gpu_check
 
 ROOT = Path(__file__).resolve().parents[1]

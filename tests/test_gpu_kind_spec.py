@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from grader.assignments.queueing import grading_queue, is_grading_queue
-from grader.assignments.rules import Budget
-from grader.assignments.spec import SpecError, load
 from grader.config import ConfigError, ServiceConfig
+from grader.engine.rules import Budget
+from grader.engine.spec import SpecError, load
 
 SPEC = """
 slug = "t"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.assignments import datasets
-from grader.assignments.spec import BUILTIN, find
-from grader.runner.grade import grade
-from grader.runner.submission import prepare_submission
-from grader.runner.verdicts import Verdict
+from grader.engine import datasets
+from grader.engine.runner.grade import grade
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import BUILTIN, find
+from grader.engine.verdicts import Verdict
 
 PARABOLOID = BUILTIN / "paraboloid"
 SCRIPTS = {  # the exercise as students wrote it: the accepted fix and the question as first asked
@@ -96,7 +96,7 @@ def test_same_seed_same_score(paraboloid, hidden, runner_config):
 
 
 def test_progress_places_each_run_in_the_whole_grading(paraboloid):
-    from grader.runner.grade import _progress
+    from grader.engine.runner.grade import _progress
 
     seen: list[dict] = []
     first = _progress(seen.append, paraboloid, 0, 3, None)

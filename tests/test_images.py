@@ -35,5 +35,10 @@ def test_neither_image_keeps_the_build_extras():
 def test_the_sandbox_image_runs_as_a_plain_user_and_holds_no_grader_code_but_the_harness():
     text = (ROOT / "docker" / "sandbox.Dockerfile").read_text()
     copies = re.findall(r"^COPY (?!--from)(\S+)", text, re.M)
-    assert copies == ["docker/build-extra/", "docker/sandbox-requirements.txt", "grader/harness", "gradekit"]
+    assert copies == [
+        "docker/build-extra/",
+        "docker/sandbox-requirements.txt",
+        "grader/engine/harness",
+        "gradekit",
+    ]
     assert re.search(r"^USER 61000:61000$", text, re.M)

@@ -32,7 +32,7 @@ import pytest
 from support.pages import csrf_token
 from support.private_servers import free_port
 
-from grader.assignments.spec import builtin_slugs
+from grader.engine.spec import builtin_slugs
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "README.md", "grader", "gradekit")  # the Dockerfile's list: nothing else
@@ -102,8 +102,8 @@ def test_the_wheel_carries_every_file_of_the_package(installed: Installed) -> No
     for needed in (
         "grader/migrations/env.py",
         "grader/migrations/alembic.ini",
-        "grader/assignments/builtin/paraboloid/assignment.toml",
-        "grader/assignments/builtin/xor/train.csv",
+        "grader/engine/builtin/paraboloid/assignment.toml",
+        "grader/engine/builtin/xor/train.csv",
         "grader/web/vendor/uplot/uPlot.iife.min.js",
         "grader/web/vendor/uplot/LICENSE",
         "grader/lti/templates/lti/deep_link.html",
@@ -118,8 +118,8 @@ def test_the_installed_copy_imports_itself_and_binds_its_own_harness(
     probe = (
         "import json, grader, gradekit\n"
         "from grader.app import MIGRATIONS\n"
-        "from grader.assignments.spec import BUILTIN, builtin_slugs\n"
-        "from grader.sandbox.bwrap import GRADEKIT_SOURCES, HARNESS_SOURCES\n"
+        "from grader.engine.spec import BUILTIN, builtin_slugs\n"
+        "from grader.engine.sandbox.bwrap import GRADEKIT_SOURCES, HARNESS_SOURCES\n"
         "from grader.web.views import VENDOR_DIR\n"
         "paths = [grader.__file__, gradekit.__file__, MIGRATIONS, BUILTIN, VENDOR_DIR,\n"
         "         HARNESS_SOURCES, GRADEKIT_SOURCES]  # what bwrap binds into the sandbox\n"
@@ -136,9 +136,7 @@ def test_the_installed_copy_imports_itself_and_binds_its_own_harness(
 @pytest.mark.slow
 def test_the_installed_copy_grades_a_file_from_an_empty_folder(installed: Installed, tmp_path: Path) -> None:
     assert not tmp_path.is_relative_to(ROOT)
-    shutil.copy(
-        installed.site / "grader" / "assignments" / "builtin" / "paraboloid" / "reference.py", tmp_path
-    )
+    shutil.copy(installed.site / "grader" / "engine" / "builtin" / "paraboloid" / "reference.py", tmp_path)
     done = _run([str(installed.grader), "run", "paraboloid", "reference.py", "--json"],
                 timeout=300, cwd=tmp_path, env=installed.env)  # fmt: skip
     result = json.loads(done.stdout)

@@ -1,11 +1,14 @@
 """Imports flow one way: the pages (grader/web), the REST API and LTI use the domains' services and
 queries, which use the models. Nothing outside grader/web may import it, so the API never depends on
-a page; this reads every module's imports (ast, not a grep) and fails on a new one. The tests' modules
+a page; this reads every module's imports (ast, not a grep) and fails on a new one. The grading engine
+(grader/engine) imports nothing of the service, and no two packages import each other. The tests' modules
 likewise never import a test module or a conftest: they share helpers through tests/support."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +94,130 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
         (fake / name).write_text(text)
     hits = {name: any(_is_web(m) for m in _imported(fake / name, tmp_path)) for name in samples}
     assert hits == {"a.py": True, "b.py": True, "c.py": True, "d.py": True, "e.py": True, "ok.py": False}
+
+
+# --- the grading engine -----------------------------------------------------------------------
+ENGINE = PACKAGE / "engine"
+BUILTIN = ENGINE / "builtin"  # the built-in assignments' solutions: student code shipped as data
+SERVICE_LIBRARIES = ("flask", "flask_sqlalchemy", "flask_migrate", "sqlalchemy", "alembic", "celery", "kombu",
+                     "werkzeug", "redis", "psycopg", "gunicorn", "gevent", "pylti1p3", "pydantic")  # fmt: skip
+
+
+def _engine_modules() -> list[Path]:
+    return [path for path in sorted(ENGINE.rglob("*.py")) if BUILTIN not in path.parents]
+
+
+def engine_imports_of_the_service() -> list[tuple[str, str]]:
+    """(engine file, module) for each import of the service by the engine: a library of the web
+    service, or a grader module outside grader.engine."""
+    found = []
+    for path in _engine_modules():
+        for module in sorted(_imported(path)):
+            top = module.split(".")[0]
+            outside = module.startswith("grader.") and not (
+                module == "grader.engine" or module.startswith("grader.engine.")
+            )
+            if top in SERVICE_LIBRARIES or outside:
+                found.append((path.relative_to(ROOT).as_posix(), module))
+    return found
+
+
+def test_the_engine_imports_nothing_of_the_service() -> None:
+    """grader/engine (spec, runner, sandbox, harness, diagnosis, scoring, verdicts) could be published
+    alone: `grader run` and `grader assignments check` need nothing of Flask, SQLAlchemy or Celery."""
+    assert len(_engine_modules()) > 50  # the engine is where this test looks
+    assert engine_imports_of_the_service() == [], (
+        "the engine imports the service; pass what it needs in as arguments, or move the shared part "
+        "into grader/engine"
+    )
+
+
+def test_grader_run_imports_no_library_of_the_service() -> None:
+    """The command line (`grader run` among its commands) starts without the web service's libraries."""
+    code = (
+        "import sys, grader.cli\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({SERVICE_LIBRARIES!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _unit(module: str, package: Path = PACKAGE) -> str | None:
+    """The package a module belongs to: grader.<x>, or grader.engine.<x> for the engine's own
+    packages (its top modules are grader.engine); modules at grader's top (app, config, cli) none."""
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[1] == "engine" and (package / "engine" / parts[2]).is_dir():
+        return ".".join(parts[:3])
+    if len(parts) >= 2 and (package / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return None
+
+
+def package_cycles(package: Path = PACKAGE, root: Path = ROOT) -> list[list[str]]:
+    """Each group of packages that import each other, directly or round a loop (Tarjan's strongly
+    connected components of the package graph), largest first."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        if BUILTIN in path.parents:
+            continue
+        source = _unit(_module_name(path, root), package)
+        if source is None:
+            continue
+        graph.setdefault(source, set())
+        for module in _imported(path, root):
+            target = _unit(module, package) if module.startswith("grader.") else None
+            if target is not None and target != source:
+                graph[source].add(target)
+                graph.setdefault(target, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for after in sorted(graph[node]):
+            if after not in index:
+                visit(after)
+                low[node] = min(low[node], low[after])
+            elif after in stack:
+                low[node] = min(low[node], index[after])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(groups, key=len, reverse=True)
+
+
+def test_no_two_packages_import_each_other() -> None:
+    """Each package builds on the ones below it: pages and API on the domains' services, sweeps on
+    submissions, submissions on assignments, all of them on the engine. A loop makes every package
+    in it one tangle that can only change together."""
+    assert package_cycles() == []
+
+
+def test_the_cycle_check_finds_a_loop_through_three_packages(tmp_path: Path) -> None:
+    fake = tmp_path / "grader"
+    for name, text in {
+        "a/__init__.py": "", "a/x.py": "from grader.b import y\n",
+        "b/__init__.py": "", "b/y.py": "from grader.c.z import f\n",
+        "c/__init__.py": "", "c/z.py": "def f():\n    from grader.a import x\n",
+        "d/__init__.py": "", "d/w.py": "from grader.a import x\n",
+    }.items():  # fmt: skip
+        (fake / name).parent.mkdir(parents=True, exist_ok=True)
+        (fake / name).write_text(text)
+    assert package_cycles(fake, tmp_path) == [["grader.a", "grader.b", "grader.c"]]
 
 
 # --- the tests' own modules ---------------------------------------------------------------------

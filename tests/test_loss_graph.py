@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.harness import losses
-from grader.harness.instrument import Recorder
+from grader.engine.harness import losses
+from grader.engine.harness.instrument import Recorder
 
 torch.manual_seed(0)
 SCORES = torch.randn(16, 3, requires_grad=True)

@@ -8,7 +8,7 @@ import struct
 import torch
 from safetensors.torch import save
 
-from grader.runner.measure import parameter_count
+from grader.engine.runner.measure import parameter_count
 
 
 def test_parameters_counted_from_the_header_and_buffers_left_out():

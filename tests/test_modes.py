@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignments import datasets
-from grader.assignments.spec import find
-from grader.runner.grade import grade
-from grader.runner.submission import prepare_submission
-from grader.runner.verdicts import Verdict
+from grader.engine import datasets
+from grader.engine.runner.grade import grade
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import find
+from grader.engine.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,8 +171,8 @@ def test_cli_run_says_so_when_no_known_mistake_explains_a_failure():
     import io as text_io
 
     from grader.cli import print_report
-    from grader.diagnosis.base import NO_KNOWN_MISTAKE, Diagnosis
-    from grader.runner.grade import GradeReport
+    from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, Diagnosis
+    from grader.engine.runner.grade import GradeReport
 
     hint = Diagnosis("plateau", "hint", "The loss stopped improving", "seen", "why", "fix")
     cause = Diagnosis("output_convention", "error", "Another kind of output", "seen", "why", "fix")

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from grader.assignments.rules import Grading, Task
-from grader.harness import protocol
-from grader.runner.conversation import GradingConversation
-from grader.runner.scoring import BadPredictions, check_predictions, disclosed, metric, points
+from grader.engine.harness import protocol
+from grader.engine.rules import Grading, Task
+from grader.engine.runner.conversation import GradingConversation
+from grader.engine.scoring import BadPredictions, check_predictions, disclosed, metric, points
 
 
 def test_records_round_trip_and_nan_losses_survive():
@@ -159,9 +159,9 @@ def test_students_see_the_hidden_metric_to_two_significant_digits():
 
 def test_a_harness_of_another_protocol_version_is_the_platforms_failure_and_gets_no_job():
     """A sandbox image left behind by an upgrade: its harness is not the worker's (the Docker backend)."""
-    from grader.runner.session import RunRequest, _verdict
-    from grader.runner.verdicts import Verdict
-    from grader.sandbox.supervise import SandboxOutcome
+    from grader.engine.runner.session import RunRequest, _verdict
+    from grader.engine.sandbox.supervise import SandboxOutcome
+    from grader.engine.verdicts import Verdict
 
     talk = GradingConversation({"seed": 0}, np.zeros((4, 2), np.float32), eval_seconds=5)
     talk.on_metrics(protocol.encode_record("hello", v=protocol.VERSION + 1, torch="2.13.0", device="cpu"))
@@ -175,8 +175,8 @@ def test_a_warm_sandbox_of_another_protocol_version_is_refused():
     import os
     import types
 
-    from grader.sandbox.bwrap import SandboxUnavailable
-    from grader.sandbox.pool import wait_for_hello
+    from grader.engine.sandbox.bwrap import SandboxUnavailable
+    from grader.engine.sandbox.pool import wait_for_hello
 
     read_end, write_end = os.pipe()
     try:

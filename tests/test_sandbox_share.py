@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from grader.sandbox import cgroups
+from grader.engine.sandbox import cgroups
 
 
 def test_the_sandboxes_parent_group_weighs_a_quarter_of_the_default():

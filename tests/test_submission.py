@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from grader.runner.submission import (
+from grader.engine.runner.submission import (
     PreparedSubmission,
     SubmissionRejected,
     UploadLimits,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.assignments.fields import SpecError, Table
-from grader.assignments.sweep_rules import SweepPolicy, SweepRequirement, parse_sweep
-from grader.sweeps.request import SweepRefused, from_json, from_source, plan
-from grader.sweeps.settings import OPTIMIZERS, SETTINGS
+from grader.engine.fields import SpecError, Table
+from grader.engine.sweep_request import SweepRefused, from_json, from_source, plan
+from grader.engine.sweep_rules import SweepPolicy, SweepRequirement, parse_sweep
+from grader.engine.sweep_settings import OPTIMIZERS, SETTINGS
 
 POLICY = SweepPolicy(max_runs=12)
 
@@ -139,7 +139,7 @@ def test_the_spec_table_parses_and_refuses_with_the_field_named():
 
 
 def test_the_optimizers_are_the_platform_loop_s():
-    from grader.harness.platform_loop import OPTIMIZERS as LOOP
+    from grader.engine.harness.platform_loop import OPTIMIZERS as LOOP
 
     assert set(OPTIMIZERS) == set(LOOP)
     assert {"lr", "optimizer", "hidden", "activation", "init", "batch_size", "steps"} <= set(SETTINGS)

@@ -9,16 +9,16 @@ import pytest
 import torch
 from safetensors.numpy import load
 
-from grader.assignments import datasets
-from grader.assignments.rules import Task
-from grader.assignments.spec import find
-from grader.assignments.sweep_rules import EarlyStopping
-from grader.harness import early_stop, platform_loop, protocol, sweep
-from grader.runner.grade import RESTART_STRIDE, grade
-from grader.runner.session import early_stopping_settings, heldout_loss
-from grader.runner.submission import prepare_submission
-from grader.runner.verdicts import Verdict
-from grader.sweeps import settings
+from grader.engine import datasets
+from grader.engine import sweep_settings as settings
+from grader.engine.harness import early_stop, platform_loop, protocol, sweep
+from grader.engine.rules import Task
+from grader.engine.runner.grade import RESTART_STRIDE, grade
+from grader.engine.runner.session import early_stopping_settings, heldout_loss
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import find
+from grader.engine.sweep_rules import EarlyStopping
+from grader.engine.verdicts import Verdict
 
 BUILD = """
 import torch

@@ -13,8 +13,7 @@ from grader.courses.queries import course_role
 from grader.denials import NotYours, StaffOnly
 from grader.extensions import db
 from grader.submissions.access import submission_for
-from grader.submissions.models import Submission
-from grader.sweeps.models import Sweep
+from grader.submissions.models import Submission, Sweep
 from grader.sweeps.services import sweep_for
 
 

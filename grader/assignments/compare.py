@@ -11,11 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from grader.assignments.models import Assignment, AssignmentVersion
+from grader.engine.spec import SPEC_FILE
+from grader.engine.spec import Assignment as Spec
 from grader.extensions import db
-
-from .models import Assignment, AssignmentVersion
-from .spec import SPEC_FILE
-from .spec import Assignment as Spec
 
 MISSING = object()
 

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from grader.accounts.models import User
+from grader.assignments.models import Assignment, DeadlineExtension
 from grader.extensions import db, utcnow
-
-from .models import Assignment, DeadlineExtension
 
 REASON_MAX = 200  # the column's width
 

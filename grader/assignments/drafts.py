@@ -33,21 +33,20 @@ from flask import current_app
 from sqlalchemy import update
 
 from grader.accounts.models import Role, User
+from grader.assignments import services
+from grader.assignments.models import Assignment, SpecDraft
+from grader.assignments.queueing import grading_queue
 from grader.courses.access import is_staff
 from grader.courses.models import Course
 from grader.domain_events import send
+from grader.engine.fields import SpecError
+from grader.engine.runner.check import RunnerSettings, SolutionCheck, check_solution
+from grader.engine.runner.submission import UploadLimits
+from grader.engine.runner.ziparchive import ArchiveError, read_archive
+from grader.engine.spec import SPEC_FILE, Reader
+from grader.engine.spec import Assignment as Spec
+from grader.engine.spec import parse as parse_spec
 from grader.extensions import db, utcnow
-from grader.runner.submission import UploadLimits
-from grader.runner.ziparchive import ArchiveError, read_archive
-
-from . import services
-from .check import RunnerSettings, SolutionCheck, check_solution
-from .fields import SpecError
-from .models import Assignment, SpecDraft
-from .queueing import grading_queue
-from .spec import SPEC_FILE, Reader
-from .spec import Assignment as Spec
-from .spec import parse as parse_spec
 
 UPLOADED, CHECKING, CHECKED, FAILED = "uploaded", "checking", "checked", "failed"
 CHECK_SEEDS = 1  # one training seed per solution: a check takes minutes, not tens of minutes
@@ -269,7 +268,7 @@ def start_check(draft: SpecDraft) -> None:
 
 
 def _worker_settings() -> RunnerSettings:
-    from grader.submissions import worker_slot  # the worker slot's sandbox settings and warm pool
+    from grader import worker_slot  # the worker slot's sandbox settings and warm pool
 
     slot = worker_slot.current()
     return RunnerSettings(

@@ -9,9 +9,8 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grader.courses.models import Course
+from grader.engine import spec as spec_module
 from grader.extensions import db, utcnow
-
-from . import spec as spec_module
 
 
 class Assignment(db.Model):  # type: ignore[name-defined,misc]

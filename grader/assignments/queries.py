@@ -5,11 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from grader.accounts.models import User
+from grader.assignments.models import Assignment
 from grader.courses.access import is_enrolled, is_staff
+from grader.engine import spec as specs
 from grader.extensions import db
-
-from . import spec as specs
-from .models import Assignment
 
 
 def assignment_for(user: User, assignment_id: int) -> Assignment | None:

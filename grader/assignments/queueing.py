@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from grader.config import GRADING_QUEUE
-
-from .rules import Budget
+from grader.engine.rules import Budget
 
 
 def grading_queue(budget: Budget, default: str) -> str:

@@ -13,15 +13,14 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select
 
+from grader.assignments.models import Assignment, AssignmentVersion
 from grader.courses.models import Course
 from grader.domain_events import Staged, VersionPublished, send, stage
+from grader.engine import datasets
+from grader.engine.spec import Assignment as Spec
+from grader.engine.spec import find
 from grader.extensions import db
 from grader.storage import current_store
-
-from . import datasets
-from .models import Assignment, AssignmentVersion
-from .spec import Assignment as Spec
-from .spec import find
 
 
 def publish(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import drafts
+from grader.assignments import drafts
 
 
 @shared_task(name="grader.check_draft")  # type: ignore[untyped-decorator]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from grader.assignments.models import Assignment
 from grader.extensions import db
-
-from .models import Assignment
 
 
 def set_hidden(assignment: Assignment, hidden: bool) -> None:

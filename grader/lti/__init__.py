@@ -4,7 +4,10 @@ roster sync (NRPS), on pylti1p3 (the pylti1p3next fork) with the configuration i
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this package's commands; only the service needs Flask
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from grader.assignments.models import Assignment
-from grader.assignments.spec import SpecError
+from grader.engine.spec import SpecError
 from grader.extensions import db
 
 from .models import LtiContext, LtiLineItem, LtiResourceLink

@@ -19,7 +19,7 @@ CGROUP_FIX = "mount the host's /sys/fs/cgroup read-only in the worker and set GR
 
 
 def check_docker(runner: RunnerConfig) -> list[Finding]:
-    from grader.sandbox.container_counters import ContainerCounters
+    from grader.engine.sandbox.container_counters import ContainerCounters
 
     try:
         sdk: Any = importlib.import_module("docker")

@@ -45,7 +45,7 @@ CGROUP_FIX = (
 
 
 def check_sandbox(runner: RunnerConfig | None) -> list[Finding]:
-    from grader.sandbox import seccomp
+    from grader.engine.sandbox import seccomp
 
     if runner is not None and runner.sandbox_backend == "docker":
         from .doctor_docker import check_docker
@@ -120,8 +120,8 @@ FORK_FIX = (
 
 def _fork_server(runner: RunnerConfig) -> Finding:
     """Start a fork server as a worker slot would, and see whether it can seal a job's child."""
-    from grader.sandbox.forkserver import ForkServer, ForkUnavailable
-    from grader.sandbox.limits import Limits
+    from grader.engine.sandbox.forkserver import ForkServer, ForkUnavailable
+    from grader.engine.sandbox.limits import Limits
 
     assert runner.sandbox_uid is not None
     server = None
@@ -146,7 +146,7 @@ def _fork_server(runner: RunnerConfig) -> Finding:
 
 
 def _limits() -> Finding:
-    from grader.sandbox.cgroups import Cgroup, CgroupFailed
+    from grader.engine.sandbox.cgroups import Cgroup, CgroupFailed
 
     try:
         group = Cgroup.create(f"sb-doctor-{os.getpid()}", PROBE_MEMORY, 16, 1.0)

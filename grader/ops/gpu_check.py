@@ -25,12 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.assignments import datasets
-from grader.assignments.spec import Assignment, find, load
-from grader.runner.grade import GradeReport, grade, limits_for
-from grader.runner.session import RunRequest, run_submission
-from grader.runner.submission import prepare_submission
-from grader.sandbox.backend import BwrapBackend
+from grader.engine import datasets
+from grader.engine.runner.grade import GradeReport, grade, limits_for
+from grader.engine.runner.session import RunRequest, run_submission
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.sandbox.backend import BwrapBackend
+from grader.engine.spec import Assignment, find, load
 
 SECRET = b"gpu-check-secret-not-a-real-one-0123"
 SYNC_TOLERANCE = 1.10  # recording on / off, per step: a sync per step costs far more on a GPU

@@ -27,9 +27,9 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from grader.config import ServiceConfig
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
 from grader.lti.models import LtiGradePassback, PassbackState
-from grader.runner.verdicts import Verdict
 from grader.submissions.models import Result, State, Submission
 from grader.webhooks.models import WebhookDelivery
 

@@ -12,12 +12,12 @@ from grader.accounts.models import User
 from grader.assignments.deadlines import deadline_for
 from grader.assignments.models import Assignment
 from grader.assignments.queries import course_assignments, spec_of
-from grader.assignments.rules import OUTPUT_TEXT
 from grader.courses.access import is_staff
+from grader.engine.rules import OUTPUT_TEXT
+from grader.engine.scoring import metric_label
 from grader.extensions import utcnow
 from grader.rest.registry import Api
 from grader.rest.schemas import Model, Page, PageQuery, UtcDateTime, paging
-from grader.runner.scoring import metric_label
 from grader.submissions.policy import submissions_today
 
 api = Api("assignments_api", "Assignments")

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.diagnosis.base import SEVERITIES, stored_in_order
-from grader.runner.scoring import metric_label
-from grader.runner.verdicts import Verdict
+from grader.engine.diagnosis.base import SEVERITIES, stored_in_order
+from grader.engine.scoring import metric_label
+from grader.engine.verdicts import Verdict
 from grader.submissions import queue_estimate
 from grader.submissions.models import Curve, Result, State, Submission
 

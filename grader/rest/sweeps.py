@@ -11,8 +11,8 @@ from grader.access.kit import require_sweep
 from grader.accounts.models import User
 from grader.rest.registry import Api
 from grader.rest.schemas import Model, Number
+from grader.submissions.models import Sweep
 from grader.sweeps import services
-from grader.sweeps.models import Sweep
 
 api = Api("sweeps_api", "Sweeps")
 

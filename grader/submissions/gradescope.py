@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grader.assignments.rules import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from grader.assignments.spec import SpecError
-from grader.diagnosis.base import stored_in_order
-from grader.runner.scoring import metric_label
+from grader.engine.diagnosis.base import stored_in_order
+from grader.engine.rules import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from grader.engine.scoring import metric_label
+from grader.engine.spec import SpecError
 
 from .models import Submission
 from .seeds import seeds_for

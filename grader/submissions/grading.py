@@ -19,15 +19,15 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from grader.assignments.services import hidden_set_of
-from grader.assignments.spec import SpecError
 from grader.domain_events import ResultCommitted, Staged, send, stage
+from grader.engine.runner.grade import GradeReport, grade
+from grader.engine.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+from grader.engine.runner.sweep_runs import run_options
+from grader.engine.spec import SpecError
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, rollback_quietly
-from grader.runner.grade import GradeReport, grade
-from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
-from grader.runner.verdicts import Verdict
 from grader.storage import StorageError, current_store
-from grader.sweeps.runs import run_options
 
 from .curves import downsample, json_safe
 from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
@@ -350,7 +350,7 @@ def grade_claimed(submission_id: int, attempt: int, worker: str) -> str:
         seeds = [sweep_seed(submission.sweep_id, submission.sweep_seed or 0)]
     db.session.commit()  # end the read transaction before minutes of training
 
-    from . import worker_slot  # the slot's warm pool and settings
+    from grader import worker_slot  # the slot's warm pool and settings
 
     slot = worker_slot.current()
     stop = threading.Event()

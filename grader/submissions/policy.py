@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from grader.accounts.models import User
 from grader.assignments.deadlines import deadline_for, effective_deadline
 from grader.assignments.models import Assignment
-from grader.assignments.rules import SubmissionPolicy
 from grader.courses.access import is_enrolled, is_staff
+from grader.engine.rules import SubmissionPolicy
+from grader.engine.verdicts import Verdict
 from grader.extensions import db
-from grader.runner.verdicts import Verdict
 
 from .models import UPLOAD, Result, State, Submission
 

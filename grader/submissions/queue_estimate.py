@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.queueing import grading_queue
-from grader.assignments.rules import Budget
-from grader.assignments.spec import SpecError
+from grader.engine.rules import Budget
+from grader.engine.spec import SpecError
 from grader.extensions import db, utcnow
 
 from . import fairness

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.domain_events import AfterCommit, VersionPublished, listen
+from grader.engine.runner.submission import SubmissionRejected, prepare_submission
 from grader.extensions import db, utcnow
-from grader.runner.submission import SubmissionRejected, prepare_submission
 from grader.storage import current_store
 
 from .models import State, StoredFile, Submission

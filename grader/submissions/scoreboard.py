@@ -16,7 +16,7 @@ from sqlalchemy import Select, case, func, select
 from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
-from grader.diagnosis.base import SEVERITIES
+from grader.engine.diagnosis.base import SEVERITIES
 from grader.extensions import db
 
 from .models import UPLOAD, Curve, Result, ResultDiagnosis, State, Submission, counts_as_grade

@@ -16,16 +16,16 @@ from sqlalchemy import delete, select, update
 from grader.accounts.models import User
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.queueing import grading_queue
-from grader.assignments.spec import SpecError
 from grader.courses.access import is_staff
 from grader.denials import StaffOnly
+from grader.engine.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+from grader.engine.runner.sweep_upload import sweep_of_upload
+from grader.engine.spec import SpecError
+from grader.engine.sweep_request import SweepPlan, SweepRefused
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
-from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import StorageError, StorageFull, current_store
-from grader.sweeps.models import Sweep
-from grader.sweeps.request import SweepPlan, SweepRefused
-from grader.sweeps.uploads import sweep_of_upload
+from grader.submissions.models import Sweep
 
 from . import broker
 from .models import Attempt, Result, State, StoredFile, Submission
@@ -363,11 +363,7 @@ def reconcile() -> dict[str, int]:
     published = sum(publish(submission_id) for submission_id in stale)
     if lost and published == len(stale):
         broker.mark_seen()
-    # A sweep whose last run's worker died between its commit and the settling.
-    from grader.sweeps.settle import settle_quietly, unsettled
-
-    settled = sum(1 for sweep_id in unsettled() if settle_quietly(sweep_id) is not None)
-    return {"expired": taken_over, "published": published, "sweeps_settled": settled}
+    return {"expired": taken_over, "published": published}
 
 
 def expire_attempt(submission_id: int, number: int, why: str, now: datetime) -> None:

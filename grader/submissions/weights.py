@@ -7,7 +7,7 @@ for nothing anyone looks at).
 
 from __future__ import annotations
 
-from grader.assignments.spec import SpecError
+from grader.engine.spec import SpecError
 from grader.extensions import db
 from grader.storage import current_store
 

@@ -8,7 +8,6 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """A sweep is settled when its last run's result is committed (create_app calls this)."""
     from grader.domain_events import ResultCommitted, listen
-
-    from .settle import on_result
+    from grader.sweeps.settle import on_result
 
     listen(app, ResultCommitted, on_result)

@@ -12,11 +12,9 @@ from sqlalchemy.orm import selectinload
 from grader.accounts.models import User
 from grader.assignments.models import AssignmentVersion
 from grader.courses.access import is_staff
+from grader.engine.sweep_settings import SETTINGS
 from grader.extensions import db
-from grader.submissions.models import Curve, Result, Submission
-
-from .models import Sweep
-from .settings import SETTINGS
+from grader.submissions.models import Curve, Result, Submission, Sweep
 
 
 def sweep_for(user: User, sweep_id: int) -> Sweep | None:

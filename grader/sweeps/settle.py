@@ -22,9 +22,7 @@ from grader.assignments.models import AssignmentVersion
 from grader.domain_events import AfterCommit, GradeCommitted, ResultCommitted, Staged, send, stage
 from grader.extensions import db, utcnow
 from grader.outage import rollback_quietly
-from grader.submissions.models import Result, State, Submission
-
-from .models import Sweep
+from grader.submissions.models import Result, State, Submission, Sweep
 
 FINAL = (State.SCORED, State.FAILED, State.ERROR)
 log = logging.getLogger(__name__)
@@ -111,6 +109,12 @@ def _median_run_of_best_point(rows: Sequence[Any], lower: bool) -> int | None:
         return None
     best = min(medians, key=lambda point: (medians[point][0], point))
     return medians[best][1]
+
+
+def settle_unsettled() -> int:
+    """Settle every sweep whose last run's worker died between its commit and the settling (beat's
+    task, beside the reconciler); how many were settled."""
+    return sum(1 for sweep_id in unsettled() if settle_quietly(sweep_id) is not None)
 
 
 def unsettled() -> list[int]:

@@ -15,7 +15,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer
 
-from grader.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
+from grader.engine.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
 from grader.storage import StorageError, current_store
 from grader.submissions.models import Submission
 

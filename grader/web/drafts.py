@@ -17,8 +17,8 @@ from grader.accounts.models import User
 from grader.assignments import drafts
 from grader.assignments.compare import compare_with_published
 from grader.assignments.models import Assignment, SpecDraft
-from grader.assignments.spec import SPEC_FILE, SpecError
 from grader.courses.models import Course
+from grader.engine.spec import SPEC_FILE, SpecError
 from grader.extensions import db
 
 from .markup import description_html

@@ -17,8 +17,8 @@ from grader.access.browser import current_user, login_required, serve_pages
 from grader.access.kit import require_course
 from grader.assignments import services
 from grader.assignments.models import Assignment
-from grader.assignments.spec import SpecError, builtin_slugs, find
 from grader.courses.models import Course
+from grader.engine.spec import SpecError, builtin_slugs, find
 from grader.extensions import db, utcnow
 from grader.submissions.queue_estimate import course_queues
 from grader.submissions.scoreboard import course_overview

@@ -16,9 +16,9 @@ from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.access import STAFF_ROLES
 from grader.courses.models import Course, Enrollment
-from grader.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
+from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.runner.verdicts import Verdict
 from grader.submissions import queue_estimate
 from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
@@ -165,7 +165,7 @@ class ResultView:
         return self.figures.charts
 
     @property
-    def fit(self) -> dict[str, Any] | None:  # the model over its input domain (grader/assignments/grid.py)
+    def fit(self) -> dict[str, Any] | None:  # the model over its input domain (grader/engine/grid.py)
         return self.figures.fit
 
     @property

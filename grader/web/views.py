@@ -26,11 +26,11 @@ from grader.access.kit import require_assignment, require_submission
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
 from grader.assignments.queries import spec_of
-from grader.assignments.rules import OUTPUT_TEXT
-from grader.assignments.starter import starter_script
 from grader.courses.access import is_staff
+from grader.engine.rules import OUTPUT_TEXT
+from grader.engine.scoring import metric_label
+from grader.engine.starter import starter_script
 from grader.extensions import utcnow
-from grader.runner.scoring import metric_label
 from grader.submissions import scoreboard as boards
 from grader.submissions import services
 from grader.submissions.access import submission_for

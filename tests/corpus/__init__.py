@@ -21,16 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.assignments import datasets
-from grader.assignments.spec import Assignment, find
-from grader.diagnosis import diagnose, gather
-from grader.runner.grade import GradeReport, grade
-from grader.runner.submission import prepare_submission
+from grader.engine import datasets
+from grader.engine.diagnosis import diagnose, gather
+from grader.engine.runner.grade import GradeReport, grade
+from grader.engine.runner.submission import prepare_submission
+from grader.engine.spec import Assignment, find
 
 FOLDER = Path(__file__).parent / "real"
 SECRET = b"corpus-of-real-scripts-secret-0123"
 LINE = re.compile(r"^#\s*corpus:\s*(.+)$", re.M)
-HARNESS_MARKS = ("/opt/grader/", "grader/harness", "harness/")
+HARNESS_MARKS = ("/opt/grader/", "grader/engine/harness", "harness/")
 
 
 @dataclass(frozen=True)

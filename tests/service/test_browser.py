@@ -20,8 +20,8 @@ from support.stack import Stack, postgres_stack
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
-from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
+from grader.engine.spec import BUILTIN
 from grader.extensions import db
 
 pytestmark = pytest.mark.slow
@@ -159,10 +159,10 @@ def _logged_in(browser, base_url: str, email: str):  # type: ignore[no-untyped-d
 
 def _result_with_fit(stack: Stack, slug: str, predict) -> int:  # type: ignore[no-untyped-def]
     """A scored submission of the E2E student on ``slug`` whose fit view is ``predict`` on its grid."""
-    from grader.assignments.datasets import public_files
-    from grader.assignments.grid import domain_grid, fit_view
     from grader.assignments.services import publish
-    from grader.assignments.spec import find
+    from grader.engine.datasets import public_files
+    from grader.engine.grid import domain_grid, fit_view
+    from grader.engine.spec import find
     from grader.submissions.models import Result, ResultFit, State, StoredFile, Submission
 
     with stack.app.app_context():

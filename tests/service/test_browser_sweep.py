@@ -65,7 +65,7 @@ def _sweepable_paraboloid(stack: Stack, folder: Path) -> int:
         ("seeds = 3 ", "seeds = 1 "),
     ):
         assert old in text, (
-            f"{old!r} is no longer in grader/assignments/builtin/paraboloid/assignment.toml: update this test"
+            f"{old!r} is no longer in grader/engine/builtin/paraboloid/assignment.toml: update this test"
         )
         text = text.replace(old, new)
     spec.write_text(text + SWEEP_TABLE)

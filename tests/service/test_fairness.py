@@ -17,9 +17,9 @@ from grader.accounts.services import create_user
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import fairness, grading, regrading, services
 from grader.submissions.models import Attempt, State, Submission
 

@@ -18,10 +18,10 @@ from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db
 from grader.ops.queues import QUEUES, queues_in_use, queues_in_use_at, read_queue_depths
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import grading
 
 KIND_QUEUE = "gpu-a100"

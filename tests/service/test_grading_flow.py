@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.storage import current_store
 from grader.submissions import curves, grading, services
 from grader.submissions.models import Attempt, Result, State, Submission

@@ -32,8 +32,8 @@ from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.app import create_app
 from grader.assignments.services import publish
-from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
+from grader.engine.spec import BUILTIN
 from grader.extensions import db
 from grader.submissions import notify, services
 from grader.submissions.models import State, Submission

@@ -15,9 +15,9 @@ from support.stack import Stack
 from support.uploads import submit
 
 from grader.config import ConfigError, ServiceConfig
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.ops.logs import JsonFormatter, configure_logging
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import grading
 
 

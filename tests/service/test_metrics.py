@@ -12,10 +12,10 @@ from support.metrics import METRICS_TOKEN, scrape, value
 from support.uploads import submit
 
 from grader.config import ConfigError, ServiceConfig
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db
 from grader.ops.queues import read_queue_depths
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import grading
 from grader.webhooks.models import Webhook, WebhookDelivery
 

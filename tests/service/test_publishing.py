@@ -16,15 +16,15 @@ from support.uploads import post_upload
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
-from grader.assignments import datasets
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.services import hidden_set_of, publish
-from grader.assignments.spec import SpecError
 from grader.cli import main
 from grader.courses.models import Course
+from grader.engine import datasets
+from grader.engine.runner.grade import GradeReport
+from grader.engine.spec import SpecError
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import grading
 from grader.submissions.models import Result, Submission
 from grader.submissions.services import queue_for

@@ -14,16 +14,17 @@ from support.courses import enroll
 from support.pages import log_in, page_text, upload_through_form
 from support.uploads import post_upload
 
+from grader import worker_slot
 from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
 from grader.assignments.deadlines import effective_deadline, grant_extension
 from grader.assignments.models import Assignment, DeadlineExtension
 from grader.assignments.services import publish
 from grader.courses.models import Course
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
-from grader.submissions import grading, regrading, worker_slot
+from grader.submissions import grading, regrading
 from grader.submissions.models import Attempt, RegradeBatch, Result, State, StoredFile, Submission
 
 

@@ -35,15 +35,16 @@ from support.assignments import FIXED_SCRIPT
 from support.databases import PG_ADMIN, temporary_database
 from support.stores import S3RVER_KEY, Behind, S3Server, refusing_s3, s3rver, small_disk, tablespace_on
 
+from grader import worker_slot
 from grader.api_errors import PROBLEM_JSON
 from grader.app import create_app
 from grader.assignments.services import publish
-from grader.assignments.spec import BUILTIN
 from grader.config import S3Settings, ServiceConfig
+from grader.engine.sandbox.backend import BwrapBackend
+from grader.engine.spec import BUILTIN
 from grader.extensions import db
 from grader.ops.doctor import FAIL, OK
 from grader.ops.doctor_storage import check_storage
-from grader.sandbox.backend import BwrapBackend
 from grader.storage import (
     ObjectCorrupt,
     ObjectMissing,
@@ -55,7 +56,7 @@ from grader.storage import (
     make_store,
 )
 from grader.storage.s3 import S3Store
-from grader.submissions import grading, services, worker_slot
+from grader.submissions import grading, services
 from grader.submissions.models import State, Submission
 from grader.submissions.seeds import seeds_for
 

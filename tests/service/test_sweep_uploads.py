@@ -18,13 +18,13 @@ from grader.accounts.models import Role
 from grader.accounts.services import create_user, issue_token
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import grading, regrading, scoreboard, services
-from grader.submissions.models import Curve, Submission
+from grader.submissions.models import Curve, Submission, Sweep
 from grader.submissions.policy import submissions_today
-from grader.sweeps.models import Sweep
+from grader.sweeps import settle
 from grader.web import sweep_events
 from grader.webhooks import services as webhooks
 from grader.webhooks.models import WebhookDelivery
@@ -249,7 +249,7 @@ def test_a_sweep_on_the_assignment_s_seeds_is_graded_once_by_its_best_point_s_me
     assert (row.submission_id, row.score, row.attempts) == (runs[3].id, 97.0, 1)  # not the lucky 99.9
     deliveries = db.session.scalars(select(WebhookDelivery.submission_id)).all()
     assert deliveries == [runs[3].id]  # one announcement, for the graded run
-    assert services.reconcile()["sweeps_settled"] == 0  # nothing left to settle
+    assert settle.settle_unsettled() == 0  # nothing left to settle
     page = client.get(f"/sweeps/{sweep_id}")
     log_in(client, student)
     html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
@@ -297,7 +297,7 @@ def test_a_settle_missed_by_a_dead_worker_is_done_by_the_reconciler(client, cour
     sweep.settled_at, sweep.graded_submission_id = None, None
     db.session.execute(update(Submission).where(Submission.sweep_id == sweep_id).values(sweep_grade=False))
     db.session.commit()
-    assert services.reconcile()["sweeps_settled"] == 1
+    assert settle.settle_unsettled() == 1
     db.session.refresh(sweep)
     assert sweep.graded_submission_id == sorted(runs, key=lambda r: r.id)[1].id  # the median, 0.02
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.assignments.spec import BUILTIN
+from grader.engine.spec import BUILTIN
 
 PARABOLOID = BUILTIN / "paraboloid"
 FIXED_SCRIPT = PARABOLOID / "reference.py"  # the textbook fix, as a student wrote it

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from grader.config import RunnerConfig
-from grader.sandbox.container import DockerBackend
+from grader.engine.sandbox.container import DockerBackend
 
 SANDBOX_IMAGE = os.environ.get("GRADER_TEST_SANDBOX_IMAGE", "grader-sandbox:local")
 
@@ -55,7 +55,7 @@ def docker_backend_or_skip(config: RunnerConfig, image: str = SANDBOX_IMAGE) -> 
 
 
 def sandbox_containers(client: Any) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": "grader.sandbox=1"})
+    return client.containers.list(all=True, filters={"label": "grader.engine.sandbox=1"})
 
 
 def jobs_left(root: Path | None) -> list[str]:

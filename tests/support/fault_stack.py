@@ -30,8 +30,8 @@ from grader.accounts.services import create_user, issue_token
 from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
-from grader.assignments.spec import BUILTIN
 from grader.courses.models import Course, Enrollment
+from grader.engine.spec import BUILTIN
 from grader.extensions import db, utcnow
 from grader.lti.lineitems import SCORE_SCOPE
 from grader.lti.models import LtiContext, LtiGradePassback, LtiPlatform, LtiUser

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from grader.config import RunnerConfig
-from grader.runner.session import RunRequest, RunResult, run_submission
-from grader.sandbox.backend import Backend
-from grader.sandbox.limits import Limits
-from grader.sandbox.pool import WarmPool
+from grader.engine.runner.session import RunRequest, RunResult, run_submission
+from grader.engine.sandbox.backend import Backend
+from grader.engine.sandbox.limits import Limits
+from grader.engine.sandbox.pool import WarmPool
 
 TRIVIAL_MODEL = "\nimport torch\nmodel = torch.nn.Linear(2, 1)\n"
 HIDDEN = np.random.default_rng(0).random((64, 2)).astype(np.float32)  # the attack suite's hidden inputs

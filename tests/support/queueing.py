@@ -13,9 +13,9 @@ from grader.accounts.models import Role, User
 from grader.accounts.services import create_user
 from grader.assignments.models import Assignment
 from grader.courses.models import Course, Enrollment
+from grader.engine.runner.grade import GradeReport
+from grader.engine.verdicts import Verdict
 from grader.extensions import db
-from grader.runner.grade import GradeReport
-from grader.runner.verdicts import Verdict
 from grader.submissions import fairness, grading, services
 from grader.submissions.models import Attempt, State, Submission
 
