@@ -28,7 +28,7 @@ from typing import IO, Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from grader.config import ClientConfig
-from grader.submissions.queue_words import ordinal
+from grader.workers.queue_words import ordinal
 
 POLL_SECONDS = 1.0
 BAR_WIDTH = 24

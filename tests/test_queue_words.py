@@ -9,8 +9,8 @@ import time
 import pytest
 
 from grader.cli_client import progress_line
-from grader.submissions.queue_estimate import MISSING_REFRESH_SECONDS, SnapshotCache
-from grader.submissions.queue_words import duration, ordinal, place_sentence
+from grader.workers.queue_estimate import MISSING_REFRESH_SECONDS, SnapshotCache
+from grader.workers.queue_words import duration, ordinal, place_sentence
 
 
 def test_ordinals_and_estimates_read_as_a_person_would_say_them():

@@ -13,12 +13,12 @@ from grader.accounts.models import User
 from grader.api_errors import ApiProblem
 from grader.assignments.models import Assignment
 from grader.assignments.queries import spec_of
+from grader.gradebooks import scoreboard as boards
+from grader.gradebooks.gradebook import LEFT_OUT_HEADER, gradebook_file
+from grader.gradebooks.gradescope import GradescopeResults, gradescope_results
 from grader.rest.registry import Api
 from grader.rest.schemas import Id, Model, Number, Page, PageQuery, UtcDateTime, paging
 from grader.rest.submission_bodies import StudentRef
-from grader.submissions import scoreboard as boards
-from grader.submissions.gradebook import LEFT_OUT_HEADER, gradebook_file
-from grader.submissions.gradescope import GradescopeResults, gradescope_results
 
 api = Api("grades_api", "Scoreboards and grades")
 

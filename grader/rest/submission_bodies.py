@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.engine.diagnosis.base import SEVERITIES, stored_in_order
 from grader.engine.scoring import metric_label
 from grader.engine.verdicts import Verdict
-from grader.submissions import queue_estimate
 from grader.submissions.models import Curve, Result, State, Submission
+from grader.workers import queue_estimate
 
 from .schemas import Id, Model, Number, Page, PageQuery, UtcDateTime
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from grader.accounts.models import User
 from grader.courses.access import is_staff
 from grader.extensions import db
-
-from .models import Submission
+from grader.submissions.models import Submission
 
 
 def submission_for(user: User, submission_id: int) -> Submission | None:

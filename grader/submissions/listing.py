@@ -7,8 +7,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from grader.assignments.models import Assignment
 from grader.extensions import db
-
-from .models import State, Submission
+from grader.submissions.models import State, Submission
 
 
 def assignment_submissions(

@@ -21,8 +21,7 @@ from grader.courses.access import is_enrolled, is_staff
 from grader.engine.rules import SubmissionPolicy
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
-
-from .models import UPLOAD, Result, State, Submission
+from grader.submissions.models import UPLOAD, Result, State, Submission
 
 __all__ = ["UploadRefused", "check_upload_allowed", "days_late", "effective_deadline", "late_penalty"]
 

@@ -17,9 +17,8 @@ from grader.domain_events import AfterCommit, VersionPublished, listen
 from grader.engine.runner.submission import SubmissionRejected, prepare_submission
 from grader.extensions import db, utcnow
 from grader.storage import current_store
-
-from .models import State, StoredFile, Submission
-from .services import publish, queue_of
+from grader.submissions.models import State, StoredFile, Submission
+from grader.submissions.services import publish, queue_of
 
 REFERENCE_EMAIL = "reference@grader.invalid"  # .invalid: a name that can never receive mail or log in
 

@@ -17,9 +17,8 @@ from grader.assignments.models import Assignment
 from grader.courses.access import is_staff
 from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
-
-from .models import RegradeBatch, Result, State, Submission
-from .services import publish_many, reset_for_regrade
+from grader.submissions.models import RegradeBatch, Result, State, Submission
+from grader.submissions.services import publish_many, reset_for_regrade
 
 FINAL = (State.SCORED, State.FAILED, State.ERROR)
 FAILURES = (State.FAILED, State.ERROR)

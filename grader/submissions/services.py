@@ -25,11 +25,14 @@ from grader.engine.sweep_request import SweepPlan, SweepRefused
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, database_unavailable, rollback_quietly
 from grader.storage import StorageError, StorageFull, current_store
-from grader.submissions.models import Sweep
-
-from . import broker
-from .models import Attempt, Result, State, StoredFile, Submission
-from .policy import UploadRefused, check_sweep_runs_allowed, check_upload_allowed, submissions_today
+from grader.submissions import broker
+from grader.submissions.models import Attempt, Result, State, StoredFile, Submission, Sweep
+from grader.submissions.policy import (
+    UploadRefused,
+    check_sweep_runs_allowed,
+    check_upload_allowed,
+    submissions_today,
+)
 
 __all__ = [
     "UploadRefused",

@@ -23,8 +23,9 @@ from typing import Any
 
 from flask import Response, current_app, stream_with_context, url_for
 
-from grader.submissions import notify, queue_estimate
+from grader.submissions import notify
 from grader.submissions.models import State
+from grader.workers import queue_estimate
 
 from . import queries, stream_slots
 from .live_hub import Hub, Watch

@@ -1,5 +1,5 @@
 """A result as a file for another system: Gradescope's results.json, as a download (the API returns the
-same body as JSON; the gradebook CSVs are in grader/submissions/gradebook.py)."""
+same body as JSON; the gradebook CSVs are in grader/gradebooks/gradebook.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from flask import Response
 
-from grader.submissions.gradescope import gradescope_results
+from grader.gradebooks.gradescope import gradescope_results
 from grader.submissions.models import Submission
 
 

@@ -1,5 +1,5 @@
 """The leaderboard page of an assignment, and choosing one's pseudonym (the ranking itself is
-grader/submissions/leaderboard.py)."""
+grader/gradebooks/leaderboard.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from grader.courses.access import is_staff
 from grader.courses.models import Enrollment
 from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
-from grader.submissions.leaderboard import leaderboard
+from grader.gradebooks.leaderboard import leaderboard
 
 blueprint = serve_pages(Blueprint("leaderboards", __name__))
 

@@ -20,8 +20,8 @@ from grader.assignments.models import Assignment
 from grader.courses.models import Course
 from grader.engine.spec import SpecError, builtin_slugs, find
 from grader.extensions import db, utcnow
-from grader.submissions.queue_estimate import course_queues
-from grader.submissions.scoreboard import course_overview
+from grader.gradebooks.scoreboard import course_overview
+from grader.workers.queue_estimate import course_queues
 
 from .forms import DATETIME_EXAMPLE, utc_datetime
 

@@ -19,9 +19,9 @@ from grader.courses.models import Course, Enrollment
 from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.submissions import queue_estimate
 from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
+from grader.workers import queue_estimate
 
 from .fits import fit_caption
 from .kept import Kept, kept

@@ -19,8 +19,8 @@ from grader.assignments import deadlines, visibility
 from grader.assignments.models import Assignment
 from grader.courses.access import course_student
 from grader.extensions import utcnow
+from grader.gradebooks.gradebook import gradebook_file
 from grader.submissions import regrading
-from grader.submissions.gradebook import gradebook_file
 from grader.submissions.models import RegradeBatch
 
 from . import exports, queries

@@ -23,8 +23,8 @@ from grader.assignments.models import AssignmentVersion
 from grader.extensions import db
 from grader.storage import ObjectCorrupt, ObjectMissing, ObjectTooLarge, StorageError, current_store
 from grader.submissions.models import Result, Submission
-from grader.submissions.weights import MAX_WEIGHTS_BYTES
 from grader.sweeps import services
+from grader.workers.weights import MAX_WEIGHTS_BYTES
 
 from . import events, sweep_events
 

@@ -31,10 +31,10 @@ from grader.engine.rules import OUTPUT_TEXT
 from grader.engine.scoring import metric_label
 from grader.engine.starter import starter_script
 from grader.extensions import utcnow
-from grader.submissions import scoreboard as boards
+from grader.gradebooks import scoreboard as boards
+from grader.gradebooks.gradebook import scoreboard_file
 from grader.submissions import services
 from grader.submissions.access import submission_for
-from grader.submissions.gradebook import scoreboard_file
 from grader.submissions.models import State, Submission
 from grader.submissions.reference import latest_reference
 

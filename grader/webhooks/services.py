@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from grader.accounts.models import User
 from grader.domain_events import AfterCommit, GradeCommitted
 from grader.extensions import db, utcnow
-from grader.submissions.curves import json_safe
 from grader.submissions.models import Submission
+from grader.workers.curves import json_safe
 
 from . import sending
 from .addresses import AddressRefused, check_public

@@ -55,8 +55,8 @@ from support.private_servers import PrivatePostgres, PrivateRedis, Servers
 from grader.app import create_app
 from grader.extensions import db, utcnow
 from grader.storage.models import StoredBlob
-from grader.submissions.grading import DATABASE_PATIENCE_SECONDS
 from grader.submissions.models import Attempt, Result, State, Submission
+from grader.workers.grading import DATABASE_PATIENCE_SECONDS
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -20,8 +20,9 @@ from grader.courses.models import Course
 from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
-from grader.submissions import fairness, grading, regrading, services
+from grader.submissions import regrading, services
 from grader.submissions.models import Attempt, State, Submission
+from grader.workers import fairness, grading
 
 SCRIPT = b"import torch\nmodel = torch.nn.Linear(2, 1)\n"
 SCORED = GradeReport("paraboloid", Verdict.SCORED, "ok", "mse", 5e-4, 100.0, 100.0, True)

@@ -22,7 +22,7 @@ from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
 from grader.ops.queues import QUEUES, queues_in_use, queues_in_use_at, read_queue_depths
-from grader.submissions import grading
+from grader.workers import grading
 
 KIND_QUEUE = "gpu-a100"
 

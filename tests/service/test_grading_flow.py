@@ -11,8 +11,9 @@ from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
 from grader.storage import current_store
-from grader.submissions import curves, grading, services
+from grader.submissions import services
 from grader.submissions.models import Attempt, Result, State, Submission
+from grader.workers import curves, grading
 
 
 def _submit(client, paraboloid, token) -> Submission:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from grader.accounts.services import create_user
 from grader.courses.models import Enrollment
 from grader.courses.pseudonyms import PseudonymRefused, set_pseudonym
 from grader.extensions import db, utcnow
-from grader.submissions.leaderboard import leaderboard
+from grader.gradebooks.leaderboard import leaderboard
 from grader.submissions.models import Result, State, StoredFile, Submission
 
 

@@ -18,7 +18,7 @@ from grader.config import ConfigError, ServiceConfig
 from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.ops.logs import JsonFormatter, configure_logging
-from grader.submissions import grading
+from grader.workers import grading
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
 from grader.ops.queues import read_queue_depths
-from grader.submissions import grading
 from grader.webhooks.models import Webhook, WebhookDelivery
+from grader.workers import grading
 
 
 def test_metrics_are_off_without_a_token(client):

@@ -25,12 +25,13 @@ from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
 from grader.storage import StorageError, current_store
-from grader.submissions import grading, notify
+from grader.submissions import notify
 from grader.submissions.models import Curve, Result, ResultDiagnosis, ResultFit, State, StoredFile, Submission
 from grader.submissions.reference import REFERENCE_EMAIL, reference_run_of
 from grader.web import events
 from grader.web.fits import fit_caption
 from grader.web.kept import Kept
+from grader.workers import grading
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from grader.engine.runner.grade import GradeReport
 from grader.engine.spec import SpecError
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.submissions import grading
 from grader.submissions.models import Result, Submission
 from grader.submissions.services import queue_for
+from grader.workers import grading
 
 
 def _assignment_rows() -> int:

@@ -18,9 +18,9 @@ from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
-from grader.submissions import queue_estimate
 from grader.submissions.models import State, Submission
 from grader.web import queries
+from grader.workers import queue_estimate
 
 TYPICAL = 10.0  # seconds: every run the queue finished lately took this long
 

@@ -21,8 +21,8 @@ from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
-from grader.submissions import grading, queue_estimate
 from grader.web import events, live_hub
+from grader.workers import grading, queue_estimate
 
 # paraboloid with no run measured yet: three seeds of up to 120 s training and 30 s evaluation each
 # (450 s), one worker slot assumed.

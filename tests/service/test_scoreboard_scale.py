@@ -53,7 +53,7 @@ def test_the_scoreboard_runs_the_same_queries_for_any_class_size(client, course,
 
 
 def test_sorting_and_paging_happen_in_the_database(course, paraboloid):
-    from grader.submissions import scoreboard
+    from grader.gradebooks import scoreboard
 
     _class_of(course, paraboloid, 25, 100)
     idle = create_user("idle-scale@example.edu", "Aaron Idle", Role.STUDENT, "pw")
@@ -71,7 +71,7 @@ def test_sorting_and_paging_happen_in_the_database(course, paraboloid):
 
 
 def test_filter_pick_and_csv(client, course, paraboloid):
-    from grader.submissions import scoreboard
+    from grader.gradebooks import scoreboard
 
     _class_of(course, paraboloid, 4, 200)
     last = scoreboard.scoreboard(paraboloid, pick="last", search="student 20")

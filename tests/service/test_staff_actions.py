@@ -24,8 +24,9 @@ from grader.courses.models import Course
 from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.submissions import grading, regrading
+from grader.submissions import regrading
 from grader.submissions.models import Attempt, RegradeBatch, Result, State, StoredFile, Submission
+from grader.workers import grading
 
 
 @pytest.fixture

@@ -56,9 +56,10 @@ from grader.storage import (
     make_store,
 )
 from grader.storage.s3 import S3Store
-from grader.submissions import grading, services
+from grader.submissions import services
 from grader.submissions.models import State, Submission
-from grader.submissions.seeds import seeds_for
+from grader.workers import grading
+from grader.workers.seeds import seeds_for
 
 BACKENDS = ["local", "database", "s3"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,13 +21,15 @@ from grader.assignments.services import publish
 from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
-from grader.submissions import grading, regrading, scoreboard, services
+from grader.gradebooks import scoreboard
+from grader.submissions import regrading, services
 from grader.submissions.models import Curve, Submission, Sweep
 from grader.submissions.policy import submissions_today
 from grader.sweeps import settle
 from grader.web import sweep_events
 from grader.webhooks import services as webhooks
 from grader.webhooks.models import WebhookDelivery
+from grader.workers import grading
 
 MODULE = b"""
 import torch.nn as nn

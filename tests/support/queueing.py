@@ -16,8 +16,9 @@ from grader.courses.models import Course, Enrollment
 from grader.engine.runner.grade import GradeReport
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
-from grader.submissions import fairness, grading, services
+from grader.submissions import services
 from grader.submissions.models import Attempt, State, Submission
+from grader.workers import fairness, grading
 
 from .uploads import SCRIPT
 

@@ -18,8 +18,15 @@ from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.engine.diagnosis.base import SEVERITIES
 from grader.extensions import db
-
-from .models import UPLOAD, Curve, Result, ResultDiagnosis, State, Submission, counts_as_grade
+from grader.submissions.models import (
+    UPLOAD,
+    Curve,
+    Result,
+    ResultDiagnosis,
+    State,
+    Submission,
+    counts_as_grade,
+)
 
 SCORE_COLUMNS = ("student", "score", "metric", "attempts", "last", "late")
 PICKS = ("best", "last")  # each student's best-scored submission, or their latest graded one

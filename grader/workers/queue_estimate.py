@@ -32,10 +32,9 @@ from grader.assignments.queueing import grading_queue
 from grader.engine.rules import Budget
 from grader.engine.spec import SpecError
 from grader.extensions import db, utcnow
-
-from . import fairness
-from .models import Attempt, State, Submission
-from .queue_words import duration, place_sentence
+from grader.submissions.models import Attempt, State, Submission
+from grader.workers import fairness
+from grader.workers.queue_words import duration, place_sentence
 
 WAITING = (State.QUEUED, State.RECEIVED)
 SNAPSHOT_SECONDS = 1.5

@@ -28,14 +28,13 @@ from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, rollback_quietly
 from grader.storage import StorageError, current_store
-
-from .curves import downsample, json_safe
-from .models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
-from .notify import notify, notify_queue
-from .policy import effective_deadline, late_penalty
-from .seeds import seeds_for, sweep_seed
-from .services import expire_attempt, publish
-from .weights import kept_weights
+from grader.submissions.models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
+from grader.submissions.notify import notify, notify_queue
+from grader.submissions.policy import effective_deadline, late_penalty
+from grader.submissions.services import expire_attempt, publish
+from grader.workers.curves import downsample, json_safe
+from grader.workers.seeds import seeds_for, sweep_seed
+from grader.workers.weights import kept_weights
 
 CLAIMABLE = (State.RECEIVED, State.QUEUED)
 DATABASE_PATIENCE_SECONDS = 60.0  # a restart or failover takes seconds; past this the lease decides

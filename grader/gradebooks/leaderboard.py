@@ -20,8 +20,7 @@ from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.extensions import db
-
-from .models import Result, State, Submission, counts_as_grade
+from grader.submissions.models import Result, State, Submission, counts_as_grade
 
 
 @dataclass

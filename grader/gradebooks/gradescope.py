@@ -18,9 +18,8 @@ from grader.engine.diagnosis.base import stored_in_order
 from grader.engine.rules import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from grader.engine.scoring import metric_label
 from grader.engine.spec import SpecError
-
-from .models import Submission
-from .seeds import seeds_for
+from grader.submissions.models import Submission
+from grader.workers.seeds import seeds_for
 
 Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
 

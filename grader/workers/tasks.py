@@ -10,8 +10,8 @@ import time
 from celery import Task, shared_task
 
 from grader.assignments.queueing import is_grading_queue
-
-from . import fairness, grading, services
+from grader.submissions import services
+from grader.workers import fairness, grading
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from grader.engine.spec import SpecError
 from grader.extensions import db
 from grader.storage import current_store
-
-from .models import Submission
+from grader.submissions.models import Submission
 
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024  # far above any budget's max_parameters x 4 bytes
 

@@ -25,9 +25,8 @@ from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from grader.extensions import db, utcnow
-
-from . import grading
-from .models import State, Submission
+from grader.submissions.models import State, Submission
+from grader.workers import grading
 
 # Only rows marked queued are picked: each was published, so a message is on its way for it. A row
 # still "received" (committed while the broker was down) has none yet; taking it on another row's
