@@ -18,6 +18,7 @@ from pathlib import Path
 # The folder that holds this grader package (the checkout, or site-packages when installed): the children
 # run there, so `python -m` imports this same copy whatever the caller's folder holds.
 ROOT = Path(__file__).resolve().parents[1]
+STOP_GRACE_SECONDS = 5
 
 
 def serve(port: int, demo: bool) -> int:
@@ -71,8 +72,11 @@ def serve(port: int, demo: bool) -> int:
     finally:
         stop()
         for child in children:
+            # A few seconds for a grading about to finish, not its whole run: one cut off is not lost
+            # (its message is acknowledged only at the end, and its lease expires), it is graded again
+            # once the grader runs again.
             try:
-                child.wait(timeout=20)
+                child.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
             _signal_group(child, signal.SIGKILL)  # whatever the child left behind

@@ -78,7 +78,15 @@ def fork_pool(runner_config: RunnerConfig, attack_limits: Limits) -> Iterator[Wa
     pool.close()
 
 
-@pytest.fixture(scope="module", params=["bwrap", "bwrap-fork", "docker"])
+# The fork server's pool is the inner loop's (scripts/test --quick); CI runs all three.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("bwrap", marks=pytest.mark.long),
+        "bwrap-fork",
+        pytest.param("docker", marks=pytest.mark.long),
+    ],
+)
 def backend_pool(request: pytest.FixtureRequest) -> WarmPool:
     """The warm pool of each backend in turn (bubblewrap's warm sandboxes, its fork server, containers):
     a module using it runs against each, with the same verdicts."""

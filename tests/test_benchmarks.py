@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The benchmarks' smoke modes start stacks and sandboxes: CI's, not the inner loop's.
+pytestmark = pytest.mark.long
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

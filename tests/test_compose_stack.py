@@ -25,6 +25,8 @@ from support import engine
 from grader.cli_client import Client
 from grader.engine.spec import BUILTIN
 
+pytestmark = pytest.mark.long  # Docker: the compose stack
+
 ROOT = Path(__file__).resolve().parents[1]
 PARABOLOID = BUILTIN / "paraboloid"
 JOBS = Path("/var/lib/grader/jobs")  # docker-compose.yml binds it at the same path in the workers

@@ -24,6 +24,8 @@ from grader.engine.runner.session import RunRequest, run_submission
 from grader.engine.spec import builtin_slugs, find, parse
 from grader.engine.verdicts import Verdict
 
+pytestmark = pytest.mark.long  # grades every script of the corpus of real students' code
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 NAMED_AT_LEAST = 0.9
 # One cause per class of failure issue 15 lists; the corpus holds at least one script for each.

@@ -15,6 +15,8 @@ from grader.engine.runner.grade import GradeReport, grade
 from grader.engine.runner.submission import prepare_submission
 from grader.engine.spec import find
 
+pytestmark = pytest.mark.long  # trains a run per diagnosis
+
 SECRET = b"diagnosis-tests-secret-0123456789"
 
 REGRESSION = """

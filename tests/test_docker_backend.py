@@ -35,6 +35,8 @@ from grader.engine.sandbox.docker import (
 )
 from grader.engine.sandbox.limits import Limits, MiB
 
+pytestmark = pytest.mark.long  # Docker: an engine and its images
+
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS_PARENT = ROOT / "grader"  # what the sandbox has on PYTHONPATH (as /opt/grader)
 UID = 4321

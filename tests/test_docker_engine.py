@@ -30,6 +30,8 @@ from grader.engine.sandbox.pool import WarmPool
 from grader.engine.spec import BUILTIN, find
 from grader.engine.verdicts import Verdict
 
+pytestmark = pytest.mark.long  # Docker: an engine and its images
+
 ROOT = Path(__file__).resolve().parents[1]
 PARABOLOID = BUILTIN / "paraboloid"
 SECRET = b"test-secret-not-the-real-one-0123456789"

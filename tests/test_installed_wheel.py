@@ -1,6 +1,7 @@
 """`pip install .` works away from the checkout: the wheel carries every file the package reads beside
 itself (migrations, the built-in assignments, uPlot, templates), and the installed copy grades a file
-and serves the demo from an empty folder.
+and serves the demo from an empty folder (`grader serve --demo`, the README's first command, on its
+embedded defaults: SQLite for the database and the broker).
 
 The wheel is built from a copy of what the image copies (pyproject.toml, README.md, grader/, gradekit/)
 and installed with pip's ``--target`` into a folder shaped like a virtualenv's site-packages, so Flask
@@ -33,6 +34,8 @@ from support.pages import csrf_token
 from support.private_servers import free_port
 
 from grader.engine.spec import builtin_slugs
+
+pytestmark = pytest.mark.long  # builds and installs the wheel, serves the demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "README.md", "grader", "gradekit")  # the Dockerfile's list: nothing else

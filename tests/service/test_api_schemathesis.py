@@ -25,6 +25,8 @@ from grader.webhooks import services as webhooks
 
 from .apidata import bearer, grade, new_user, upload
 
+pytestmark = pytest.mark.long  # hundreds of generated requests
+
 EXAMPLES = 12  # per operation, on random ids and on seeded ones each
 
 

@@ -24,7 +24,7 @@ from grader.courses.models import Course, Enrollment
 from grader.engine.spec import BUILTIN
 from grader.extensions import db
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 expect = pytest.importorskip("playwright.sync_api").expect
 
 

@@ -25,7 +25,7 @@ from grader.courses.models import Course
 from grader.extensions import db
 from grader.submissions.models import Attempt, Submission
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 expect = pytest.importorskip("playwright.sync_api").expect
 
 BUDGET = 3000  # max_steps of the sweep's assignment: small, so six runs take seconds each

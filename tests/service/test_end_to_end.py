@@ -20,6 +20,8 @@ from grader.extensions import db
 from grader.submissions import services
 from grader.submissions.models import Attempt, Curve, Result, State, Submission
 
+pytestmark = pytest.mark.long  # real workers on real stacks
+
 
 @pytest.fixture(scope="module", name="postgres_stack")
 def postgres_stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:

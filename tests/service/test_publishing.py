@@ -73,6 +73,7 @@ def test_a_broken_spec_publishes_nothing(course, tmp_path):
     assert _assignment_rows() == before
 
 
+@pytest.mark.slow  # the check trains the folder's solutions
 def test_publishing_refuses_a_spec_whose_reference_fails(course, tmp_path, capsys):
     # The "reference" here is the instructor's broken script: the check must catch it.
     folder = copy_paraboloid(tmp_path)
