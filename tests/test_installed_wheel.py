@@ -3,10 +3,12 @@ itself (migrations, the built-in assignments, uPlot, templates), and the install
 and serves the demo from an empty folder (`grader serve --demo`, the README's first command, on its
 embedded defaults: SQLite for the database and the broker).
 
-The wheel is built from a copy of what the image copies (pyproject.toml, README.md, grader/, gradekit/)
-and installed with pip's ``--target`` into a folder shaped like a virtualenv's site-packages, so Flask
-puts the instance folder where a real install has it (``<prefix>/var/grader-instance``). The children
-run with ``PYTHONPATH`` on it: the installed copy shadows the checkout's editable install.
+The wheel is built from a copy of what the image copies (pyproject.toml, README.md, grader/, gradekit/),
+and that copy is installed with ``pip install .`` into a fresh virtualenv, whose Flask instance folder
+is where a real install has it (``<venv>/var/grader-instance``). The test has no network: the new
+virtualenv gets its dependencies (Flask, torch, ...) as hard links to the project's (a copy across
+file systems), everything but the project's editable install of grader itself, so they lie inside
+it, where the sandbox, which sees the Python install read-only, finds them as in a real install.
 """
 
 from __future__ import annotations
@@ -44,18 +46,22 @@ SITE = Path("lib") / f"python{sys.version_info.major}.{sys.version_info.minor}" 
 
 @dataclass(frozen=True)
 class Installed:
-    source: Path  # the copy the wheel was built from
+    source: Path  # the copy the wheel was built from and `pip install .` installed
     wheel: Path
-    prefix: Path  # like a virtualenv's: SITE below it, and Flask's instance folder in var/
-    env: dict[str, str]  # no GRADER_* settings (the defaults), PYTHONPATH on the installed copy
+    prefix: Path  # the fresh virtualenv: SITE below it, and Flask's instance folder in var/
+    env: dict[str, str]  # no GRADER_*, PYTHON* or VIRTUAL_ENV settings: the defaults
 
     @property
     def site(self) -> Path:
         return self.prefix / SITE
 
     @property
+    def python(self) -> Path:
+        return self.prefix / "bin" / "python"
+
+    @property
     def grader(self) -> Path:
-        return self.site / "bin" / "grader"  # the console script (pip --target puts it there)
+        return self.prefix / "bin" / "grader"  # the console script pip installed
 
 
 def _run(command: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -81,15 +87,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _run([*pip, "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist")],
          timeout=300, cwd=root)  # fmt: skip
     (wheel,) = (root / "dist").glob("grader-*.whl")
-    prefix = root / "prefix"
-    _run(
-        [*pip, "install", "-q", "--no-deps", "--target", str(prefix / SITE), str(wheel)],
-        timeout=300,
-        cwd=root,
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTHON"))}
-    env["PYTHONPATH"] = str(prefix / SITE)
+    prefix = root / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTHON", "VIRTUAL_ENV"))}
+    _run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], timeout=120, cwd=root, env=env)
+    _link_dependencies(prefix / SITE)
+    _run([str(prefix / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "install", "-q",
+          "--no-deps", "--no-build-isolation", "."], timeout=300, cwd=source, env=env)  # fmt: skip
     return Installed(source, wheel, prefix, env)
+
+
+def _link_dependencies(site: Path) -> None:
+    """The project virtualenv's packages in ``site`` (hard links; copies across file systems), all but
+    its editable install of grader: what `pip install .` would have downloaded."""
+    (ours,) = (Path(p) for p in sys.path if Path(p).name == "site-packages" and (Path(p) / "flask").is_dir())
+    editable = shutil.ignore_patterns("__editable__*", "grader-*.dist-info", "grader.egg-link")
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    shutil.copytree(ours, site, ignore=editable, copy_function=link, symlinks=True, dirs_exist_ok=True)
 
 
 def test_the_wheel_carries_every_file_of_the_package(installed: Installed) -> None:
@@ -129,7 +148,7 @@ def test_the_installed_copy_imports_itself_and_binds_its_own_harness(
         "print(json.dumps({'paths': [str(p) for p in paths], 'slugs': builtin_slugs()}))\n"
     )
     shown = json.loads(
-        _run([sys.executable, "-c", probe], timeout=120, cwd=tmp_path, env=installed.env).stdout
+        _run([str(installed.python), "-c", probe], timeout=120, cwd=tmp_path, env=installed.env).stdout
     )
     for path in shown["paths"]:
         assert Path(path).is_relative_to(installed.site) and Path(path).exists(), path
