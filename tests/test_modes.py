@@ -147,6 +147,7 @@ for step in range(10**9):
     assert any("step budget (50" in note for note in report.notes)
 
 
+@pytest.mark.slow  # grades the reference end to end through the command line
 def test_cli_run_prints_progress_verdict_and_json(tmp_path):
     script = tmp_path / "quick.py"
     script.write_text(

@@ -290,6 +290,7 @@ def test_publishing_needs_a_passing_check_unless_overridden(reference_runs, clie
     assert len(assignment.versions) == 1
 
 
+@pytest.mark.slow  # the check trains the three solutions
 def test_the_check_runs_every_linear_solution_as_declared_then_publishes(client, course, instructor, capsys):
     token = log_in(client, instructor)
     draft = _uploaded(client, course, token, folder_zip(LINEAR))
