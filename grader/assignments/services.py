@@ -1,8 +1,9 @@
 """Placing assignments in courses and publishing their versions.
 
-A new version is announced (``VersionPublished``, with its reference solution's bytes) once it has
-committed: its reference run is queued by the listener in grader/submissions/reference.py, whichever
-of the pages, the uploaded drafts, the CLI or the demo published it."""
+A new version is announced (``VersionPublished``, with its reference solution's bytes) in the
+transaction that commits it: the listener in grader/submissions/reference.py writes its reference
+run's row there and queues it once that has committed, whichever of the pages, the uploaded drafts,
+the CLI or the demo published it."""
 
 from __future__ import annotations
 
