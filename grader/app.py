@@ -94,6 +94,7 @@ def _sqlite_wal(connection: object, _: object) -> None:
 def _import_models() -> None:
     """Every model module, so that metadata (and migrations) see all tables."""
     from grader.accounts import models as accounts  # noqa: F401
+    from grader.audit import models as audit  # noqa: F401
     from grader.assignments import models as assignments  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401

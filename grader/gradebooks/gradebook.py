@@ -28,7 +28,7 @@ from flask import Response
 from grader.assignments.models import Assignment
 from grader.assignments.queries import spec_of
 from grader.gradebooks import scoreboard
-from grader.gradebooks.spreadsheet import Cell, csv_text
+from grader.spreadsheet import Cell, csv_text
 
 FORMATS = ("canvas", "moodle")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

@@ -373,7 +373,7 @@ def test_exports_never_hand_a_spreadsheet_a_formula(client, course, paraboloid, 
 
 
 def test_a_spreadsheet_cell_keeps_numbers_as_numbers():
-    from grader.gradebooks.spreadsheet import csv_text, safe_cell
+    from grader.spreadsheet import csv_text, safe_cell
 
     assert safe_cell(-0.5) == -0.5 and safe_cell(None) == "" and safe_cell("Ada") == "Ada"
     assert [safe_cell(t) for t in ("+1", "-1", "@SUM(A1)", "\tx", "\rx")] == [
