@@ -62,7 +62,7 @@ def seed() -> DemoLogins:
     assignment = publish(course, "paraboloid", daily_limit=20)
     token = issue_token(student, "demo", ["read", "submit"])
     if not assignment.leaderboard:
-        set_leaderboard(assignment, True)
+        set_leaderboard(assignment, True, None)
     mine = select(Enrollment.pseudonym).where(
         Enrollment.user_id == student.id, Enrollment.course_id == course.id
     )

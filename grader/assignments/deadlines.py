@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment, DeadlineExtension
+from grader.audit import services as audit
+from grader.audit.models import Action
 from grader.extensions import db, utcnow
 
 REASON_MAX = 200  # the column's width
@@ -102,6 +104,11 @@ def grant_extension(
         db.session.add(extension)
     extension.deadline, extension.reason = deadline, reason
     extension.granted_by_id, extension.created_at = granted_by.id, utcnow()
+    audit.record(
+        Action.EXTENSION_GRANTED, by=granted_by, course_id=assignment.course_id,
+        subject=audit.Subject("assignment", assignment.id, f"{assignment.title}: {student.name}'s deadline"),
+        student=student, reason=reason, details={"deadline_utc": f"{deadline:%Y-%m-%d %H:%M}"},
+    )  # fmt: skip
     try:
         db.session.commit()
     except IntegrityError:
@@ -113,11 +120,16 @@ def grant_extension(
     return extension
 
 
-def revoke_extension(assignment: Assignment, student: User) -> bool:
+def revoke_extension(assignment: Assignment, student: User, by: User) -> bool:
     """Take the student's extension away (the assignment's deadline applies again); False if none."""
     extension = extension_of(assignment, student)
     if extension is None:
         return False
+    audit.record(
+        Action.EXTENSION_REVOKED, by=by, course_id=assignment.course_id,
+        subject=audit.Subject("assignment", assignment.id, f"{assignment.title}: {student.name}'s deadline"),
+        student=student, details={"deadline_utc": f"{extension.deadline:%Y-%m-%d %H:%M}"},
+    )  # fmt: skip
     db.session.delete(extension)
     db.session.commit()
     return True

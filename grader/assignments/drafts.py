@@ -353,6 +353,7 @@ def publish_draft(
     *,
     override: bool = False,
     hidden: bool = True,
+    by: User | None = None,
 ) -> Assignment:
     """Publish the draft's spec in its course (a new assignment, hidden by default, or a new version).
 
@@ -378,7 +379,9 @@ def publish_draft(
     assert course is not None  # the draft's foreign key
     try:
         with parsed(draft_files(draft), draft_label(draft), validate=True) as spec:
-            assignment, staged = services.stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
+            assignment, staged = services.stage_spec(
+                course, spec, deadline, daily_limit, hidden=hidden, by=by
+            )
         draft.assignment_id = assignment.id
         draft.updated_at = utcnow()
         db.session.commit()

@@ -14,7 +14,10 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select
 
+from grader.accounts.models import User
 from grader.assignments.models import Assignment, AssignmentVersion
+from grader.audit import services as audit
+from grader.audit.models import Action
 from grader.courses.models import Course
 from grader.domain_events import Staged, VersionPublished, send, stage
 from grader.engine import datasets
@@ -25,7 +28,12 @@ from grader.storage import current_store
 
 
 def publish(
-    course: Course, slug: str, deadline: datetime | None = None, daily_limit: int | None = None
+    course: Course,
+    slug: str,
+    deadline: datetime | None = None,
+    daily_limit: int | None = None,
+    *,
+    by: User | None = None,
 ) -> Assignment:
     """Sync an assignment's spec into the course; a changed spec (or a file it uses) makes a new version.
 
@@ -34,7 +42,7 @@ def publish(
     from which its hidden set is drawn. The deadline and the daily limit default to the
     spec's; the ones given here are this course's own.
     """
-    return publish_spec(course, find(slug), deadline, daily_limit)
+    return publish_spec(course, find(slug), deadline, daily_limit, by=by)
 
 
 def publish_spec(
@@ -44,10 +52,11 @@ def publish_spec(
     daily_limit: int | None = None,
     *,
     hidden: bool = False,
+    by: User | None = None,
 ) -> Assignment:
     """``publish`` for a spec already parsed (and validated), e.g. from an uploaded folder; commits,
     then announces a new version."""
-    assignment, staged = stage_spec(course, spec, deadline, daily_limit, hidden=hidden)
+    assignment, staged = stage_spec(course, spec, deadline, daily_limit, hidden=hidden, by=by)
     db.session.commit()
     send(staged)
     return assignment
@@ -60,11 +69,14 @@ def stage_spec(
     daily_limit: int | None = None,
     *,
     hidden: bool = False,
+    by: User | None = None,
 ) -> tuple[Assignment, Staged]:
     """What ``publish_spec`` does, without the commit (for a caller that commits more with it), and
     what to ``send`` once it has: a new version's announcement (nothing for an unchanged spec).
 
     ``hidden`` applies to an assignment created here; a new version keeps its assignment's visibility.
+    A new version goes into the audit trail as published ``by`` them (None: the command line's or the
+    demo's own publishing).
     """
     assignment = db.session.scalar(
         select(Assignment).where(Assignment.course_id == course.id, Assignment.slug == spec.slug)
@@ -89,6 +101,11 @@ def stage_spec(
         assignment.versions.append(version)
         assignment.title = spec.title
         db.session.flush()
+        audit.record(
+            Action.VERSION_PUBLISHED, by=by, course_id=course.id,
+            subject=audit.Subject("assignment", assignment.id, spec.title),
+            details={"version": version.number, "spec_sha256": spec.digest[:12]},
+        )  # fmt: skip
         return assignment, stage(VersionPublished(assignment.id, version.id, reference_solution(spec)))
     return assignment, Staged()
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import aliased
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.audit import services as audit
+from grader.audit.models import Action
 from grader.courses.access import is_staff
 from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
@@ -109,6 +111,11 @@ def regrade_all(assignment: Assignment, requested_by: User) -> RegradeBatch:
     )
     db.session.add(batch)
     reset_for_regrade(finished, assignment.current)
+    audit.record(
+        Action.REGRADE_ALL, by=requested_by, course_id=assignment.course_id,
+        subject=audit.Subject("assignment", assignment.id, assignment.title),
+        details={"version": assignment.current.number, "submissions": len(finished)},
+    )  # fmt: skip
     db.session.commit()
     publish_many(finished)
     return batch

@@ -16,6 +16,8 @@ from sqlalchemy import delete, select, update
 from grader.accounts.models import User
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.queueing import grading_queue
+from grader.audit import services as audit
+from grader.audit.models import Action
 from grader.courses.access import is_staff
 from grader.denials import StaffOnly
 from grader.engine.runner.submission import SubmissionRejected, UploadLimits, prepare_submission
@@ -178,6 +180,11 @@ def regrade(submission: Submission, by: User) -> None:
         raise UploadRefused(409, f"{what} still being graded; regrade it once it has finished.")
     ids = [run_id for run_id, _ in runs]
     reset_for_regrade(ids, assignment.current)
+    audit.record(
+        Action.REGRADE, by=by, course_id=assignment.course_id,
+        subject=audit.Subject("submission", submission.id, f"{assignment.title}: submission {submission.id} of {submission.user.name}"),
+        student=submission.user, details={"version": assignment.current.number, "runs": len(ids)},
+    )  # fmt: skip
     db.session.commit()
     publish_many(ids)
 

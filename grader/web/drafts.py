@@ -154,6 +154,7 @@ def publish(course_id: int, draft_id: int) -> Any:
             daily,
             override=request.form.get("override") == "1",
             hidden=request.form.get("hidden") == "1",
+            by=current_user(),
         )
     except drafts.DraftRefused as refused:
         return _draft_page(course, draft, refused.message, refused.status)

@@ -96,7 +96,7 @@ def publish(course_id: int) -> Any:
     except ValueError as exc:
         return _page(course, str(exc), 400)
     try:
-        assignment = services.publish(course, slug, deadline=deadline, daily_limit=daily)
+        assignment = services.publish(course, slug, deadline=deadline, daily_limit=daily, by=current_user())
     except SpecError as exc:
         db.session.rollback()
         return _page(course, f"Nothing was published: {exc}", 422)

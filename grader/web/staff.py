@@ -84,10 +84,10 @@ def assignment_setting(assignment_id: int, setting: str) -> Any:
         abort(400, f"Send value=on or value=off to turn the {setting} setting on or off.")
     on = value == "on"
     if setting == "hidden":
-        visibility.set_hidden(assignment, on)
+        visibility.set_hidden(assignment, on, _user())
         flash(f"{assignment.title!r} is now {'hidden from' if on else 'shown to'} students.")
     else:
-        visibility.set_leaderboard(assignment, on)
+        visibility.set_leaderboard(assignment, on, _user())
         flash(f"The leaderboard of {assignment.title!r} is now {value}.")
     return redirect(url_for("publishing.course", course_id=assignment.course_id), code=303)
 
@@ -145,7 +145,7 @@ def grant_extension(assignment_id: int, user_id: int) -> Any:
 def revoke_extension(assignment_id: int, user_id: int) -> Any:
     assignment = _staff_assignment(assignment_id)
     student = _student(assignment, user_id)
-    if deadlines.revoke_extension(assignment, student):
+    if deadlines.revoke_extension(assignment, student, _user()):
         flash(f"{student.name}'s extension is revoked: the assignment's deadline applies again.")
     else:
         flash(f"{student.name} had no extension to revoke.")

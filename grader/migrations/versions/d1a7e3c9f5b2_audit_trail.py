@@ -42,7 +42,7 @@ def upgrade():
                 length=20,
             ),
             nullable=False,
-        ),  # fmt: skip
+        ),
         sa.Column("subject_type", sa.String(length=40), nullable=False),
         sa.Column("subject_id", sa.Integer(), nullable=True),
         sa.Column("subject_label", sa.String(length=300), nullable=False),
