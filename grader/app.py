@@ -71,13 +71,24 @@ def _blueprints() -> list[Blueprint]:
     from grader.ops.metrics import blueprint as metrics
     from grader.rest import assignments, audit, courses, grades, submissions
     from grader.rest import blueprint as rest
+    from grader.rest import regrade_requests as requests_api
     from grader.rest import sweeps as sweeps_api
     from grader.rest import webhooks as webhooks_api
-    from grader.web import audit_trail, auth, drafts, leaderboards, publishing, staff, sweeps, views
+    from grader.web import (
+        audit_trail,
+        auth,
+        drafts,
+        leaderboards,
+        publishing,
+        regrade_requests,
+        staff,
+        sweeps,
+        views,
+    )
     from grader.webhooks import views as webhook_pages
 
-    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, audit_trail]
-    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, audit]
+    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, audit_trail, regrade_requests]
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, audit, requests_api]
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
         *(module.api.blueprint for module in apis), rest, metrics,
@@ -98,6 +109,7 @@ def _import_models() -> None:
     from grader.audit import models as audit  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401
+    from grader.regrade_requests import models as regrade_requests  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401

@@ -52,6 +52,13 @@ class VersionPublished:
     reference: tuple[str, bytes] | None
 
 
+@dataclass(frozen=True)
+class RegradeRequestAnswered:
+    """An instructor answered a student's regrade request (regraded, set a score, or declined)."""
+
+    request_id: int
+
+
 AfterCommit = Callable[[], None]
 E = TypeVar("E")
 

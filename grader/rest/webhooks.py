@@ -20,11 +20,11 @@ from grader.webhooks.models import Webhook, WebhookDelivery
 
 api = Api("webhooks_api", "Webhooks")
 
-Event = Literal["submission.scored"]
+Event = Literal["submission.scored", "regrade_request.answered"]
 
 
 def _every_event() -> list[Event]:
-    return ["submission.scored"]
+    return ["submission.scored", "regrade_request.answered"]
 
 
 class WebhookIn(Model):

@@ -145,6 +145,31 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     curves: Mapped[list[Curve]] = relationship(back_populates="result", cascade="all, delete-orphan")
     diagnoses: Mapped[list[ResultDiagnosis]] = relationship(cascade="all, delete-orphan")
     fit: Mapped[ResultFit | None] = relationship(cascade="all, delete-orphan")
+    adjustment: Mapped[ScoreAdjustment | None] = relationship(cascade="all, delete-orphan")
+
+
+class ScoreAdjustment(db.Model):  # type: ignore[name-defined,misc]
+    """A score an instructor set by hand on a result, with why. ``Result.score`` holds the set score,
+    so every gradebook, export, leaderboard and LMS passback reads the grade as it now stands; the
+    machine's own score is kept here. A regrade makes a new result, and the adjustment goes with the
+    old one (the audit trail keeps what was done). Removing it gives the machine's score back."""
+
+    __tablename__ = "score_adjustments"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    machine_score: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    by_label: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the machine's score was given back (the row stays: its times make the LMS and the
+    # webhooks' events of each change distinct).
+    removed_at: Mapped[datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
 
 
 class ResultDiagnosis(db.Model):  # type: ignore[name-defined,misc]

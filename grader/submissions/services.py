@@ -152,16 +152,27 @@ def _sweep_runs(plan: SweepPlan, common: dict[str, Any]) -> list[Submission]:
     ]
 
 
-def regrade(submission: Submission, by: User) -> None:
-    """Grade a finished submission again, against its assignment's current version (an instructor's act).
+def regrade(submission: Submission, by: User, *, same_version: bool = False) -> None:
+    """Grade a finished submission again (an instructor's act), against its assignment's current
+    version, or the version it was graded against with ``same_version``.
 
-    Raises StaffOnly unless ``by`` teaches its course. The old result and attempts go (curves and diagnoses with them); the submission is queued as if
-    just received, in one commit, and published after it. The student's quotas are not touched.
-    Raises UploadRefused(409) while it is still being graded.
+    Raises StaffOnly unless ``by`` teaches its course. The old result and attempts go (curves and
+    diagnoses with them); the submission is queued as if just received, in one commit, and published
+    after it. The student's quotas are not touched. Raises UploadRefused(409) while it is still being
+    graded.
     """
+    ids = stage_regrade(submission, by, same_version=same_version)
+    db.session.commit()
+    publish_many(ids)
+
+
+def stage_regrade(submission: Submission, by: User, *, same_version: bool = False) -> list[int]:
+    """``regrade`` without its commit (for a caller that commits more with it); the submissions to
+    publish once committed (a sweep's runs are regraded together)."""
     assignment = submission.assignment_version.assignment
     if not is_staff(by, assignment.course_id):
         raise StaffOnly("regrade a submission")
+    version = submission.assignment_version if same_version else assignment.current
     # A sweep's runs are compared with each other and graded together: all are trained again against
     # the same version, or the comparison would mix two budgets or hidden sets.
     together = (
@@ -179,14 +190,13 @@ def regrade(submission: Submission, by: User) -> None:
         what = "A run of this sweep is" if submission.sweep_id is not None else "This submission is"
         raise UploadRefused(409, f"{what} still being graded; regrade it once it has finished.")
     ids = [run_id for run_id, _ in runs]
-    reset_for_regrade(ids, assignment.current)
+    reset_for_regrade(ids, version)
     audit.record(
         Action.REGRADE, by=by, course_id=assignment.course_id,
         subject=audit.Subject("submission", submission.id, f"{assignment.title}: submission {submission.id} of {submission.user.name}"),
-        student=submission.user, details={"version": assignment.current.number, "runs": len(ids)},
+        student=submission.user, details={"version": version.number, "runs": len(ids)},
     )  # fmt: skip
-    db.session.commit()
-    publish_many(ids)
+    return ids
 
 
 def reset_for_regrade(submission_ids: list[int], version: AssignmentVersion) -> None:

@@ -38,7 +38,7 @@ from . import sending
 from .addresses import AddressRefused, check_public
 from .models import Webhook, WebhookDelivery
 
-EVENTS = ("submission.scored",)
+EVENTS = ("submission.scored", "regrade_request.answered")
 MAX_ATTEMPTS = 8
 CLAIM = timedelta(seconds=3 * sending.TIMEOUT_SECONDS)  # an attempt's hold on its row while it is being sent
 MAX_BACKOFF = timedelta(hours=1)
@@ -112,13 +112,17 @@ def deliveries(webhook_id: int, offset: int = 0, limit: int = 20) -> tuple[list[
     return list(page), int(total)
 
 
+def when(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Grader-Signature value: HMAC-SHA256 over "<timestamp>.<body>"."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
-def _result_url(submission_id: int) -> str:
+def result_url(submission_id: int) -> str:
     base = current_app.extensions["grader.config"].public_url or ""
     return f"{base}/submissions/{submission_id}/result"
 
@@ -127,9 +131,7 @@ def scored_payload(submission: Submission, event_id: str) -> dict[str, Any]:
     result = submission.result
     assert result is not None
     assignment = submission.assignment_version.assignment
-
-    def when(moment: datetime) -> str:
-        return moment.isoformat(timespec="seconds") + "Z"
+    adjusted = result.adjustment if result.adjustment is not None and result.adjustment.active else None
 
     payload = {
         "event_id": event_id,
@@ -137,7 +139,7 @@ def scored_payload(submission: Submission, event_id: str) -> dict[str, Any]:
         "created_at": when(utcnow()),
         "submission": {
             "id": submission.id, "state": submission.state.value, "late": submission.late,
-            "submitted_at": when(submission.created_at), "url": _result_url(submission.id),
+            "submitted_at": when(submission.created_at), "url": result_url(submission.id),
         },
         "student": {"id": submission.user.id, "email": submission.user.email, "name": submission.user.name},
         "assignment": {"id": assignment.id, "slug": assignment.slug, "title": assignment.title, "version": submission.assignment_version.number},
@@ -145,6 +147,8 @@ def scored_payload(submission: Submission, event_id: str) -> dict[str, Any]:
         "result": {
             "score": result.score, "max_score": result.max_score, "passed": result.passed, "verdict": result.verdict,
             "metric": result.metric_name, "metric_value": result.metric_value, "graded_at": when(result.created_at),
+            "score_set_by_hand": adjusted is not None,
+            "machine_score": adjusted.machine_score if adjusted is not None else result.score,
         },
     }  # fmt: skip
     # A diverged run's NaN metric becomes null: JSON has no NaN, and neither have JSON columns.
@@ -175,24 +179,30 @@ def stage_scored(submission_id: int) -> list[int]:
         return []
     result = submission.result
     course_id = submission.assignment_version.assignment.course_id
-    hooks = [h for h in course_webhooks(course_id) if h.active and "submission.scored" in (h.events or [])]
-    if not hooks:
+    if not subscribed(course_id, "submission.scored"):
         return []
     seed = f"{submission.id}:{result.id}:{result.created_at.isoformat()}"
+    if result.adjustment is not None:  # each score set by hand, or given back, is an event of its own
+        adjustment = result.adjustment
+        seed += f":{adjustment.created_at.isoformat()}:{adjustment.removed_at}"
     event_id = "evt_" + uuid.uuid5(uuid.NAMESPACE_URL, f"grader:{seed}").hex
-    payload = scored_payload(submission, event_id)
+    return stage_event(course_id, "submission.scored", submission.id, scored_payload(submission, event_id))
+
+
+def subscribed(course_id: int, event: str) -> list[Webhook]:
+    return [h for h in course_webhooks(course_id) if h.active and event in (h.events or [])]
+
+
+def stage_event(course_id: int, event: str, submission_id: int, payload: dict[str, Any]) -> list[int]:
+    """One pending delivery of the event per subscribed endpoint, in the caller's transaction; their
+    ids. ``payload["event_id"]`` is the event's (a repeat of it is refused by the unique key)."""
     rows = [
         WebhookDelivery(
-            webhook_id=h.id,
-            event="submission.scored",
-            event_id=event_id,
-            submission_id=submission.id,
-            payload=payload,
-            state="pending",
-            next_attempt_at=utcnow(),
+            webhook_id=h.id, event=event, event_id=payload["event_id"], submission_id=submission_id,
+            payload=payload, state="pending", next_attempt_at=utcnow(),
         )
-        for h in hooks
-    ]
+        for h in subscribed(course_id, event)
+    ]  # fmt: skip
     db.session.add_all(rows)
     db.session.flush()
     return [row.id for row in rows]
