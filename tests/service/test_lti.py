@@ -41,6 +41,8 @@ from grader.lti.models import (
     LtiPlatform,
     PassbackState,
 )
+from grader.submissions import adjustments
+from grader.submissions.models import Submission
 
 from .lti_browser import Stack, course_of, form_of, graded, launch, regraded, send_pending, snapshot, user_of
 from .lti_platform import INSTRUCTOR, LEARNER, MENTOR, LaunchSpec, TestLms
@@ -197,6 +199,27 @@ def test_grade_passback_after_grading_and_after_a_regrade(stack):
     launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), browser)
     page = browser.get(f"{stack.tool}/courses/{course_of(stack).id}/lti", timeout=30)
     assert page.status_code == 200 and 'id="lti-passbacks"' in page.text and "sent" in page.text
+
+
+def test_a_score_set_by_hand_goes_to_the_lms_gradebook_and_giving_it_back_too(stack):
+    lms = stack.lms
+    [placed] = [i for i in lms.line_items.values() if i["tag"] == "grader"]
+    assignment_id = int(placed["resourceId"].rsplit("-", 1)[1])
+    submission_id = graded(stack, "student-1", assignment_id, 96.0)  # the best so far
+    send_pending(stack)
+    before = len(lms.scores)
+    with stack.app.app_context():
+        teacher, submission = user_of(stack, "teacher-1"), db.session.get(Submission, submission_id)
+        adjustments.adjust_score(submission, 98.5, "Bonus for the write-up", teacher)
+    assert send_pending(stack) == ["sent"]
+    with stack.app.app_context():
+        teacher, submission = user_of(stack, "teacher-1"), db.session.get(Submission, submission_id)
+        adjustments.remove_adjustment(submission, teacher)
+    assert send_pending(stack) == ["sent"]
+    assert [(item, s["scoreGiven"]) for item, s in lms.scores[before:]] == [
+        (placed["id"], 98.5),
+        (placed["id"], 96.0),
+    ]
 
 
 def test_a_column_is_made_once_even_when_its_answer_was_lost_and_failures_retry_visibly(stack):
