@@ -97,6 +97,7 @@ def _import_models() -> None:
     from grader.assignments import models as assignments  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401
+    from grader.similarity import models as similarity  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401
