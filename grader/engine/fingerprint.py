@@ -16,7 +16,7 @@ import numpy as np
 from grader.engine.rules import Task
 
 MAX_POINTS = 256
-LEVELS = 1000  # a regression error in thousandths of the targets' spread
+LEVELS = 10_000  # a regression error in ten-thousandths of the targets' spread
 CLIP = 32_767
 RIGHT = -1  # a class prediction that is right (a wrong one keeps the class it predicted)
 

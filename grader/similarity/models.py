@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grader.extensions import db, str_enum, utcnow
@@ -34,7 +34,7 @@ class SimilarityCheck(db.Model):  # type: ignore[name-defined,misc]
     finished_at: Mapped[datetime | None]
 
     pairs: Mapped[list[SimilarityPair]] = relationship(
-        cascade="all, delete-orphan", order_by="SimilarityPair.combined.desc()"
+        cascade="all, delete-orphan", order_by="desc(SimilarityPair.combined)"
     )
 
 
