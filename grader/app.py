@@ -71,13 +71,14 @@ def _blueprints() -> list[Blueprint]:
     from grader.ops.metrics import blueprint as metrics
     from grader.rest import assignments, courses, grades, submissions
     from grader.rest import blueprint as rest
+    from grader.rest import similarity as similarity_api
     from grader.rest import sweeps as sweeps_api
     from grader.rest import webhooks as webhooks_api
     from grader.web import auth, drafts, leaderboards, publishing, similarity, staff, sweeps, views
     from grader.webhooks import views as webhook_pages
 
     pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, similarity]
-    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api]
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, similarity_api]
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
         *(module.api.blueprint for module in apis), rest, metrics,

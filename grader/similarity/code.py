@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from copydetect import CodeFingerprint, compare_files
 
@@ -50,6 +51,6 @@ def compare_code(left: CodePrint, right: CodePrint, *, fragments: bool = True) -
     return CodeMatch(score, _spans(slices_left), _spans(slices_right))
 
 
-def _spans(slices: object) -> list[tuple[int, int]]:
-    starts, ends = slices  # type: ignore[misc]
+def _spans(slices: Any) -> list[tuple[int, int]]:
+    starts, ends = slices[0], slices[1]
     return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]

@@ -51,7 +51,7 @@ def start_check(assignment: Assignment, user: User) -> SimilarityCheck:
 
 
 def latest_check(assignment: Assignment) -> SimilarityCheck | None:
-    return db.session.scalars(  # type: ignore[no-any-return]
+    return db.session.scalars(
         select(SimilarityCheck)
         .where(SimilarityCheck.assignment_id == assignment.id)
         .order_by(SimilarityCheck.id.desc())
