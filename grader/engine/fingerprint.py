@@ -30,7 +30,9 @@ def behaviour_print(task: Task, values: np.ndarray | None, targets: np.ndarray) 
     predicted = np.asarray(values[:count], dtype=np.float64)
     truth = np.asarray(targets[:count], dtype=np.float64).reshape(count)
     if task.classification:
-        classes = (predicted.argmax(axis=1) if predicted.ndim > 1 else predicted.reshape(count)).astype(np.int64)
+        classes = (predicted.argmax(axis=1) if predicted.ndim > 1 else predicted.reshape(count)).astype(
+            np.int64
+        )
         wrong = classes != truth.astype(np.int64)
         return {"kind": "classes", "codes": np.where(wrong, classes, RIGHT).tolist()}
     spread = float(np.std(truth)) or 1.0

@@ -4,7 +4,7 @@ same architecture on their own, written their own way. All three are graded for 
 
 from __future__ import annotations
 
-ORIGINAL = '''import torch
+ORIGINAL = """import torch
 import torch.nn as nn
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -56,10 +56,10 @@ for epoch in range(epoch_max):
         print("Num steps: " + str(epoch))
         break
     optimizer.step()
-'''
+"""
 
 # Every name changed, the class first, the imports shuffled, comments added: the same program.
-RENAMED = '''import numpy as np
+RENAMED = """import numpy as np
 import torch.nn as nn
 from sklearn.model_selection import train_test_split
 import torch
@@ -112,11 +112,11 @@ for it in range(n_iters):
         print("Num steps: " + str(it))  # stop early
         break
     opt.step()
-'''
+"""
 
 # The same layers (2-25-10-1, ReLU), found independently: a grid of inputs, Sequential, full epochs
 # over shuffled mini-batches, SGD with momentum and its own seed.
-INDEPENDENT = '''import numpy as np
+INDEPENDENT = """import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -146,6 +146,6 @@ for epoch_number in range(40):
         epoch_total += error.item() * len(xb)
     if epoch_number % 10 == 0:
         print(f"epoch {epoch_number}: mean squared error {epoch_total / len(dataset):.5f}")
-'''
+"""
 
 CLASS = {"original.py": ORIGINAL, "renamed.py": RENAMED, "independent.py": INDEPENDENT}

@@ -28,8 +28,11 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("assignment_id", sa.Integer(), nullable=False),
         sa.Column("requested_by_id", sa.Integer(), nullable=True),
-        sa.Column("state", sa.Enum("queued", "running", "done", "failed", name="checkstate",
-                                   native_enum=False, length=20), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum("queued", "running", "done", "failed", name="checkstate", native_enum=False, length=20),
+            nullable=False,
+        ),
         sa.Column("students", sa.Integer(), nullable=False),
         sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
