@@ -14,7 +14,7 @@ from grader.extensions import db
 from grader.rest.registry import Api, Reply
 from grader.rest.schemas import Id, Model, Number, UtcDateTime
 from grader.similarity import services
-from grader.similarity.models import SimilarityCheck
+from grader.similarity.models import SimilarityCheck, SimilaritySource
 
 api = Api("similarity_api", "Similarity")
 
@@ -22,7 +22,10 @@ api = Api("similarity_api", "Similarity")
 class SimilarPairOut(Model):
     rank: int = Field(ge=1)
     left_submission_id: Id
-    right_submission_id: Id
+    right_submission_id: Id | None = Field(description="null when the other side is a past submission.")
+    right_source: str | None = Field(
+        description="The past submission or known solution on the other side (its file's name), if any."
+    )
     code: float = Field(description="0..1: the larger share of either side's code found in the other.")
     behaviour: Number = Field(
         description="0..1: how alike the trained models err and their loss curves are; null when "
@@ -56,10 +59,16 @@ def _staff_assignment(user: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+def _source_name(source_id: int | None) -> str | None:
+    source = db.session.get(SimilaritySource, source_id) if source_id is not None else None
+    return source.name if source is not None else None
+
+
 def check_body(check: SimilarityCheck) -> SimilarityCheckOut:
     pairs = [
         SimilarPairOut(
             rank=rank, left_submission_id=p.left_submission_id, right_submission_id=p.right_submission_id,
+            right_source=_source_name(p.right_source_id),
             code=p.code, behaviour=p.behaviour, combined=p.combined,
             page_url=url_for("similarity.pair", assignment_id=check.assignment_id, pair_id=p.id),
         )

@@ -29,7 +29,7 @@ from grader.submissions.models import Curve, Result, ResultBehaviour, Submission
 
 from .behaviour import behaviour_score, combined_score, curves_alike, errors_alike
 from .code import CodePrint, code_print, compare_code, starter_hashes
-from .models import CheckState, SimilarityCheck, SimilarityPair
+from .models import CheckState, SimilarityCheck, SimilarityPair, SimilaritySource
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,14 @@ def check_of(assignment: Assignment, check_id: int) -> SimilarityCheck | None:
 
 
 @dataclass
-class Student:
-    submission_id: int
+class Entry:
+    """One side of a pair: a student's counted submission, or a past one (code only)."""
+
+    submission_id: int | None
+    source_id: int | None
     code: CodePrint
-    errors: dict[str, Any] | None
-    loss: tuple[list[int], list[float | None]] | None
+    errors: dict[str, Any] | None = None
+    loss: tuple[list[int], list[float | None]] | None = None
 
 
 def code_text(submission: Submission) -> str:
@@ -116,21 +119,29 @@ def _run(check: SimilarityCheck) -> None:
     counted = [
         r.submission_id for r in scoreboard(assignment, per_page=None, pick="best").rows if r.submission_id
     ]
+    sources = db.session.execute(
+        select(SimilaritySource.id, SimilaritySource.text).where(
+            SimilaritySource.assignment_id == assignment.id
+        )
+    ).all()
     n = len(counted)
-    check.students, check.total = n, n + n * (n - 1) // 2
+    check.students, check.total = n, n + len(sources) + n * (n - 1) // 2 + n * len(sources)
     db.session.commit()
     progress = _Progress(check)
-    students = []
+    entries = []
     for submission_id in counted:
-        students.append(_student(submission_id, boilerplate))
+        entries.append(_student(submission_id, boilerplate))
         progress.add(1)
-    pairs = score_pairs(students, progress.add)
+    for source_id, text in sources:
+        entries.append(Entry(None, source_id, code_print(text, boilerplate)))
+        progress.add(1)
+    pairs = score_pairs(entries, progress.add)
     check.pairs.extend(pairs)
     check.done, check.state, check.finished_at = check.total, CheckState.DONE, utcnow()
     db.session.commit()
 
 
-def _student(submission_id: int, boilerplate: list[int]) -> Student:
+def _student(submission_id: int, boilerplate: list[int]) -> Entry:
     submission = db.session.get(Submission, submission_id)
     assert submission is not None
     result_id = db.session.scalar(select(Result.id).where(Result.submission_id == submission_id))
@@ -138,8 +149,9 @@ def _student(submission_id: int, boilerplate: list[int]) -> Student:
     curve = db.session.execute(
         select(Curve.steps, Curve.values).where(Curve.result_id == result_id, Curve.series == LOSS)
     ).first()
-    return Student(
+    return Entry(
         submission_id,
+        None,
         code_print(code_text(submission), boilerplate),
         behaviour.payload if behaviour is not None else None,
         (list(curve[0]), list(curve[1])) if curve is not None else None,
@@ -147,12 +159,18 @@ def _student(submission_id: int, boilerplate: list[int]) -> Student:
 
 
 def score_pairs(
-    students: list[Student], advance: Callable[[int], None] = lambda _: None
+    entries: list[Entry], advance: Callable[[int], None] = lambda _: None
 ) -> list[SimilarityPair]:
-    """Every pair scored; the ``KEEP`` most similar as rows (not added to a session), with fragments."""
+    """Every pair with a student in it scored (students first in ``entries``, past submissions after:
+    those are not compared with each other); the ``KEEP`` most similar as rows (not added to a
+    session), with their fragments."""
     best: list[tuple[float, int, int, float, float | None, dict[str, Any]]] = []
-    for count, (i, j) in enumerate(itertools.combinations(range(len(students)), 2), start=1):
-        left, right = students[i], students[j]
+    count = 0
+    for i, j in itertools.combinations(range(len(entries)), 2):
+        left, right = entries[i], entries[j]
+        if left.submission_id is None:
+            break
+        count += 1
         code = compare_code(left.code, right.code, fragments=False).score
         errors, curves = errors_alike(left.errors, right.errors), curves_alike(left.loss, right.loss)
         behaviour = behaviour_score(errors, curves)
@@ -165,10 +183,11 @@ def score_pairs(
             advance(500)
     pairs = []
     for combined, i, j, code, behaviour, parts in sorted(best, key=lambda e: (-e[0], e[1], e[2])):
-        match = compare_code(students[i].code, students[j].code)
+        match = compare_code(entries[i].code, entries[j].code)
         pairs.append(
             SimilarityPair(
-                left_submission_id=students[i].submission_id, right_submission_id=students[j].submission_id,
+                left_submission_id=entries[i].submission_id, right_submission_id=entries[j].submission_id,
+                right_source_id=entries[j].source_id,
                 code=round(code, 4), behaviour=None if behaviour is None else round(behaviour, 4),
                 combined=round(combined, 4), details=parts | {"left": match.left, "right": match.right},
             )

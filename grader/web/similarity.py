@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from grader.access.browser import current_user, login_required, serve_pages
 from grader.access.kit import require_assignment, require_course
 from grader.assignments.models import Assignment
+from grader.engine.runner.submission import UploadLimits
 from grader.extensions import db
-from grader.similarity import services
-from grader.similarity.models import CheckState, SimilarityCheck, SimilarityPair
+from grader.similarity import services, sources
+from grader.similarity.models import CheckState, SimilarityCheck, SimilarityPair, SimilaritySource
 from grader.submissions.models import Submission
 
 blueprint = serve_pages(Blueprint("similarity", __name__))
-SHOWN = 50  # pairs listed on the page (the API pages through all that were kept)
+SHOWN = 50  # pairs listed on the page (the API returns all that were kept)
+MAX_UPLOAD = UploadLimits().max_upload_bytes
 
 
 def _staff_assignment(assignment_id: int) -> Assignment:
@@ -42,10 +44,9 @@ def page(assignment_id: int) -> str:
     assignment = _staff_assignment(assignment_id)
     check = services.latest_check(assignment)
     pairs = check.pairs[:SHOWN] if check is not None and check.state is CheckState.DONE else []
-    names = _names([p.left_submission_id for p in pairs] + [p.right_submission_id for p in pairs])
     return render_template(
-        "web/similarity.html", assignment=assignment, check=check, pairs=pairs, names=names,
-        progress=progress(check),
+        "web/similarity.html", assignment=assignment, check=check, pairs=[(p, *sides(p)) for p in pairs],
+        progress=progress(check), sources=sources.source_count(assignment), max_sources=sources.MAX_SOURCES,
     )  # fmt: skip
 
 
@@ -56,6 +57,33 @@ def start(assignment_id: int) -> Any:
     user = current_user()
     assert user is not None
     services.start_check(assignment, user)
+    return redirect(url_for("similarity.page", assignment_id=assignment.id), code=303)
+
+
+@blueprint.post("/assignments/<int:assignment_id>/similarity/sources")
+@login_required
+def add_sources(assignment_id: int) -> Any:
+    """Past years' submissions or known solutions: a .py, an .ipynb or a .zip of many."""
+    assignment = _staff_assignment(assignment_id)
+    user = current_user()
+    assert user is not None
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a .py, .ipynb or .zip file to add.")
+    else:
+        try:
+            added = sources.add_sources(assignment, user, upload.filename, upload.read(MAX_UPLOAD + 1))
+            flash(f"Added {added} past submission(s): the next check compares the class with them.")
+        except sources.SourcesRefused as refused:
+            flash(str(refused))
+    return redirect(url_for("similarity.page", assignment_id=assignment.id), code=303)
+
+
+@blueprint.post("/assignments/<int:assignment_id>/similarity/sources/clear")
+@login_required
+def clear_sources(assignment_id: int) -> Any:
+    assignment = _staff_assignment(assignment_id)
+    sources.clear_sources(assignment)
     return redirect(url_for("similarity.page", assignment_id=assignment.id), code=303)
 
 
@@ -76,22 +104,29 @@ def pair(assignment_id: int, pair_id: int) -> str:
     if found is None or check is None or check.assignment_id != assignment.id:
         abort(404, f"There is no similar pair {pair_id} for {assignment.title!r}.")
     left = db.session.get(Submission, found.left_submission_id)
-    right = db.session.get(Submission, found.right_submission_id)
-    assert left is not None and right is not None
+    assert left is not None
+    right = db.session.get(Submission, found.right_submission_id) if found.right_submission_id else None
+    past = db.session.get(SimilaritySource, found.right_source_id) if found.right_source_id else None
+    right_text = services.code_text(right) if right is not None else past.text if past is not None else ""
+    left_name, right_name = sides(found)
     return render_template(
         "web/similarity_pair.html", assignment=assignment, pair=found, left=left, right=right,
-        names=_names([left.id, right.id]),
+        left_name=left_name, right_name=right_name,
         left_code=marked(services.code_text(left), found.details.get("left", [])),
-        right_code=marked(services.code_text(right), found.details.get("right", [])),
+        right_code=marked(right_text, found.details.get("right", [])),
     )  # fmt: skip
 
 
-def _names(submission_ids: list[int]) -> dict[int, str]:
-    return {
-        s.id: s.user.name
-        for s in (db.session.get(Submission, i) for i in set(submission_ids))
-        if s is not None
-    }
+def sides(pair: SimilarityPair) -> tuple[str, str]:
+    """Who is on each side: students by name, a past submission by its file's name."""
+    left = db.session.get(Submission, pair.left_submission_id)
+    if pair.right_submission_id is not None:
+        right = db.session.get(Submission, pair.right_submission_id)
+        right_name = right.user.name if right is not None else "?"
+    else:
+        source = db.session.get(SimilaritySource, pair.right_source_id)
+        right_name = f"Past: {source.name}" if source is not None else "Past submission"
+    return (left.user.name if left is not None else "?"), right_name
 
 
 def marked(text: str, spans: list[list[int]]) -> Markup:

@@ -3,6 +3,9 @@ the pairs come most similar first; students and other courses' staff find nothin
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 from support.pages import csrf_token, log_in, log_out, page_text
 from support.similarity import CLASS
 
@@ -85,3 +88,42 @@ def test_the_page_runs_a_check_and_shows_a_pair_side_by_side(client, course, par
         == 404
     )
     assert client.get(f"{page}/pairs/{pair.id}").status_code == 404
+
+
+def test_past_submissions_added_as_a_zip_are_compared_with_the_class(client, course, paraboloid):
+    ids = _class(client, paraboloid)
+    teacher = new_user(course, Role.INSTRUCTOR, "Teacher")
+    token = log_in(client, teacher)
+    past = io.BytesIO()
+    with zipfile.ZipFile(past, "w") as archive:
+        archive.writestr("2025/someone.py", CLASS["renamed.py"].replace("net", "network"))
+        archive.writestr("2025/notes.txt", "not code")
+        archive.writestr("public/tutorial.py", "import torch\nprint(torch.__version__)\n")
+    page = f"/assignments/{paraboloid.id}/similarity"
+    added = client.post(
+        page + "/sources", data={"csrf_token": token, "file": (io.BytesIO(past.getvalue()), "past.zip")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert added.status_code == 303
+    assert "2 held" in page_text(client.get(page))
+    refused = client.post(
+        page + "/sources", data={"csrf_token": token, "file": (io.BytesIO(b"PK\x03\x04 broken"), "bad.zip")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert refused.status_code == 303 and "2 held" in page_text(client.get(page))
+
+    check = services.start_check(paraboloid, teacher)
+    assert services.run_check(check.id) == "done"
+    headers = bearer(issue_token(teacher, "t", ["read"]))
+    pairs = client.get(f"/api/v1/similarity-checks/{check.id}", headers=headers).get_json()["pairs"]
+    assert (
+        len(pairs) == 3 + 3 * 2
+    )  # the class's pairs, and each student with each past one (not past with past)
+    with_past = {(p["left_submission_id"], p["right_source"]): p["code"] for p in pairs if p["right_source"]}
+    assert with_past[(ids["original.py"], "2025/someone.py")] > 0.85
+    assert with_past[(ids["independent.py"], "2025/someone.py")] < 0.3
+    past_pair = next(p for p in pairs if p["right_source"] == "2025/someone.py")
+    assert "Past: 2025/someone.py" in page_text(client.get(past_pair["page_url"]))
+
+    assert client.post(page + "/sources/clear", data={"csrf_token": token}).status_code == 303
+    assert "0 held" in page_text(client.get(page))

@@ -1,4 +1,4 @@
-"""Similarity checks: each result's behaviour fingerprint, a class's checks and their most similar pairs
+"""Similarity checks: each result's behaviour fingerprint, a class's checks, past submissions to compare with, the most similar pairs
 
 Revision ID: d8a3f5c1e7b2
 Revises: c6e2b8f4a1d9
@@ -45,11 +45,25 @@ def upgrade():
     )
     op.create_index("ix_similarity_checks_assignment_id", "similarity_checks", ["assignment_id"])
     op.create_table(
+        "similarity_sources",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("assignment_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("added_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["assignment_id"], ["assignments.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["added_by_id"], ["users.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_similarity_sources_assignment_id", "similarity_sources", ["assignment_id"])
+    op.create_table(
         "similarity_pairs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("check_id", sa.Integer(), nullable=False),
         sa.Column("left_submission_id", sa.Integer(), nullable=False),
-        sa.Column("right_submission_id", sa.Integer(), nullable=False),
+        sa.Column("right_submission_id", sa.Integer(), nullable=True),
+        sa.Column("right_source_id", sa.Integer(), nullable=True),
         sa.Column("code", sa.Float(), nullable=False),
         sa.Column("behaviour", sa.Float(), nullable=True),
         sa.Column("combined", sa.Float(), nullable=False),
@@ -57,6 +71,7 @@ def upgrade():
         sa.ForeignKeyConstraint(["check_id"], ["similarity_checks.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["left_submission_id"], ["submissions.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["right_submission_id"], ["submissions.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["right_source_id"], ["similarity_sources.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_similarity_pairs_check_combined", "similarity_pairs", ["check_id", "combined"])
@@ -64,5 +79,6 @@ def upgrade():
 
 def downgrade():
     op.drop_table("similarity_pairs")
+    op.drop_table("similarity_sources")
     op.drop_table("similarity_checks")
     op.drop_table("result_behaviours")
