@@ -72,6 +72,7 @@ def _blueprints() -> list[Blueprint]:
     from grader.rest import assignments, audit, courses, grades, submissions
     from grader.rest import blueprint as rest
     from grader.rest import regrade_requests as requests_api
+    from grader.rest import similarity as similarity_api
     from grader.rest import sweeps as sweeps_api
     from grader.rest import webhooks as webhooks_api
     from grader.web import (
@@ -81,14 +82,17 @@ def _blueprints() -> list[Blueprint]:
         leaderboards,
         publishing,
         regrade_requests,
+        similarity,
         staff,
         sweeps,
         views,
     )
     from grader.webhooks import views as webhook_pages
 
-    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, audit_trail, regrade_requests]
-    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, audit, requests_api]
+    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, similarity, audit_trail,
+             regrade_requests]  # fmt: skip
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, similarity_api, audit,
+            requests_api]  # fmt: skip
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
         *(module.api.blueprint for module in apis), rest, metrics,
@@ -110,6 +114,7 @@ def _import_models() -> None:
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401
     from grader.regrade_requests import models as regrade_requests  # noqa: F401
+    from grader.similarity import models as similarity  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401

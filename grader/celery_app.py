@@ -80,6 +80,7 @@ def celery_init_app(app: Flask) -> Celery:
     worker_shutdown.connect(worker_slot.release, weak=False)
     from grader.assignments import tasks as assignment_tasks  # noqa: F401 - the drafts' check
     from grader.lti import tasks as lti_tasks  # noqa: F401 - passbacks, rosters, the LTI sweep
+    from grader.similarity import tasks as similarity_tasks  # noqa: F401 - a class's similarity checks
     from grader.sweeps import tasks as sweep_tasks  # noqa: F401 - settling sweeps a worker left
     from grader.webhooks import tasks as webhook_tasks  # noqa: F401 - deliveries and their sweep
     from grader.workers import tasks  # noqa: F401 - registers the tasks on this app

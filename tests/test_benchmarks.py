@@ -20,6 +20,7 @@ SMOKES = [
     ("runner_overhead.py", "recording on / off"),
     ("deadline_burst.py", "watchers:"),
     ("scoreboard.py", "SQL statements/request"),
+    ("similarity.py", "pairs compared: done"),
 ]
 
 

@@ -25,7 +25,7 @@ PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 DESCRIPTION = f"""\
 The grader's REST API: courses, assignments, submissions and their results, scoreboards and
-grades, webhooks.
+grades, webhooks, the class similarity check.
 
 **Tokens.** Send `Authorization: Bearer <token>`. Tokens are made with
 `grader tokens create --email YOU --scopes read,submit --name laptop` (only their SHA-256 is

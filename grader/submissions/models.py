@@ -146,6 +146,7 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     diagnoses: Mapped[list[ResultDiagnosis]] = relationship(cascade="all, delete-orphan")
     fit: Mapped[ResultFit | None] = relationship(cascade="all, delete-orphan")
     adjustment: Mapped[ScoreAdjustment | None] = relationship(cascade="all, delete-orphan")
+    behaviour: Mapped[ResultBehaviour | None] = relationship(cascade="all, delete-orphan")
 
 
 class ScoreAdjustment(db.Model):  # type: ignore[name-defined,misc]
@@ -206,6 +207,16 @@ class ResultFit(db.Model):  # type: ignore[name-defined,misc]
     """What the trained model predicts over its input domain (a line, a heat map or decision regions)."""
 
     __tablename__ = "result_fits"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ResultBehaviour(db.Model):  # type: ignore[name-defined,misc]
+    """How the trained model errs on the public evaluation points (grader/engine/fingerprint.py): staff
+    only, for the class similarity check."""
+
+    __tablename__ = "result_behaviours"
 
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -28,7 +28,16 @@ from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
 from grader.outage import DATABASE_DOWN, rollback_quietly
 from grader.storage import StorageError, current_store
-from grader.submissions.models import Attempt, Curve, Result, ResultDiagnosis, ResultFit, State, Submission
+from grader.submissions.models import (
+    Attempt,
+    Curve,
+    Result,
+    ResultBehaviour,
+    ResultDiagnosis,
+    ResultFit,
+    State,
+    Submission,
+)
 from grader.submissions.notify import notify, notify_queue
 from grader.submissions.policy import effective_deadline, late_penalty
 from grader.submissions.services import expire_attempt, publish
@@ -283,6 +292,8 @@ def _result(submission_id: int, attempt: int, report: GradeReport, late: tuple[i
     )
     if report.fit is not None:
         result.fit = ResultFit(payload=json_safe(report.fit))
+    if report.behaviour is not None:
+        result.behaviour = ResultBehaviour(payload=report.behaviour)
     result.weights_sha256 = kept_weights(submission_id, run.result.weights if run else None)
     result.diagnoses.extend(
         ResultDiagnosis(code=d.code[:60], severity=d.severity, title=d.title[:200]) for d in report.diagnoses

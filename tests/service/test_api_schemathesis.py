@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from grader.accounts.models import Role
 from grader.accounts.services import issue_token
 from grader.rest.registry import PREFIX
+from grader.similarity import services as similarity
 from grader.webhooks import services as webhooks
 
 from .apidata import bearer, grade, new_user, upload
@@ -37,11 +38,13 @@ def seeded(client, course, paraboloid, student_token):  # type: ignore[no-untype
     grade(graded["id"])
     hook, _ = webhooks.register(course.id, "https://hooks.example.edu/grader", instructor)
     webhooks.record_scored(graded["id"])
+    check = similarity.start_check(paraboloid, instructor)
+    similarity.run_check(check.id)
     return {
         "token": issue_token(instructor, "fuzz", ["admin"]),
         "ids": {
             "course_id": course.id, "assignment_id": paraboloid.id, "submission_id": graded["id"],
-            "webhook_id": hook.id,
+            "webhook_id": hook.id, "check_id": check.id,
         },
     }  # fmt: skip
 

@@ -22,6 +22,7 @@ import numpy as np
 from grader.engine import conventions
 from grader.engine.datasets import DataSet, public_files
 from grader.engine.diagnosis import Diagnosis, diagnose, gather
+from grader.engine.fingerprint import behaviour_print
 from grader.engine.grid import Grid, domain_grid, fit_view
 from grader.engine.runner.learning import learning_doubts
 from grader.engine.runner.measure import within_budget
@@ -70,6 +71,7 @@ class GradeReport:
     public_metric: float | None = None
     public_score: float | None = None
     fit: dict[str, Any] | None = None  # the model over its input domain (grid.fit_view)
+    behaviour: dict[str, Any] | None = None  # how the chosen run errs (fingerprint.behaviour_print)
     # Runs that stalled early and were trained again from a new seed (``grade(restarts=...)``): each
     # {"seed", "for_seed", "restarted_as", "step", "first_loss", "best_loss", "metric_value", "score"}.
     restarts: list[dict[str, Any]] = field(default_factory=list)
@@ -205,6 +207,7 @@ def grade(
     chosen = report.chosen
     if chosen is not None and chosen.score is not None:
         report.fit = _fit(assignment, grid, chosen, public)
+        report.behaviour = behaviour_print(assignment.task, chosen.values, evaluation.targets)
     if chosen is not None:
         try:
             evidence = gather(
