@@ -4,7 +4,7 @@ grader run ASSIGNMENT FILE [--json] [--seed N]   grade locally on the public val
 grader run ASSIGNMENT FILE --sweep [JSON]        a sweep, locally, one run after another (cli_sweep)
 grader data ASSIGNMENT FOLDER                     write the public data sets as .npy files
 grader assignments list|check|publish             for instructors (see cli_assignments)
-grader lti register-platform|show-config|generate-key   LTI 1.3 with an LMS (see grader/lti/cli.py)
+grader lti register-platform|show-config|rotate-key|list|...   LTI 1.3 with an LMS (see grader/lti/cli.py)
 grader submit ASSIGNMENT FILE --server URL        submit to a grader server and follow it (see cli_client)
 grader tokens create --email E --scopes S         make an API token (on the server)
 grader doctor [--only CHECKS]                     check database, broker, workers, sandbox, GPUs, disk

@@ -26,6 +26,9 @@ class Action(enum.StrEnum):
     VERSION_PUBLISHED = "version_published"
     TEAM_CHANGED = "team_changed"
     PLATFORM_DELETED = "platform_deleted"
+    PLATFORM_DISABLED = "platform_disabled"
+    PLATFORM_ENABLED = "platform_enabled"
+    TOOL_KEY_ROTATED = "tool_key_rotated"
 
 
 WORDS = {
@@ -42,6 +45,9 @@ WORDS = {
     Action.VERSION_PUBLISHED: "published a version of an assignment",
     Action.TEAM_CHANGED: "changed a team",
     Action.PLATFORM_DELETED: "deleted an LMS platform's registration",
+    Action.PLATFORM_DISABLED: "disabled an LMS platform",
+    Action.PLATFORM_ENABLED: "enabled an LMS platform again",
+    Action.TOOL_KEY_ROTATED: "rotated the tool's LTI signing key",
 }
 
 

@@ -79,6 +79,14 @@ def entries(
     return list(rows), total
 
 
+def entries_outside_courses(limit: int = 20) -> list[AuditEntry]:
+    """The newest entries that belong to no course (LMS platforms, the tool's keys): the admins'."""
+    query = sa.select(AuditEntry).where(AuditEntry.course_id.is_(None))
+    return list(
+        db.session.scalars(query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit))
+    )
+
+
 CSV_COLUMNS = (
     "when_utc",
     "who",

@@ -2,7 +2,9 @@
 
 grader lti register-platform --issuer ... --client-id ... --login-url ... --token-url ... --keyset-url ... --deployment ...
 grader lti show-config          the tool's URLs (login, launch, JWKS, deep linking) and its public key id
-grader lti generate-key         a new signing key (published in the JWKS at once; the old ones stay until deleted)
+grader lti rotate-key [--keep-days 7]   a new signing key; the old ones stay in the JWKS that many days
+grader lti list                 the registered platforms and the tool's keys
+grader lti disable-platform ID | enable-platform ID | delete-platform ID --yes
 """
 
 from __future__ import annotations
@@ -67,13 +69,68 @@ def cmd_show_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate_key(args: argparse.Namespace) -> int:
+def cmd_rotate_key(args: argparse.Namespace) -> int:
     from . import keys
 
     app = _app()
     with app.app_context():
-        key = keys.generate_key()
-        print(f"new signing key {key.kid}; every stored key stays in the JWKS until deleted")
+        try:
+            key = keys.rotate(args.keep_days, None)
+        except ValueError as exc:
+            print(f"grader: {exc} Nothing was changed.", file=sys.stderr)
+            return 2
+        print(f"new signing key {key.kid}; the keys it replaces stay in the JWKS for {args.keep_days} day(s)")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from . import keys, platforms
+
+    app = _app()
+    with app.app_context():
+        for p in platforms.list_platforms():
+            state = f"disabled since {p.disabled_at:%Y-%m-%d %H:%M}" if p.disabled_at else "enabled"
+            print(f"platform {p.id}: {p.name} ({p.issuer}, client {p.client_id}), {state}")
+        for number, k in enumerate(keys.all_keys()):
+            state = (
+                "signs"
+                if number == 0
+                else (f"published until {k.retire_after:%Y-%m-%d %H:%M}" if k.retire_after else "published")
+            )
+            print(f"key {k.kid}: made {k.created_at:%Y-%m-%d %H:%M}, {state}")
+    return 0
+
+
+def _platform_command(args: argparse.Namespace) -> int:
+    from grader.extensions import db
+
+    from . import platforms
+    from .models import LtiPlatform
+
+    app = _app()
+    with app.app_context():
+        platform = db.session.get(LtiPlatform, args.platform_id)
+        if platform is None:
+            print(
+                f"grader: there is no platform {args.platform_id}; `grader lti list` shows them.",
+                file=sys.stderr,
+            )
+            return 2
+        if args.lti_command == "delete-platform":
+            if not args.yes:
+                print(
+                    f"grader: deleting {platform.name} removes its deployments, LMS links, line items and passbacks "
+                    "(courses, accounts and grades stay). Add --yes to do it.",
+                    file=sys.stderr,
+                )
+                return 2
+            deleted = platforms.delete(platform, None)
+            print(
+                f"deleted {deleted.name} ({deleted.deployments} deployments; {deleted.courses} linked courses kept)"
+            )
+        else:
+            platforms.set_disabled(platform, args.lti_command == "disable-platform", None)
+            print(f"{platform.name} is {'disabled' if platform.disabled_at else 'enabled'}")
     return 0
 
 
@@ -95,4 +152,17 @@ def add_commands(commands: Any) -> None:
     sub.add_parser("show-config", help="print the URLs to register in the LMS").set_defaults(
         handler=cmd_show_config
     )
-    sub.add_parser("generate-key", help="add a new signing key").set_defaults(handler=cmd_generate_key)
+    rotate = sub.add_parser("rotate-key", help="make a new signing key; keep the old ones published a while")
+    rotate.add_argument(
+        "--keep-days", type=int, default=7, help="days the old keys stay in the JWKS (default 7)"
+    )
+    rotate.set_defaults(handler=cmd_rotate_key)
+    sub.add_parser("list", help="the registered platforms and the tool's keys").set_defaults(handler=cmd_list)
+    for name, said in (("disable-platform", "refuse its launches, send it nothing"),
+                       ("enable-platform", "enable a disabled platform again"),
+                       ("delete-platform", "delete a registration (courses and grades stay)")):  # fmt: skip
+        command = sub.add_parser(name, help=said)
+        command.add_argument("platform_id", type=int)
+        if name == "delete-platform":
+            command.add_argument("--yes", action="store_true", help="really delete it")
+        command.set_defaults(handler=_platform_command)

@@ -94,13 +94,24 @@ def _platform_for_login(issuer: str, client_id: str | None) -> LtiPlatform:
                 f"The LMS {issuer!r} is registered here with client id {known}, not {client_id!r}. "
                 "Check the client id (Canvas: the developer key's id; Moodle: the tool's client ID)."
             )
-        return platform
+        return _enabled(platform)
     if len(found) > 1:
         raise LaunchRefused(
             f"The LMS {issuer!r} is registered here more than once and its login request names no "
             "client_id: configure it to send client_id, or remove the extra registration."
         )
-    return found[0]
+    return _enabled(found[0])
+
+
+def _enabled(platform: LtiPlatform) -> LtiPlatform:
+    if platform.disabled_at is not None:
+        raise LaunchRefused(
+            f"This tool's registration of {platform.name!r} was disabled by the grader's administrators "
+            f"on {platform.disabled_at:%Y-%m-%d}: launches from it are refused until they enable it again. "
+            "Ask them (or your LMS administrator) about it.",
+            403,
+        )
+    return platform
 
 
 @dataclass(frozen=True)
@@ -343,6 +354,7 @@ def validate_launch(values: dict[str, str]) -> ValidLaunch:
             f"registered here with client id {known}. Check the client id registered for the LMS.",
             403,
         )
+    _enabled(platform)
     # The security framework: with several audiences azp is required; whenever present it must be us.
     if (len(audiences) > 1 or "azp" in body) and body.get("azp") != platform.client_id:
         raise LaunchRefused(

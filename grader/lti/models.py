@@ -38,6 +38,8 @@ class LtiPlatform(db.Model):  # type: ignore[name-defined,misc]
     key_set: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     key_set_fetched_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by an administrator: launches are refused and nothing is sent to it until enabled again.
+    disabled_at: Mapped[datetime | None]
 
     deployments: Mapped[list[LtiDeployment]] = relationship(
         back_populates="platform", order_by="LtiDeployment.id", cascade="all, delete-orphan"
@@ -57,7 +59,7 @@ class LtiDeployment(db.Model):  # type: ignore[name-defined,misc]
 
 
 class LtiToolKey(db.Model):  # type: ignore[name-defined,misc]
-    """The tool's RSA key pair (the newest signs; every one is published in the JWKS until deleted)."""
+    """The tool's RSA key pair (the newest signs; every one is published in the JWKS until retired)."""
 
     __tablename__ = "lti_tool_keys"
 
@@ -65,6 +67,8 @@ class LtiToolKey(db.Model):  # type: ignore[name-defined,misc]
     kid: Mapped[str] = mapped_column(String(64), unique=True)  # the RFC 7638 thumbprint
     private_key_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A rotated-out key stays published until then (platforms cache the JWKS), then is deleted.
+    retire_after: Mapped[datetime | None]
 
 
 class LtiLoginState(db.Model):  # type: ignore[name-defined,misc]

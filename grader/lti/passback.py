@@ -171,6 +171,11 @@ def send(passback_id: int) -> str:
     passback = db.session.get(LtiGradePassback, passback_id)
     assert passback is not None
     item, lti_user = passback.line_item, passback.lti_user
+    if item.context.platform.disabled_at is not None:
+        return _finish(
+            passback, PassbackState.FAILED,
+            "Not sent: the LMS's registration is disabled on this tool. Send it again once it is enabled.",
+        )  # fmt: skip
     if best_score(lti_user.user_id, item.assignment) is None:
         return _finish(passback, PassbackState.FAILED, "Nothing to pass back: the student has no result now.")
     try:

@@ -1,15 +1,21 @@
-"""Registering an LMS (admins: the platforms page and `grader lti register-platform`)."""
+"""Registering an LMS, disabling, enabling and deleting its registration (admins: the platforms page and
+`grader lti ...`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from grader.extensions import db
+from grader.accounts.models import User
+from grader.audit import services as audit
+from grader.audit.models import Action
+from grader.extensions import db, utcnow
 
-from .models import LtiDeployment, LtiPlatform
+from .models import LtiContext, LtiDeployment, LtiPlatform
 
 
 class RegistrationRefused(ValueError):
@@ -81,3 +87,53 @@ def register(form: PlatformForm) -> tuple[LtiPlatform, list[str]]:
     platform.key_set, platform.key_set_fetched_at = None, None
     db.session.commit()
     return platform, added
+
+
+def _courses_linked(platform: LtiPlatform) -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        select(LtiContext.course_id, LtiContext.title).where(LtiContext.platform_id == platform.id)
+    ).all()
+    return [(course_id, title) for course_id, title in dict((r[0], r[1]) for r in rows).items()]
+
+
+def _record(action: Action, platform: LtiPlatform, by: User | None, details: dict[str, Any]) -> None:
+    """One entry for the administrators (no course), and one in each course linked to the platform,
+    whose instructors see their LMS link change in their own trail."""
+    subject = audit.Subject(
+        "lti_platform", platform.id, f"{platform.name} ({platform.issuer}, client {platform.client_id})"
+    )
+    audit.record(action, by=by, course_id=None, subject=subject, details=details)
+    for course_id, _ in _courses_linked(platform):
+        audit.record(action, by=by, course_id=course_id, subject=subject, details=details)
+
+
+def set_disabled(platform: LtiPlatform, disabled: bool, by: User | None) -> None:
+    """Disable a platform (launches refused, no passback or roster sync) or enable it again; commits."""
+    if (platform.disabled_at is not None) == disabled:
+        return
+    platform.disabled_at = utcnow() if disabled else None
+    _record(Action.PLATFORM_DISABLED if disabled else Action.PLATFORM_ENABLED, platform, by, {})
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class Deleted:
+    name: str
+    deployments: int
+    courses: int  # grader courses that were linked to it (kept, with their students and grades)
+
+
+def delete(platform: LtiPlatform, by: User | None) -> Deleted:
+    """Delete a registration and everything that only makes sense with it: deployments, login states,
+    LMS contexts, users' LMS identities, resource links, line items and their passbacks. The grader's
+    own courses, accounts, submissions and grades stay. Commits."""
+    deleted = Deleted(platform.name, len(platform.deployments), len(_courses_linked(platform)))
+    _record(
+        Action.PLATFORM_DELETED, platform, by,
+        {"deployments": deleted.deployments, "courses": deleted.courses},
+    )  # fmt: skip
+    # The database's ON DELETE CASCADE removes the rows that hang off the platform, in one statement.
+    db.session.execute(sa_delete(LtiPlatform).where(LtiPlatform.id == platform.id))
+    db.session.commit()
+    db.session.expunge_all()
+    return deleted

@@ -55,6 +55,10 @@ def sync(context_id: int) -> RosterReport:
     try:
         if not context.memberships_url:
             raise PlatformError("The LMS offers no roster service (NRPS) for this course.")
+        if context.platform.disabled_at is not None:
+            raise PlatformError(
+                "The LMS's registration is disabled on this tool: enable it to sync the roster."
+            )
         service = NamesRolesProvisioningService(
             DbServiceConnector(context.platform), {"context_memberships_url": context.memberships_url}
         )

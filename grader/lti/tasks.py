@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from . import launch, passback, roster
+from . import keys, launch, passback, roster
 from .toolconf import PlatformError
 
 
@@ -25,5 +25,6 @@ def sync_roster(context_id: int) -> dict[str, int]:
 
 @shared_task(name="grader.lti.sweep")
 def sweep() -> dict[str, int]:
-    """Every minute: passbacks whose retry time came, and expired login states and nonces."""
-    return passback.sweep() | launch.purge_expired()
+    """Every minute: passbacks whose retry time came, expired login states and nonces, and tool keys
+    past their retirement date."""
+    return passback.sweep() | launch.purge_expired() | {"retired_keys": keys.prune()}

@@ -27,13 +27,15 @@ from flask import (
 from grader.access.browser import current_user, login_required, serve_pages
 from grader.access.kit import require_course, require_staff
 from grader.accounts.models import Role, User
+from grader.audit import services as trail
+from grader.audit.models import WORDS
 from grader.courses.models import Course
 from grader.denials import StaffOnly
-from grader.extensions import db
+from grader.extensions import db, utcnow
 
 from . import deep_linking, keys, overview, passback, platforms, provisioning, roster
 from .launch import STATE_LIFETIME, LaunchRefused, start_login, state_cookie_name
-from .models import LtiContext
+from .models import LtiContext, LtiPlatform
 from .toolconf import PlatformError
 
 # The LMS posts these itself, signed (an OIDC login and a launch's JWT): no CSRF token of ours.
@@ -258,6 +260,11 @@ def _platforms_page(error: str | None = None, form: Any = None, status: int = 20
         urls=tool_urls(),
         error=error,
         form=form or {},
+        tool_keys=keys.all_keys(),
+        now=utcnow(),
+        changes=trail.entries_outside_courses(limit=20),
+        keep_days_max=keys.KEEP_DAYS_MAX,
+        words=WORDS,
     )
     return page, status
 
@@ -286,4 +293,65 @@ def register_platform() -> Any:
     except platforms.RegistrationRefused as refused:
         return _platforms_page(str(refused), form, 400)
     flash(f"{platform.name} is registered" + (f"; new deployments: {', '.join(added)}." if added else "."))
+    return redirect(url_for("lti.platforms_page"), code=303)
+
+
+def _platform(platform_id: int) -> LtiPlatform:
+    platform = db.session.get(LtiPlatform, platform_id)
+    if platform is None:
+        abort(404, f"There is no LMS platform {platform_id} registered here.")
+    return platform
+
+
+@blueprint.post("/admin/lti/platforms/<int:platform_id>/<any(disable, enable):what>")
+@login_required
+def platform_switch(platform_id: int, what: str) -> Any:
+    admin = _admin()
+    platform = _platform(platform_id)
+    platforms.set_disabled(platform, what == "disable", admin)
+    said = (
+        "disabled: its launches are refused and nothing is sent to it"
+        if what == "disable"
+        else "enabled again"
+    )
+    flash(f"{platform.name} is {said}.")
+    return redirect(url_for("lti.platforms_page"), code=303)
+
+
+@blueprint.post("/admin/lti/platforms/<int:platform_id>/delete")
+@login_required
+def platform_delete(platform_id: int) -> Any:
+    admin = _admin()
+    platform = _platform(platform_id)
+    if request.form.get("confirm", "").strip() != platform.name:
+        return _platforms_page(
+            f"Type the platform's name, {platform.name!r}, to delete its registration: nothing was deleted.",
+            None,
+            400,
+        )
+    deleted = platforms.delete(platform, admin)
+    flash(
+        f"{deleted.name} is deleted with its {deployments(deleted.deployments)}; the {deleted.courses} linked "
+        "course(s) stay, with their students, submissions and grades."
+    )
+    return redirect(url_for("lti.platforms_page"), code=303)
+
+
+def deployments(n: int) -> str:
+    return f"{n} deployment" + ("" if n == 1 else "s")
+
+
+@blueprint.post("/admin/lti/keys/rotate")
+@login_required
+def rotate_key() -> Any:
+    admin = _admin()
+    typed = request.form.get("keep_days", "").strip()
+    try:
+        new = keys.rotate(int(typed), admin)
+    except ValueError:
+        return _platforms_page(
+            f"Keep the old key published for a whole number of days from 0 to {keys.KEEP_DAYS_MAX}, not {typed!r}.",
+            None, 400,
+        )  # fmt: skip
+    flash(f"The tool now signs with key {new.kid[:12]}…; the old key stays published until its date.")
     return redirect(url_for("lti.platforms_page"), code=303)

@@ -3,22 +3,31 @@ results written directly (grading is tested elsewhere) and the passback task's f
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy import func, select, update
+from support.databases import temporary_database
+from werkzeug.serving import make_server
 
 from grader.accounts.models import User
+from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.courses.models import Course, Enrollment
 from grader.domain_events import ResultCommitted, announce
 from grader.extensions import db
-from grader.lti import passback
+from grader.lti import passback, platforms
 from grader.lti.models import LtiContext, LtiGradePassback, LtiUsedNonce, LtiUser, PassbackState
 from grader.submissions.models import Result, State, StoredFile, Submission
 
@@ -125,3 +134,37 @@ def send_pending(stack: Stack) -> list[str]:
 
 def snapshot(stack: Stack) -> tuple[int, ...]:
     return tuple(stack.count(m) for m in (User, Course, Enrollment, LtiUser, LtiContext, LtiUsedNonce))
+
+
+@contextlib.contextmanager
+def lti_stack(storage: Path, redis_url: str) -> Iterator[Stack]:
+    """The grader on a real threaded server (its own PostgreSQL database, ``redis_url`` as the broker)
+    and the test LMS, registered with each other."""
+    redis.Redis.from_url(redis_url).flushdb()
+    with temporary_database("grader_lti") as url:
+        app = create_app(
+            {"GRADER_ENV": "test", "GRADER_DATABASE_URL": url, "GRADER_REDIS_URL": redis_url,
+             "GRADER_STORAGE_DIR": str(storage)}
+        )  # fmt: skip
+        with app.app_context():
+            upgrade()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        tool = f"http://127.0.0.1:{server.server_port}"
+        lms = TestLms()
+        lms.tool = {"login": f"{tool}/lti/login", "launch": f"{tool}/lti/launch", "jwks": f"{tool}/lti/jwks"}
+        with app.app_context():
+            platforms.register(
+                platforms.PlatformForm(
+                    issuer=lms.issuer, client_id=lms.client_id, auth_login_url=f"{lms.url}/auth",
+                    auth_token_url=f"{lms.url}/token", key_set_url=f"{lms.url}/jwks",
+                    deployment_ids=[lms.deployment_id], name="Test LMS",
+                )
+            )  # fmt: skip
+        try:
+            yield Stack(app, tool, lms)
+        finally:
+            lms.stop()
+            server.shutdown()
+            with app.app_context():
+                db.engine.dispose()

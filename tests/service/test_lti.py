@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,19 +20,15 @@ import jwt
 import pytest
 import redis
 import requests
-from flask_migrate import upgrade
 from sqlalchemy import select, update
-from support.databases import temporary_database
-from werkzeug.serving import make_server
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
-from grader.app import create_app
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db, utcnow
-from grader.lti import passback, platforms, roster
+from grader.lti import passback, roster
 from grader.lti.models import (
     LtiContext,
     LtiGradePassback,
@@ -44,46 +39,27 @@ from grader.lti.models import (
 from grader.submissions import adjustments
 from grader.submissions.models import Submission
 
-from .lti_browser import Stack, course_of, form_of, graded, launch, regraded, send_pending, snapshot, user_of
-from .lti_platform import INSTRUCTOR, LEARNER, MENTOR, LaunchSpec, TestLms
+from .lti_browser import (
+    Stack,
+    course_of,
+    form_of,
+    graded,
+    launch,
+    lti_stack,
+    regraded,
+    send_pending,
+    snapshot,
+    user_of,
+)
+from .lti_platform import INSTRUCTOR, LEARNER, MENTOR, LaunchSpec
 
 REDIS_URL = os.environ.get("GRADER_TEST_LTI_REDIS", "redis://127.0.0.1:6379/6")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    with temporary_database("grader_lti") as url:
-        app = create_app(
-            {
-                "GRADER_ENV": "test",
-                "GRADER_DATABASE_URL": url,
-                "GRADER_REDIS_URL": REDIS_URL,
-                "GRADER_STORAGE_DIR": str(tmp_path_factory.mktemp("lti-storage")),
-            }
-        )
-        with app.app_context():
-            upgrade()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        tool = f"http://127.0.0.1:{server.server_port}"
-        lms = TestLms()
-        lms.tool = {"login": f"{tool}/lti/login", "launch": f"{tool}/lti/launch", "jwks": f"{tool}/lti/jwks"}
-        with app.app_context():
-            platforms.register(
-                platforms.PlatformForm(
-                    issuer=lms.issuer, client_id=lms.client_id, auth_login_url=f"{lms.url}/auth",
-                    auth_token_url=f"{lms.url}/token", key_set_url=f"{lms.url}/jwks",
-                    deployment_ids=[lms.deployment_id], name="Test LMS",
-                )
-            )  # fmt: skip
-        try:
-            yield Stack(app, tool, lms)
-        finally:
-            lms.stop()
-            server.shutdown()
-            with app.app_context():
-                db.engine.dispose()
+    with lti_stack(tmp_path_factory.mktemp("lti-storage"), REDIS_URL) as running:
+        yield running
 
 
 def test_first_launches_make_the_course_the_users_and_enrollments_and_land_on_the_right_page(stack):
