@@ -40,8 +40,9 @@ def line_items(course_id: int) -> list[LtiLineItem]:
     )
 
 
-def passbacks(course_id: int, limit: int = 200) -> list[PassbackRow]:
-    """The latest passbacks of the course, newest first (failed ones are never hidden by the limit)."""
+def passbacks(course_id: int, limit: int = 200, assignment_id: int | None = None) -> list[PassbackRow]:
+    """The latest passbacks of the course (or of one of its assignments), newest first (failed ones are
+    never hidden by the limit)."""
     query = (
         select(LtiGradePassback, User.name, Assignment.title)
         .join(LtiLineItem, LtiLineItem.id == LtiGradePassback.line_item_id)
@@ -51,6 +52,8 @@ def passbacks(course_id: int, limit: int = 200) -> list[PassbackRow]:
         .join(User, User.id == LtiUser.user_id)
         .where(LtiContext.course_id == course_id)
     )
+    if assignment_id is not None:
+        query = query.where(LtiLineItem.assignment_id == assignment_id)
     failed = db.session.execute(query.where(LtiGradePassback.state == PassbackState.FAILED)).all()
     latest = db.session.execute(query.order_by(LtiGradePassback.id.desc()).limit(limit)).all()
     seen: set[int] = set()
@@ -86,3 +89,30 @@ def counts(course_id: int) -> dict[str, int]:
         .group_by(LtiGradePassback.state)
     ).all()
     return {state.value: 0 for state in PassbackState} | {state.value: int(n) for state, n in rows}
+
+
+@dataclass
+class AssignmentPassbacks:
+    assignment_id: int
+    title: str
+    sent: int
+    pending: int
+    failed: int
+
+
+def by_assignment(course_id: int) -> list[AssignmentPassbacks]:
+    """Each assignment's passbacks counted by state: where the LMS gradebook stands, per column."""
+    rows = db.session.execute(
+        select(Assignment.id, Assignment.title, LtiGradePassback.state, func.count())
+        .join(LtiLineItem, LtiLineItem.id == LtiGradePassback.line_item_id)
+        .join(LtiContext, LtiContext.id == LtiLineItem.context_id)
+        .join(Assignment, Assignment.id == LtiLineItem.assignment_id)
+        .where(LtiContext.course_id == course_id)
+        .group_by(Assignment.id, Assignment.title, LtiGradePassback.state)
+        .order_by(Assignment.id)
+    ).all()
+    found: dict[int, AssignmentPassbacks] = {}
+    for assignment_id, title, state, n in rows:
+        entry = found.setdefault(assignment_id, AssignmentPassbacks(assignment_id, title, 0, 0, 0))
+        setattr(entry, state.value, int(n))
+    return list(found.values())

@@ -19,6 +19,7 @@ retried from the course's LMS page.
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from typing import NamedTuple
 
 import requests
 from flask import current_app
@@ -46,10 +47,19 @@ def backoff(attempt: int) -> timedelta:
     return FIRST_RETRY * (1 << min(attempt - 1, 10))
 
 
-def best_score(user_id: int, assignment: Assignment) -> tuple[float, float] | None:
-    """(score, its maximum) of the student's best result, 0 if every run failed, None if nothing counts."""
+class Best(NamedTuple):
+    """A student's grade for an assignment, as the LMS is told it."""
+
+    score: float
+    maximum: float
+    submission_id: int | None  # the result it comes from (None: every run failed)
+
+
+def best_score(user_id: int, assignment: Assignment) -> Best | None:
+    """The student's best result (score, its maximum, its submission), 0 if every run failed, None if
+    nothing counts."""
     rows = db.session.execute(
-        select(Result.score, Result.max_score, Submission.state)
+        select(Result.score, Result.max_score, Submission.state, Submission.id)
         .join(Submission, Submission.id == Result.submission_id)
         .join(AssignmentVersion, AssignmentVersion.id == Submission.assignment_version_id)
         .where(
@@ -60,11 +70,32 @@ def best_score(user_id: int, assignment: Assignment) -> tuple[float, float] | No
             Submission.state.in_([State.SCORED, State.FAILED]),
         )
     ).all()
-    scored = [(s, m) for s, m, _ in rows if s is not None and m]
+    scored = [Best(s, m, i) for s, m, _, i in rows if s is not None and m]
     if scored:
-        return max(scored, key=lambda pair: pair[0] / pair[1])
-    failed = [m for s, m, state in rows if state is State.FAILED and m]
-    return (0.0, failed[0]) if failed else None
+        return max(scored, key=lambda best: best.score / best.maximum)
+    failed = [m for s, m, state, _ in rows if state is State.FAILED and m]
+    return Best(0.0, failed[0], None) if failed else None
+
+
+COMMENT_MAX = 1000
+
+
+def comment_for(best: Best) -> str:
+    """What the LMS gradebook shows beside the score: the score, the metric and where the result is
+    (an instructor's reason too, when the score was set by hand)."""
+    result = db.session.scalar(select(Result).where(Result.submission_id == best.submission_id))
+    if result is None:
+        return "Every submitted run failed: see the submissions in the grader for why."
+    parts = [f"{best.score:g} / {best.maximum:g} points"]
+    if result.metric_value is not None:
+        parts.append(f"{result.metric_name} {result.metric_value:.4g} on the hidden set")
+    adjustment = result.adjustment
+    if adjustment is not None and adjustment.active:
+        parts.append(f"score set by hand (grader's own: {adjustment.machine_score}): {adjustment.reason}")
+    base = current_app.extensions["grader.config"].public_url or ""
+    parts.append(f"submission {best.submission_id}: {base}/submissions/{best.submission_id}/result")
+    text = " · ".join(parts)
+    return text if len(text) <= COMMENT_MAX else text[: COMMENT_MAX - 1] + "…"
 
 
 def on_grade(event: GradeCommitted) -> AfterCommit | None:
@@ -197,6 +228,7 @@ def send(passback_id: int) -> str:
             .set_grading_progress("FullyGraded")  # Canvas ignores scores without it
             .set_user_id(lti_user.sub)
             .set_timestamp(stamp.replace(tzinfo=UTC).isoformat(timespec="milliseconds"))
+            .set_comment(comment_for(best))
         )
         lineitems.ags_service(item.context).put_grade(grade, LineItem({"id": url}))
     except LtiServiceException as exc:
@@ -269,3 +301,31 @@ def retry_failed(course_id: int) -> int:
     for passback_id in ids:
         queue(passback_id)
     return len(ids)
+
+
+def send_again(passback_id: int, course_id: int) -> bool:
+    """Staff's "send again" on one passback of their course, whatever its state (a score the LMS lost
+    or an instructor changed there): pending, tried anew, queued after the commit. False if it is
+    not the course's."""
+    found = db.session.scalar(
+        select(LtiGradePassback.id)
+        .join(LtiGradePassback.line_item)
+        .join(LtiContext, LtiContext.id == LtiLineItem.context_id)
+        .where(LtiGradePassback.id == passback_id, LtiContext.course_id == course_id)
+    )
+    if found is None:
+        return False
+    db.session.execute(
+        update(LtiGradePassback)
+        .where(LtiGradePassback.id == passback_id)
+        .values(
+            state=PassbackState.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    queue(passback_id)
+    return True

@@ -209,14 +209,29 @@ def _staff_course(course_id: int) -> Course:
 @login_required
 def course_lti(course_id: int) -> str:
     course = _staff_course(course_id)
+    per_assignment = overview.by_assignment(course.id)
+    chosen = request.args.get("assignment", type=int)
+    shown = next((a for a in per_assignment if a.assignment_id == chosen), None)
     return render_template(
         "lti/course.html",
         course=course,
         contexts=roster.contexts_of(course.id),
         line_items=overview.line_items(course.id),
-        passbacks=overview.passbacks(course.id),
+        passbacks=overview.passbacks(course.id, assignment_id=shown.assignment_id if shown else None),
         counts=overview.counts(course.id),
+        per_assignment=per_assignment,
+        shown=shown,
     )
+
+
+@blueprint.post("/courses/<int:course_id>/lti/passbacks/<int:passback_id>/send-again")
+@login_required
+def send_again(course_id: int, passback_id: int) -> Any:
+    course = _staff_course(course_id)
+    if not passback.send_again(passback_id, course.id):
+        abort(404, f"There is no passback {passback_id} in {course.code}.")
+    flash("The score is being sent to the LMS again; reload this page in a moment to see its answer.")
+    return redirect(request.referrer or url_for("lti.course_lti", course_id=course.id), code=303)
 
 
 @blueprint.post("/courses/<int:course_id>/lti/contexts/<int:context_id>/roster")

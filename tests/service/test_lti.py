@@ -177,6 +177,43 @@ def test_grade_passback_after_grading_and_after_a_regrade(stack):
     assert page.status_code == 200 and 'id="lti-passbacks"' in page.text and "sent" in page.text
 
 
+def test_scores_carry_a_comment_and_staff_see_each_assignments_passbacks_and_send_one_again(stack):
+    lms = stack.lms
+    [placed] = [i for i in lms.line_items.values() if i["tag"] == "grader"]
+    assignment_id = int(placed["resourceId"].rsplit("-", 1)[1])
+    submission_id = graded(stack, "student-1", assignment_id, 93.0)
+    assert send_pending(stack) == ["sent"]
+    comment = lms.scores[-1][1]["comment"]
+    assert comment.startswith("93 / 100 points · rmse 0.1 on the hidden set · ")
+    assert comment.endswith(f"/submissions/{submission_id}/result")
+    browser = requests.Session()
+    launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), browser)
+    course_id = course_of(stack).id
+    page = html.unescape(
+        browser.get(f"{stack.tool}/courses/{course_id}/lti?assignment={assignment_id}", timeout=30).text
+    )
+    assert 'id="passbacks-by-assignment"' in page and 'id="passbacks-filter"' in page
+    with stack.app.app_context():
+        row = db.session.scalars(
+            select(LtiGradePassback).where(LtiGradePassback.submission_id == submission_id)
+        ).one()
+        passback_id, before = row.id, len(lms.scores)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    again = browser.post(
+        f"{stack.tool}/courses/{course_id}/lti/passbacks/{passback_id}/send-again",
+        data={"csrf_token": token},
+        timeout=30,
+    )
+    assert again.status_code == 200 and "being sent to the LMS again" in html.unescape(again.text)
+    assert send_pending(stack) == ["sent"] and len(lms.scores) == before + 1
+    other = browser.post(
+        f"{stack.tool}/courses/{course_id}/lti/passbacks/999999/send-again",
+        data={"csrf_token": token},
+        timeout=30,
+    )
+    assert other.status_code == 404
+
+
 def test_a_score_set_by_hand_goes_to_the_lms_gradebook_and_giving_it_back_too(stack):
     lms = stack.lms
     [placed] = [i for i in lms.line_items.values() if i["tag"] == "grader"]
