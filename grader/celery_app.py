@@ -69,6 +69,8 @@ def celery_init_app(app: Flask) -> Celery:
             # Webhook retries are due rows, not ETA tasks: the sweep sends whatever has come due.
             "webhooks": {"task": "grader.webhooks_sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
             "lti-sweep": {"task": "grader.lti.sweep", "schedule": LTI_SWEEP_SECONDS},
+            # Members who joined or left the LMS course, before they launch (or after they left).
+            "lti-rosters": {"task": "grader.lti.roster_all", "schedule": config.lti_roster_hours * 3600.0},
         },
         worker_hijack_root_logger=False,
     )

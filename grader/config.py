@@ -198,6 +198,7 @@ class ServiceConfig:
     # must match exactly, whatever proxy sits in front); None: taken from each request's host.
     public_url: str | None = None
     webhook_backoff_seconds: int = 30  # the first retry of a failed webhook delivery; doubled each time
+    lti_roster_hours: int = 6  # every linked LMS course's roster is synced this often (beat)
     # Webhooks to loopback, private and link-local addresses (the grader's own network, cloud metadata)
     # are refused unless this is set: for development and tests on one machine only.
     webhook_allow_private: bool = False
@@ -289,6 +290,7 @@ class ServiceConfig:
             grading_queue=queue,
             public_url=public_url,
             webhook_backoff_seconds=number("GRADER_WEBHOOK_BACKOFF_SECONDS", 30, 1),
+            lti_roster_hours=number("GRADER_LTI_ROSTER_HOURS", 6, 1),
             webhook_allow_private=_flag("GRADER_WEBHOOK_ALLOW_PRIVATE", get("GRADER_WEBHOOK_ALLOW_PRIVATE")),
             reference_runs=_flag(
                 "GRADER_REFERENCE_RUNS", get("GRADER_REFERENCE_RUNS", "0" if mode == "test" else "1")

@@ -7,14 +7,16 @@ from sqlalchemy import select
 from grader.accounts.models import Role, User
 from grader.extensions import db
 
-from .models import Enrollment
+from .models import Enrollment, current_member
 
 STAFF_ROLES = (Role.INSTRUCTOR, Role.ADMIN)
 
 
 def _role_in(user: User, course_id: int) -> Role | None:
     return db.session.scalar(
-        select(Enrollment.role).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
+        select(Enrollment.role).where(
+            Enrollment.user_id == user.id, Enrollment.course_id == course_id, current_member()
+        )
     )
 
 

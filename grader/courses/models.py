@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grader.accounts.models import Role, User
@@ -31,6 +31,14 @@ class Enrollment(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[Role] = mapped_column(str_enum(Role))
     # The name this student shows on the course's leaderboards (chosen by them; None: not shown).
     pseudonym: Mapped[str | None] = mapped_column(String(40))
+    # When the LMS's roster stopped listing them (None: a member). Their access ends; their
+    # submissions and grades stay, shown to staff as "left"; a later roster or launch brings them back.
+    left_at: Mapped[datetime | None]
 
     course: Mapped[Course] = relationship()
     user: Mapped[User] = relationship()
+
+
+def current_member() -> ColumnElement[bool]:
+    """An enrollment that gives access: not marked as left by the LMS's roster."""
+    return Enrollment.left_at.is_(None)

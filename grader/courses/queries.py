@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from grader.accounts.models import Role, User
 from grader.extensions import db
 
-from .models import Course, Enrollment
+from .models import Course, Enrollment, current_member
 
 
 def courses_of(user: User, offset: int, limit: int) -> tuple[list[tuple[Course, Role]], int]:
@@ -19,7 +19,7 @@ def courses_of(user: User, offset: int, limit: int) -> tuple[list[tuple[Course, 
         )
         return [(course, Role.ADMIN) for course in courses], int(total)
     mine = select(Course, Enrollment.role).join(Enrollment, Enrollment.course_id == Course.id)
-    mine = mine.where(Enrollment.user_id == user.id)
+    mine = mine.where(Enrollment.user_id == user.id, current_member())
     total = db.session.scalar(select(func.count()).select_from(mine.subquery())) or 0
     rows = db.session.execute(mine.order_by(Course.code, Course.id).offset(offset).limit(limit)).all()
     return [(course, role) for course, role in rows], int(total)
@@ -33,6 +33,8 @@ def course_role(user: User, course_id: int) -> tuple[Course, Role] | None:
     if user.role is Role.ADMIN:
         return course, Role.ADMIN
     role = db.session.scalar(
-        select(Enrollment.role).where(Enrollment.user_id == user.id, Enrollment.course_id == course_id)
+        select(Enrollment.role).where(
+            Enrollment.user_id == user.id, Enrollment.course_id == course_id, current_member()
+        )
     )
     return (course, role) if role is not None else None

@@ -114,4 +114,5 @@ def enroll(course_id: int, user: User, role: Role) -> bool:
         return True
     if enrollment.role is not Role.ADMIN:
         enrollment.role = role
+    enrollment.left_at = None  # the LMS lists them (or launched them): a member again
     return False

@@ -115,6 +115,9 @@ class LtiContext(db.Model):  # type: ignore[name-defined,misc]
     memberships_url: Mapped[str | None] = mapped_column(String(500))
     roster_synced_at: Mapped[datetime | None]
     roster_error: Mapped[str | None] = mapped_column(Text)
+    # The sync in progress (None: none), and the last one's counts (pages, members, new, left, back).
+    roster_started_at: Mapped[datetime | None]
+    roster_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     platform: Mapped[LtiPlatform] = relationship()

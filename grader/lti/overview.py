@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
+from grader.courses.models import Enrollment
 from grader.extensions import db
 
 from .models import LtiContext, LtiGradePassback, LtiLineItem, LtiUser, PassbackState
@@ -116,3 +117,14 @@ def by_assignment(course_id: int) -> list[AssignmentPassbacks]:
         entry = found.setdefault(assignment_id, AssignmentPassbacks(assignment_id, title, 0, 0, 0))
         setattr(entry, state.value, int(n))
     return list(found.values())
+
+
+def left_members(course_id: int) -> list[tuple[str, str, datetime]]:
+    """The course's members the LMS's roster no longer lists: name, email, when they were marked."""
+    rows = db.session.execute(
+        select(User.name, User.email, Enrollment.left_at)
+        .join(Enrollment, Enrollment.user_id == User.id)
+        .where(Enrollment.course_id == course_id, Enrollment.left_at.is_not(None))
+        .order_by(Enrollment.left_at.desc())
+    ).all()
+    return [(name, email, left_at) for name, email, left_at in rows if left_at is not None]

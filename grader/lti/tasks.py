@@ -28,3 +28,9 @@ def sweep() -> dict[str, int]:
     """Every minute: passbacks whose retry time came, expired login states and nonces, and tool keys
     past their retirement date."""
     return passback.sweep() | launch.purge_expired() | {"retired_keys": keys.prune()}
+
+
+@shared_task(name="grader.lti.roster_all")
+def roster_all() -> int:
+    """Beat's: a roster sync of every linked course (each on its own task)."""
+    return roster.sync_all()

@@ -221,6 +221,7 @@ def course_lti(course_id: int) -> str:
         counts=overview.counts(course.id),
         per_assignment=per_assignment,
         shown=shown,
+        left_members=overview.left_members(course.id),
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.access import STAFF_ROLES
-from grader.courses.models import Course, Enrollment
+from grader.courses.models import Course, Enrollment, current_member
 from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
@@ -55,12 +55,12 @@ def visible_assignments(user: User) -> list[AssignmentRow]:
     staff_courses: set[int] | None = None
     if user.role is not Role.ADMIN:
         query = query.join(Enrollment, Enrollment.course_id == Assignment.course_id).where(
-            Enrollment.user_id == user.id
+            Enrollment.user_id == user.id, current_member()
         )
         staff_courses = set(
             db.session.scalars(
                 select(Enrollment.course_id).where(
-                    Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES)
+                    Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES), current_member()
                 )
             )
         )
@@ -82,7 +82,7 @@ def taught_courses(user: User) -> list[Course]:
     query = select(Course).order_by(Course.code)
     if user.role is not Role.ADMIN:
         query = query.join(Enrollment, Enrollment.course_id == Course.id).where(
-            Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES)
+            Enrollment.user_id == user.id, Enrollment.role.in_(STAFF_ROLES), current_member()
         )
     return list(db.session.scalars(query))
 

@@ -20,7 +20,7 @@ import jwt
 import pytest
 import redis
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
@@ -300,6 +300,46 @@ def test_roster_sync_follows_both_pages(stack):
             )
             is Role.STUDENT
         )
+
+
+def test_members_who_leave_the_lms_course_lose_access_keep_their_work_and_come_back(stack):
+    course = course_of(stack)
+    with stack.app.app_context():
+        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.course_id == course.id))
+        context_id = db.session.scalar(select(LtiContext.id).where(LtiContext.course_id == course.id))
+    ada = requests.Session()  # student-1, in the course, with graded work
+    launch(stack, LaunchSpec(sub="student-1", roles=[LEARNER]), ada)
+    assert ada.get(f"{stack.tool}/assignments/{assignment_id}", timeout=30).status_code == 200
+    everyone = list(stack.lms.members)
+    stack.lms.members = []  # an LMS answering with nobody: nobody is removed
+    with stack.app.app_context():
+        assert roster.sync(context_id).left == 0
+    stack.lms.members = [m for m in everyone if m["user_id"] != "student-1"]
+    with stack.app.app_context():
+        report = roster.sync(context_id)
+        assert (report.left, report.returned) == (1, 0)
+        ada_id = user_of(stack, "student-1").id
+        left_at = db.session.scalar(
+            select(Enrollment.left_at).where(Enrollment.user_id == ada_id, Enrollment.course_id == course.id)
+        )
+        submissions = db.session.scalar(select(func.count(Submission.id)).where(Submission.user_id == ada_id))
+        context = db.session.get(LtiContext, context_id)
+        assert context.roster_started_at is None and context.roster_report["left"] == 1
+    assert left_at is not None and submissions > 0  # marked, not deleted; the work stays
+    assert ada.get(f"{stack.tool}/assignments/{assignment_id}", timeout=30).status_code == 404
+    teacher = requests.Session()
+    launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), teacher)
+    page = html.unescape(teacher.get(f"{stack.tool}/courses/{course.id}/lti", timeout=30).text)
+    assert 'id="lti-left-members"' in page and "1 left, 0 back" in page
+    stack.lms.members = everyone  # back in the LMS course
+    with stack.app.app_context():
+        assert roster.sync(context_id).returned == 1
+    assert ada.get(f"{stack.tool}/assignments/{assignment_id}", timeout=30).status_code == 200
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.delete("outbound")
+    with stack.app.app_context():
+        assert roster.sync_all() == 1  # beat's: every linked course whose LMS offers its roster
+    assert broker.llen("outbound") == 1
 
 
 REFUSALS = {
