@@ -29,6 +29,7 @@ class Action(enum.StrEnum):
     PLATFORM_DISABLED = "platform_disabled"
     PLATFORM_ENABLED = "platform_enabled"
     TOOL_KEY_ROTATED = "tool_key_rotated"
+    LMS_COURSE_LINKED = "lms_course_linked"
 
 
 WORDS = {
@@ -48,6 +49,7 @@ WORDS = {
     Action.PLATFORM_DISABLED: "disabled an LMS platform",
     Action.PLATFORM_ENABLED: "enabled an LMS platform again",
     Action.TOOL_KEY_ROTATED: "rotated the tool's LTI signing key",
+    Action.LMS_COURSE_LINKED: "linked an LMS course to another course",
 }
 
 

@@ -70,7 +70,7 @@ def _provision(valid: ValidLaunch) -> Landing:
             "grader: instructors, teaching assistants, course administrators and learners have access.",
             403,
         )
-    context = _context_for(valid)
+    context, made = _context_for(valid)
     user, _ = identities.user_for(valid.platform, claims, role)
     identities.enroll(context.course_id, user, role)
     db.session.flush()
@@ -98,6 +98,11 @@ def _provision(valid: ValidLaunch) -> Landing:
         _adopt_link_line_item(context, assignment, claims)
         return Landing(user.id, "assignment", assignment.id, messages)
     if role is Role.INSTRUCTOR:
+        if made:
+            messages.append(
+                "A course was made here for this LMS course. If you already teach this class in the grader, "
+                "link the LMS course to that course on this course's LMS page instead."
+            )
         messages.append(
             "This LMS link opens no assignment yet: add one through the LMS's content picker (deep linking)."
         )
@@ -114,7 +119,8 @@ def _free_code(wanted: str) -> str:
     return code
 
 
-def _context_for(valid: ValidLaunch) -> LtiContext:
+def _context_for(valid: ValidLaunch) -> tuple[LtiContext, bool]:
+    """The LMS course's link (made, with a course of its own, on its first launch); whether it was made."""
     claim = valid.claims.get(CLAIM + "context") or {}
     context_id = str(claim.get("id") or "")
     if not context_id:
@@ -127,6 +133,7 @@ def _context_for(valid: ValidLaunch) -> LtiContext:
         )
     )
     title = str(claim.get("title") or claim.get("label") or "LMS course")[:200]
+    made = context is None
     if context is None:
         # A course of its own, never one found by code: a label is no proof of owning a course here.
         course = Course(code=_free_code(str(claim.get("label") or title)), title=title)
@@ -146,7 +153,7 @@ def _context_for(valid: ValidLaunch) -> LtiContext:
     if nrps.get("context_memberships_url"):
         context.memberships_url = nrps["context_memberships_url"]
     db.session.flush()
-    return context
+    return context, made
 
 
 def _resource_link_assignment(

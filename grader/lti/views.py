@@ -33,7 +33,7 @@ from grader.courses.models import Course
 from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
 
-from . import deep_linking, keys, overview, passback, platforms, provisioning, roster
+from . import deep_linking, keys, linking, overview, passback, platforms, provisioning, roster
 from .launch import STATE_LIFETIME, LaunchRefused, start_login, state_cookie_name
 from .models import LtiContext, LtiPlatform
 from .toolconf import PlatformError
@@ -222,7 +222,26 @@ def course_lti(course_id: int) -> str:
         per_assignment=per_assignment,
         shown=shown,
         left_members=overview.left_members(course.id),
+        link_choices={c.id: linking.choices(_user(), c) for c in roster.contexts_of(course.id)},
     )
+
+
+@blueprint.post("/courses/<int:course_id>/lti/contexts/<int:context_id>/link")
+@login_required
+def link_context(course_id: int, context_id: int) -> Any:
+    course = _staff_course(course_id)
+    context = db.session.get(LtiContext, context_id)
+    if context is None or context.course_id != course.id:
+        abort(404, f"{course.code} is not linked to LMS course {context_id}.")
+    target = db.session.get(Course, request.form.get("course_id", type=int) or 0)
+    if target is None:
+        abort(400, "Choose one of your courses to link the LMS course to.")
+    try:
+        members = linking.link(context, target, _user())
+    except linking.LinkRefused as refused:
+        abort(refused.status, refused.message)
+    flash(f"{context.title!r} now opens {target.code}: {members} of its members were enrolled there.")
+    return redirect(url_for("lti.course_lti", course_id=target.id), code=303)
 
 
 @blueprint.post("/courses/<int:course_id>/lti/passbacks/<int:passback_id>/send-again")

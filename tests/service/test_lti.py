@@ -26,9 +26,10 @@ from grader.accounts.models import Role
 from grader.accounts.services import create_user
 from grader.assignments.models import Assignment
 from grader.assignments.services import publish
+from grader.audit.models import Action, AuditEntry
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db, utcnow
-from grader.lti import passback, roster
+from grader.lti import linking, passback, roster
 from grader.lti.models import (
     LtiContext,
     LtiGradePassback,
@@ -340,6 +341,52 @@ def test_members_who_leave_the_lms_course_lose_access_keep_their_work_and_come_b
     with stack.app.app_context():
         assert roster.sync_all() == 1  # beat's: every linked course whose LMS offers its roster
     assert broker.llen("outbound") == 1
+
+
+def test_an_instructor_links_a_new_lms_course_to_the_course_they_already_teach(stack):
+    first = course_of(stack)  # made by course-1's first launch; it has assignments
+    teacher = requests.Session()
+    landed = launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR], context_id="course-2"), teacher)
+    assert "A course was made here for this LMS course" in html.unescape(landed.text)
+    with stack.app.app_context():
+        context = db.session.scalar(select(LtiContext).where(LtiContext.context_id == "course-2"))
+        made, context_id = context.course_id, context.id
+    assert made != first.id
+    page = html.unescape(teacher.get(f"{stack.tool}/courses/{made}/lti", timeout=30).text)
+    assert "Link to another of your courses" in page and f'<option value="{first.id}">' in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    linked = teacher.post(
+        f"{stack.tool}/courses/{made}/lti/contexts/{context_id}/link", data={"csrf_token": token, "course_id": first.id},
+        timeout=30,
+    )  # fmt: skip
+    assert linked.status_code == 200 and linked.url == f"{stack.tool}/courses/{first.id}/lti"
+    assert "now opens" in html.unescape(linked.text)
+    with stack.app.app_context():
+        assert db.session.get(LtiContext, context_id).course_id == first.id
+        assert db.session.get(Course, made) is None  # made for the link, empty, used by nothing: gone
+        entry = db.session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.course_id == first.id, AuditEntry.action == Action.LMS_COURSE_LINKED
+            )
+        ).one()
+        assert entry.details["to"] == first.code and "<grace@example.edu>" in entry.actor_label
+    # A student of the second LMS course now lands in the first grader course.
+    bo = launch(
+        stack, LaunchSpec(sub="student-7", roles=[LEARNER], context_id="course-2", email="bo7@example.edu")
+    )
+    assert bo.status_code == 200
+    with stack.app.app_context():
+        bo_id = user_of(stack, "student-7").id
+        assert db.session.scalar(select(Enrollment.course_id).where(Enrollment.user_id == bo_id)) == first.id
+        # A course with assignments keeps its LMS link: work would be split between two courses.
+        other = Course(code="ELSEWHERE-LTI", title="Another class")
+        db.session.add(other)
+        db.session.flush()
+        grace = user_of(stack, "teacher-1")
+        db.session.add(Enrollment(course_id=other.id, user_id=grace.id, role=Role.INSTRUCTOR))
+        db.session.commit()
+        with pytest.raises(linking.LinkRefused, match="already has assignments"):
+            linking.link(db.session.get(LtiContext, context_id), other, grace)
 
 
 REFUSALS = {
