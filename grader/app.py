@@ -72,12 +72,13 @@ def _blueprints() -> list[Blueprint]:
     from grader.rest import assignments, courses, grades, submissions
     from grader.rest import blueprint as rest
     from grader.rest import sweeps as sweeps_api
+    from grader.rest import teams as teams_api
     from grader.rest import webhooks as webhooks_api
-    from grader.web import auth, drafts, leaderboards, publishing, staff, sweeps, views
+    from grader.web import auth, drafts, leaderboards, publishing, staff, sweeps, teams, views
     from grader.webhooks import views as webhook_pages
 
-    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps]
-    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api]
+    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, teams]
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, teams_api]
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
         *(module.api.blueprint for module in apis), rest, metrics,
@@ -94,12 +95,13 @@ def _sqlite_wal(connection: object, _: object) -> None:
 def _import_models() -> None:
     """Every model module, so that metadata (and migrations) see all tables."""
     from grader.accounts import models as accounts  # noqa: F401
-    from grader.audit import models as audit  # noqa: F401
     from grader.assignments import models as assignments  # noqa: F401
+    from grader.audit import models as audit  # noqa: F401
     from grader.courses import models as courses  # noqa: F401
     from grader.lti import models as lti  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
+    from grader.teams import models as teams  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401
 
 

@@ -60,7 +60,7 @@ def record(
     return entry
 
 
-def _of_course(course_id: int, action: Action | None) -> sa.Select[tuple[AuditEntry]]:
+def _of_course(course_id: int, action: Action | None) -> sa.Select[AuditEntry]:
     query = sa.select(AuditEntry).where(AuditEntry.course_id == course_id)
     if action is not None:
         query = query.where(AuditEntry.action == action)
