@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.domain_events import AfterCommit, GradeCommitted
 from grader.extensions import db, utcnow
-from grader.submissions.credit import owned_by
+from grader.submissions.credit import credited_to
 from grader.submissions.models import Result, State, Submission, counts_as_grade
 from grader.teams.queries import member_ids
 
@@ -57,7 +57,7 @@ def best_score(user_id: int, assignment: Assignment) -> tuple[float, float] | No
         .join(AssignmentVersion, AssignmentVersion.id == Submission.assignment_version_id)
         .where(
             AssignmentVersion.assignment_id == assignment.id,
-            owned_by(user_id),
+            credited_to(user_id),
             Submission.is_reference.is_(False),
             counts_as_grade(),
             Submission.state.in_([State.SCORED, State.FAILED]),
@@ -127,8 +127,10 @@ def stage_for_submission(submission_id: int) -> list[int]:
 
 
 def _credited(submission: Submission) -> list[int]:
-    """The students the submission's grade goes to: its team's members, or its uploader."""
-    return member_ids(submission.team_id) if submission.team_id is not None else [submission.user_id]
+    """The students the submission's grade goes to: its team's members, or its uploader (as the
+    scoreboard credits it)."""
+    members = member_ids(submission.team_id) if submission.team_id is not None else []
+    return members or [submission.user_id]
 
 
 def queue(passback_id: int) -> bool:

@@ -16,13 +16,14 @@ from grader.audit.models import Action
 from grader.audit.services import Subject, record
 from grader.courses.access import course_student, is_staff
 from grader.denials import StaffOnly
+from grader.engine.rules import TEAM_SIZE_MAX
 from grader.extensions import db
 
 from .models import Team, TeamMember
 from .queries import team_of
 
 NAME_MAX = 80
-SIZE_MAX = 50  # members a team may be set to hold: beyond it a "team" is a class
+SIZE_MAX = TEAM_SIZE_MAX
 
 
 @dataclass

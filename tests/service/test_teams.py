@@ -4,6 +4,7 @@ changes recorded in the audit trail; the leaderboard by team name; the API's tea
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -13,7 +14,9 @@ from support.pages import log_in, page_text
 
 from grader.accounts.models import Role
 from grader.accounts.services import issue_token
+from grader.assignments.services import publish_spec
 from grader.audit.models import Action, AuditEntry
+from grader.engine.spec import find
 from grader.extensions import db, utcnow
 from grader.gradebooks.gradebook import gradebook_csv
 from grader.gradebooks.leaderboard import leaderboard
@@ -141,7 +144,7 @@ def test_an_instructor_moves_a_student_and_the_trail_records_it(client, parabolo
     ada, bob, cy, teacher = teamwork["ada"], teamwork["bob"], teamwork["cy"], teamwork["teacher"]
     team = services.create_team(ada, paraboloid, "Pair")
     services.join_team(bob, paraboloid, team.join_code)
-    upload(client, paraboloid.id, issue_token(ada, "t", ["read", "submit"]))
+    grade(upload(client, paraboloid.id, issue_token(ada, "t", ["read", "submit"]))["id"], score=64.0)
     other = services.create_team(cy, paraboloid, "Other")
     with pytest.raises(Exception, match=r"Only the course's instructors can change a team"):
         services.move_member(ada, paraboloid, bob, other, "swap")
@@ -151,6 +154,10 @@ def test_an_instructor_moves_a_student_and_the_trail_records_it(client, parabolo
     assert entry.student_id == bob.id and entry.actor_id == teacher.id and entry.subject_label == "Other"
     assert entry.reason == "Bob worked with Cy from week 2"
     assert entry.details == {"assignment": paraboloid.title, "from": "Pair", "to": "Other"}
+    # The grade is the team's members' now: the boards and the LMS agree.
+    rows = {r.name: r.score for r in scoreboard(paraboloid, per_page=None).rows}
+    assert rows == {"Ada Student": 64.0, "Bob Student": None, "Cy Student": None, "Dee Student": None}
+    assert best_score(ada.id, paraboloid) == (64.0, 100.0) and best_score(bob.id, paraboloid) is None
     # Through the API, with a reason required and a 409 for a full team.
     token = issue_token(teacher, "t", ["read", "grade"])
     url = f"/api/v1/assignments/{paraboloid.id}/teams/members/{bob.id}"
@@ -253,3 +260,55 @@ def test_the_team_api_forms_joins_and_lists(client, paraboloid, teamwork):
     sizes = client.put(f"/api/v1/assignments/{paraboloid.id}/team-sizes", json={"team_min": 1, "team_max": 4},
                        headers=bearer(staff))  # fmt: skip
     assert sizes.get_json() == {"team_min": 1, "team_max": 4}
+
+
+def test_the_spec_sets_a_new_assignment_s_team_sizes(course):
+    spec = find("paraboloid")
+    teamed = dataclasses.replace(
+        spec, submissions=dataclasses.replace(spec.submissions, team_min=2, team_max=3)
+    )
+    assignment = publish_spec(course, teamed)
+    assert (assignment.team_min, assignment.team_max, assignment.in_teams) == (2, 3, True)
+
+
+def test_staff_set_sizes_import_and_move_on_the_teams_page(client, paraboloid, teamwork):
+    ada, bob, teacher = teamwork["ada"], teamwork["bob"], teamwork["teacher"]
+    token = log_in(client, teacher)
+    url = f"/assignments/{paraboloid.id}/teams"
+    refused = client.post(f"{url}/limits", data={"csrf_token": token, "team_min": "3", "team_max": "2"})
+    assert "1 <= smallest <= largest" in page_text(refused, 422)
+    assert (
+        client.post(f"{url}/limits", data={"csrf_token": token, "team_min": "1", "team_max": "2"}).status_code
+        == 302
+    )
+    bad = f"team,email\nRed,{ada.email}\nRed,nobody@example.edu\n".encode()
+    answer = client.post(
+        f"{url}/import", data={"csrf_token": token, "file": (io.BytesIO(bad), "teams.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    body = page_text(answer, 422)
+    assert (
+        "Nothing was imported: 1 problem(s)" in body and "line 3: nobody@example.edu is not a student" in body
+    )
+    good = f"team,email\nRed,{ada.email}\nBlue,{bob.email}\n".encode()
+    answer = client.post(
+        f"{url}/import", data={"csrf_token": token, "file": (io.BytesIO(good), "teams.csv"), "reason": "week 1"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert answer.status_code == 302
+    moved = client.post(
+        f"{url}/move", data={"csrf_token": token, "email": bob.email, "team": "Red", "reason": "asked to"}
+    )
+    assert moved.status_code == 302
+    page = page_text(client.get(f"/assignments/{paraboloid.id}/team"))
+    assert "Bob Student is now in team 'Red'" in page and "Teams (1)" in page  # Blue, left empty, is gone
+    assert team_of(bob.id, paraboloid.id).name == "Red"
+    reasons = db.session.scalars(select(AuditEntry.reason).order_by(AuditEntry.id)).all()
+    assert reasons == ["week 1", "week 1", "asked to"]
+    # A student cannot do any of it.
+    student = client.application.test_client()
+    token = log_in(student, ada)
+    forbidden = student.post(
+        f"{url}/move", data={"csrf_token": token, "email": bob.email, "team": "", "reason": "x"}
+    )
+    assert forbidden.status_code == 403
