@@ -131,6 +131,7 @@ def test_a_team_of_two_submits_both_see_it_and_both_get_the_grade(stack, lms, ba
         bob.get_by_role("link", name=re.compile(f"#{submission_id} paraboloid_fixed.py")).click()
         bob.wait_for_url(re.compile(r"/result$"))
         assert bob.inner_text("#verdict") == "Scored" and bob.inner_text(".score") == score
+        expect(bob.get_by_text("by Ada Student for team Gradient Pair")).to_be_visible()
         bob.screenshot(path=str(ARTIFACTS / "team-result.png"), full_page=True)
         assert not ada_errors and not bob_errors, (ada_errors, bob_errors)
     finally:
