@@ -27,6 +27,8 @@ from .services import (
     record_change,
     remove_member,
     require_team_assignment,
+    settled,
+    team_has_members,
 )
 
 MAX_ROWS = 5000
@@ -120,19 +122,25 @@ def import_teams(by: User, assignment: Assignment, text: str, reason: str = "") 
             422, f"Nothing was imported: {len(problems)} problem(s) to fix in the file.", "file", problems
         )
     done = Imported()
-    for key, members in wanted.items():
-        team = existing.get(key)
-        if team is None:
-            team = new_team(assignment, names[key])
-            done.created.append(team.name)
-        for user in _moved(members, current, key):
-            before = current.get(user.id)
-            if before is not None:
-                remove_member(before, user.id)
+    moves = [(key, user) for key, members in wanted.items() for user in _moved(members, current, key)]
+    with settled():
+        # Everyone leaves first, then joins: a team one row empties may be another row's target.
+        for _, user in moves:
+            if (before := current.get(user.id)) is not None:
+                remove_member(before, user.id, drop_empty=False)
+        for key, user in moves:
+            team = existing.get(key)
+            if team is None:
+                team = existing[key] = new_team(assignment, names[key])
+                done.created.append(team.name)
             add_member(team, user)
             done.placed += 1
-            record_change(by, assignment, user, team, reason or "imported from a CSV file", {"from": before.name if before else None, "to": team.name, "by": "csv import"})  # fmt: skip
-    db.session.commit()
+            before = current.get(user.id)
+            details = {"from": before.name if before else None, "to": team.name, "by": "csv import"}
+            record_change(by, assignment, user, team, reason or "imported from a CSV file", details)
+        for team in {id(t): t for t in current.values()}.values():
+            if team.submitted_at is None and not team_has_members(team):
+                db.session.delete(team)
     return done
 
 

@@ -6,9 +6,12 @@ change is recorded in the audit trail in the change's own transaction."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from grader.accounts.models import User
 from grader.assignments.models import Assignment
@@ -34,6 +37,22 @@ class TeamRefused(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """Write the change and commit it; a race the database caught (a second click, two classmates
+    taking one name or one place) is refused like any other, with nothing written."""
+    try:
+        yield
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise TeamRefused(
+            409,
+            "The teams changed while this was being saved (a classmate or a second click got there "
+            "first); reload the page to see them, then try again.",
+        ) from None
 
 
 def require_team_assignment(assignment: Assignment) -> None:
@@ -94,6 +113,10 @@ def add_member(team: Team, user: User) -> None:
     db.session.flush()
 
 
+def team_has_members(team: Team) -> bool:
+    return _size(team) > 0
+
+
 def _size(team: Team) -> int:
     return int(db.session.scalar(select(func.count()).where(TeamMember.team_id == team.id)) or 0)
 
@@ -103,9 +126,9 @@ def create_team(user: User, assignment: Assignment, name: str) -> Team:
     require_team_assignment(assignment)
     _student(user, assignment)
     _not_in_one(user, assignment)
-    team = new_team(assignment, name)
-    add_member(team, user)
-    db.session.commit()
+    with settled():
+        team = new_team(assignment, name)
+        add_member(team, user)
     return team
 
 
@@ -130,8 +153,8 @@ def join_team(user: User, assignment: Assignment, code: str) -> Team:
     if _size(team) >= assignment.team_max:
         db.session.rollback()
         raise TeamRefused(409, f"Team {team.name!r} is full: {assignment.title!r} allows {assignment.team_max} members per team. Join or form another team.", "code")  # fmt: skip
-    add_member(team, user)
-    db.session.commit()
+    with settled():
+        add_member(team, user)
     return team
 
 
@@ -146,14 +169,16 @@ def leave_team(user: User, assignment: Assignment) -> None:
     db.session.commit()
 
 
-def remove_member(team: Team, user_id: int) -> None:
+def remove_member(team: Team, user_id: int, drop_empty: bool = True) -> None:
     member = db.session.scalar(
         select(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user_id)
     )
     if member is not None:
         db.session.delete(member)
         db.session.flush()
-    if team.submitted_at is None and _size(team) == 0:
+        # A loaded members list still holds the row: deleting the team would delete it twice.
+        db.session.expire(team, ["members"])
+    if drop_empty and team.submitted_at is None and _size(team) == 0:
         db.session.delete(team)
         db.session.flush()
 
@@ -192,13 +217,14 @@ def move_member(by: User, assignment: Assignment, student: User, to: Team | None
         if _size(to) >= assignment.team_max:
             raise TeamRefused(409, f"Team {to.name!r} is full ({assignment.team_max} members per team); move one of its members out first, or raise the limit.")  # fmt: skip
     moved_from = before.name if before is not None else None
-    if before is not None:
-        remove_member(before, student.id)
-    if to is not None:
-        add_member(to, student)
-    shown = to if to is not None else before
-    record_change(by, assignment, student, shown, reason, {"from": moved_from, "to": to.name if to else None})
-    db.session.commit()
+    with settled():
+        if before is not None:
+            remove_member(before, student.id)
+        if to is not None:
+            add_member(to, student)
+        shown = to if to is not None else before
+        details = {"from": moved_from, "to": to.name if to else None}
+        record_change(by, assignment, student, shown, reason, details)
 
 
 def record_change(
@@ -207,7 +233,7 @@ def record_change(
     student: User,
     team: Team | None,
     reason: str,
-    details: dict[str, object],
+    details: Mapping[str, object],
 ) -> None:
     """The trail's entry for a change of the student's team (in the change's transaction)."""
     subject = Subject("team", team.id if team else None, team.name if team else "no team")

@@ -312,3 +312,30 @@ def test_staff_set_sizes_import_and_move_on_the_teams_page(client, paraboloid, t
         f"{url}/move", data={"csrf_token": token, "email": bob.email, "team": "", "reason": "x"}
     )
     assert forbidden.status_code == 403
+
+
+def test_an_import_may_swap_students_and_refill_a_team_it_empties(paraboloid, teamwork):
+    ada, bob, cy, teacher = teamwork["ada"], teamwork["bob"], teamwork["cy"], teamwork["teacher"]
+    import_teams(teacher, paraboloid, f"team,email\nRed,{ada.email}\nBlue,{bob.email}\n")
+    import_teams(teacher, paraboloid, f"team,email\nRed,{bob.email}\nBlue,{ada.email}\n")
+    assert (team_of(ada.id, paraboloid.id).name, team_of(bob.id, paraboloid.id).name) == ("Blue", "Red")
+    # Ada leaves Blue (her only teammate went to Red) and Cy fills it; Bob leaves Red empty: it goes.
+    done = import_teams(
+        teacher, paraboloid, f"team,email\nGreen,{ada.email}\nBlue,{cy.email}\nGreen,{bob.email}\n"
+    )
+    assert done.created == ["Green"] and done.placed == 3
+    names = db.session.scalars(
+        select(Team.name).where(Team.assignment_id == paraboloid.id).order_by(Team.name)
+    )
+    assert list(names) == ["Blue", "Green"]
+
+
+def test_a_race_the_database_catches_is_refused_and_writes_nothing(paraboloid, teamwork, monkeypatch):
+    ada = teamwork["ada"]
+    services.create_team(ada, paraboloid, "First")
+    # As if a second click had passed the check before the first one's commit.
+    monkeypatch.setattr(services, "_not_in_one", lambda *args, **kwargs: None)
+    with pytest.raises(services.TeamRefused, match="The teams changed while this was being saved"):
+        services.create_team(ada, paraboloid, "Second")
+    assert db.session.scalar(select(Team.id).where(Team.name == "Second")) is None
+    assert team_of(ada.id, paraboloid.id).name == "First"
