@@ -248,6 +248,8 @@ def test_the_team_api_forms_joins_and_lists(client, paraboloid, teamwork):
     assert client.post(f"{base}/join", json={"code": "WRONG"}, headers=bearer(b)).status_code == 404
     joined = client.post(f"{base}/join", json={"code": code}, headers=bearer(b))
     assert [m["name"] for m in joined.get_json()["members"]] == ["Ada Student", "Bob Student"]
+    described = client.get(f"/api/v1/assignments/{paraboloid.id}", headers=bearer(b)).get_json()
+    assert (described["team_min"], described["team_max"], described["teams_url"]) == (2, 3, base)
     mine = client.get(base, headers=bearer(b)).get_json()
     assert mine["team_max"] == 3 and [t["name"] for t in mine["items"]] == ["Pair"]
     assert client.post(f"{base}/leave", headers=bearer(b)).get_json() == {"left": "Pair"}
