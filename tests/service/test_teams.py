@@ -236,6 +236,7 @@ def test_the_leaderboard_shows_teams_by_name(client, paraboloid, teamwork):
         re.sub(r"<[^>]+>", "", page_text(client.get(f"/assignments/{paraboloid.id}/leaderboard"))).split()
     )
     assert "Red Team" in body and "Blue Team (you)" in body and "Ada Student" not in body
+    assert "2 teams listed" in body and "Teams appear under their team names" in body and "pseudonym" not in body
 
 
 def test_the_team_api_forms_joins_and_lists(client, paraboloid, teamwork):
