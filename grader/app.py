@@ -74,6 +74,7 @@ def _blueprints() -> list[Blueprint]:
     from grader.rest import regrade_requests as requests_api
     from grader.rest import similarity as similarity_api
     from grader.rest import sweeps as sweeps_api
+    from grader.rest import teams as teams_api
     from grader.rest import webhooks as webhooks_api
     from grader.web import (
         audit_trail,
@@ -85,14 +86,15 @@ def _blueprints() -> list[Blueprint]:
         similarity,
         staff,
         sweeps,
+        teams,
         views,
     )
     from grader.webhooks import views as webhook_pages
 
-    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, similarity, audit_trail,
+    pages = [auth, views, publishing, staff, drafts, leaderboards, sweeps, teams, similarity, audit_trail,
              regrade_requests]  # fmt: skip
-    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, similarity_api, audit,
-            requests_api]  # fmt: skip
+    apis = [courses, assignments, submissions, sweeps_api, grades, webhooks_api, teams_api, similarity_api,
+            audit, requests_api]  # fmt: skip
     return [
         *(page.blueprint for page in pages), lti_pages, webhook_pages.blueprint,
         *(module.api.blueprint for module in apis), rest, metrics,
@@ -117,6 +119,7 @@ def _import_models() -> None:
     from grader.similarity import models as similarity  # noqa: F401
     from grader.storage import models as storage  # noqa: F401
     from grader.submissions import models as submissions  # noqa: F401
+    from grader.teams import models as teams  # noqa: F401
     from grader.webhooks import models as webhooks  # noqa: F401
 
 

@@ -107,6 +107,12 @@ def test_the_base_spec_is_valid(tmp_path):
         ("validation_size = 10", 'validation_size = "ten"', r"data\.validation_size: expected an integer"),
         ("train_seconds = 30", "train_seconds = 59", r"budget: train_seconds \+ eval_seconds .* must fit"),
         ("per_day = 5", "per_day = 0", r"submissions\.per_day: must be greater than 0"),
+        ("per_day = 5", "per_day = 5\nteam_min = 2", r"submissions\.team_min: only with team_max"),
+        (
+            "per_day = 5",
+            "per_day = 5\nteam_max = 2\nteam_min = 3",
+            r"submissions: teams need 1 <= team_min <= team_max",
+        ),
         ("deadline = 2026-12-01T23:59:00Z", "deadline = 2026-12-01", r"submissions\.deadline: give a time"),
         # constraints no input can satisfy (with these ranges), or that are not conditions
         ('["x2 <= x1"]', '["x1 > 20"]', r"constraint 'x1 > 20' holds for none of 20,000 draws"),

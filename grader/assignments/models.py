@@ -29,6 +29,9 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     hidden: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # A leaderboard by pseudonym: the public score until the deadline, the hidden-set ranking after.
     leaderboard: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Done in teams (grader/teams) when ``team_max`` is set: members per team, set by the instructor.
+    team_min: Mapped[int] = mapped_column(default=1, server_default="1")
+    team_max: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     course: Mapped[Course] = relationship()
@@ -39,6 +42,10 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     @property
     def current(self) -> AssignmentVersion:
         return self.versions[-1]
+
+    @property
+    def in_teams(self) -> bool:
+        return self.team_max is not None
 
     @property
     def version_ids(self) -> list[int]:

@@ -83,7 +83,11 @@ def stage_spec(
     )
     policy = spec.submissions
     if assignment is None:
-        assignment = Assignment(course_id=course.id, slug=spec.slug, title=spec.title, hidden=hidden)
+        # Team sizes are the spec's at first; the instructor's (teams page) afterwards.
+        assignment = Assignment(
+            course_id=course.id, slug=spec.slug, title=spec.title, hidden=hidden,
+            team_min=policy.team_min, team_max=policy.team_max,
+        )  # fmt: skip
         db.session.add(assignment)
     assignment.deadline = deadline or (assignment.deadline if assignment.id else policy.deadline)
     assignment.daily_limit = daily_limit or (assignment.daily_limit if assignment.id else policy.per_day)

@@ -107,6 +107,9 @@ class SubmissionPolicy:
     late: str = "refuse"
     late_penalty_percent_per_day: float = 0.0
     late_days: int = 0
+    # Done in teams of team_min to team_max students (None: alone); a default the course may change.
+    team_min: int = 1
+    team_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -290,8 +293,13 @@ def _gpu_kind(b: Table) -> str | None:
     return kind
 
 
+TEAM_SIZE_MAX = 50  # beyond it a "team" is a class
+
+
 def parse_submissions(top: Table) -> SubmissionPolicy:
-    allowed = {"per_day", "total", "deadline", "late", "late_penalty_percent_per_day", "late_days"}
+    allowed = {
+        "per_day", "total", "deadline", "late", "late_penalty_percent_per_day", "late_days", "team_min", "team_max"
+    }  # fmt: skip
     s = top.table("submissions", allowed, {})
     deadline = s.get("deadline", datetime, None)
     if deadline is not None:
@@ -308,7 +316,13 @@ def parse_submissions(top: Table) -> SubmissionPolicy:
         raise SpecError(f'{s.field("late_penalty_percent_per_day")}: only with late = "penalty"')
     total = s.positive("total", int, None)
     per_day = s.positive("per_day", int, 10)
-    return SubmissionPolicy(per_day, total, deadline, late, penalty, days)
+    team_max = s.positive("team_max", int, None)
+    team_min = s.positive("team_min", int, 1)
+    if team_max is None and "team_min" in s:
+        raise SpecError(f"{s.field('team_min')}: only with team_max (an assignment done in teams)")
+    if team_max is not None and not team_min <= team_max <= TEAM_SIZE_MAX:
+        raise SpecError(f"{s.where}: teams need 1 <= team_min <= team_max <= {TEAM_SIZE_MAX}")
+    return SubmissionPolicy(per_day, total, deadline, late, penalty, days, team_min, team_max)
 
 
 def parse_solutions(top: Table, folder: Path | None) -> tuple[Solution, ...]:

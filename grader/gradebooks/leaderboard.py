@@ -6,11 +6,14 @@ of the hidden set); after it, by the full hidden-set score, with each student's
 public rank beside it, so the class sees what tuning to the public part did.
 Only submissions made before the deadline count; the platform's reference runs
 and staff never appear. One query per page, whatever the class size.
+
+In a team assignment each team is one entry, under its team name (chosen by its members, so no
+pseudonym is needed): its members share its submissions and its rank.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +23,9 @@ from grader.accounts.models import Role, User
 from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.extensions import db
+from grader.submissions.credit import CREDITED_USER, with_credit
 from grader.submissions.models import Result, State, Submission, counts_as_grade
+from grader.teams.queries import team_names
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Entry:
     metric_value: float | None
     entries: int
     public_rank: int | None = None  # after the deadline: where the public score had placed them
+    member_ids: list[int] = field(default_factory=list)  # the viewer's own entry is one of these
 
 
 @dataclass
@@ -48,26 +54,27 @@ def _per_student(assignment: Assignment) -> Any:
     """Each student's best public and best hidden-set result among the submissions made in time."""
     in_time = Submission.created_at <= assignment.deadline if assignment.deadline else true()
     ranked = (
-        select(
-            Submission.user_id.label("user_id"),
-            Result.public_score,
-            Result.public_metric,
-            Result.score,
-            Result.metric_value,
-            func.row_number()
-            .over(
-                partition_by=Submission.user_id,
-                order_by=(Result.public_score.desc().nulls_last(), Submission.created_at, Submission.id),
-            )
-            .label("by_public"),
-            func.row_number()
-            .over(
-                partition_by=Submission.user_id,
-                order_by=(Result.score.desc().nulls_last(), Submission.created_at, Submission.id),
-            )
-            .label("by_score"),
+        with_credit(
+            select(
+                CREDITED_USER.label("user_id"),
+                Result.public_score,
+                Result.public_metric,
+                Result.score,
+                Result.metric_value,
+                func.row_number()
+                .over(
+                    partition_by=CREDITED_USER,
+                    order_by=(Result.public_score.desc().nulls_last(), Submission.created_at, Submission.id),
+                )
+                .label("by_public"),
+                func.row_number()
+                .over(
+                    partition_by=CREDITED_USER,
+                    order_by=(Result.score.desc().nulls_last(), Submission.created_at, Submission.id),
+                )
+                .label("by_score"),
+            ).join(Result, Result.submission_id == Submission.id)
         )
-        .join(Result, Result.submission_id == Submission.id)
         .where(
             Submission.assignment_version_id.in_(assignment.version_ids),
             Submission.state == State.SCORED,
@@ -119,9 +126,20 @@ def leaderboard(assignment: Assignment, viewer: User, now: datetime) -> Leaderbo
     ).all()
     everyone = []
     public_scores: dict[int, float | None] = {}
+    teams = team_names(assignment.id) if assignment.in_teams else {}
+    of_team: dict[str, Entry] = {}
     for row in rows:
         score, metric = (row.score, row.metric_value) if final else (row.public_score, row.public_metric)
-        everyone.append(Entry(row.user_id, row.pseudonym, row.name, None, score, metric, row.entries))
+        team = teams.get(row.user_id)
+        if team is not None and team in of_team:  # a teammate: the same submissions, one entry
+            of_team[team].member_ids.append(row.user_id)
+            of_team[team].name += f", {row.name}"
+            continue
+        entry = Entry(row.user_id, team or row.pseudonym, row.name, None, score, metric, row.entries)
+        entry.member_ids.append(row.user_id)
+        if team is not None:
+            of_team[team] = entry
+        everyone.append(entry)
         public_scores[row.user_id] = row.public_score
     listed = [e for e in everyone if e.pseudonym]
     ranks = _ranks(listed, lambda e: e.score)
@@ -129,7 +147,7 @@ def leaderboard(assignment: Assignment, viewer: User, now: datetime) -> Leaderbo
     for entry in listed:
         entry.rank, entry.public_rank = ranks.get(entry.user_id), public_ranks.get(entry.user_id)
     listed.sort(key=lambda e: (e.rank is None, e.rank or 0, (e.pseudonym or "").lower()))
-    me = next((e for e in everyone if e.user_id == viewer.id), None)
+    me = next((e for e in everyone if viewer.id in e.member_ids), None)
     if me is not None and me.rank is None and me.score is not None:
         # Where they would stand if listed: the number of listed students strictly ahead, plus one.
         me.rank = 1 + sum(1 for e in listed if e.score is not None and e.score > me.score)

@@ -18,6 +18,7 @@ from grader.assignments.models import Assignment
 from grader.courses.models import Enrollment
 from grader.engine.diagnosis.base import SEVERITIES
 from grader.extensions import db
+from grader.submissions.credit import CREDITED_USER, with_credit
 from grader.submissions.models import (
     UPLOAD,
     Curve,
@@ -74,17 +75,19 @@ def _class_query(
     else:
         order = (Result.score.desc(), Submission.created_at, Submission.id)
         graded = Result.score.is_not(None)
+    # A team's submission is a row for each of its members: each gets the team's grade.
     ranked = (
-        select(
-            Submission.user_id,
-            Submission.id.label("submission_id"),
-            Submission.late,
-            Result.score,
-            Result.metric_value,
-            Result.verdict,
-            func.row_number().over(partition_by=Submission.user_id, order_by=order).label("rank"),
+        with_credit(
+            select(
+                CREDITED_USER.label("user_id"),
+                Submission.id.label("submission_id"),
+                Submission.late,
+                Result.score,
+                Result.metric_value,
+                Result.verdict,
+                func.row_number().over(partition_by=CREDITED_USER, order_by=order).label("rank"),
+            ).join(Result, Result.submission_id == Submission.id)
         )
-        .join(Result, Result.submission_id == Submission.id)
         .where(Submission.assignment_version_id.in_(versions), graded, counts_as_grade())
         .subquery()
     )
@@ -96,13 +99,15 @@ def _class_query(
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     totals = (
-        select(
-            Submission.user_id,
-            func.count(func.distinct(UPLOAD)).filter(Submission.state != State.ERROR).label("attempts"),
-            func.max(Submission.created_at).label("last_at"),
+        with_credit(
+            select(
+                CREDITED_USER.label("user_id"),
+                func.count(func.distinct(UPLOAD)).filter(Submission.state != State.ERROR).label("attempts"),
+                func.max(Submission.created_at).label("last_at"),
+            )
         )
         .where(Submission.assignment_version_id.in_(versions))
-        .group_by(Submission.user_id)
+        .group_by(CREDITED_USER)
         .cte("totals")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )

@@ -31,7 +31,9 @@ from sqlalchemy import select, update
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.domain_events import AfterCommit, GradeCommitted
 from grader.extensions import db, utcnow
+from grader.submissions.credit import credited_to
 from grader.submissions.models import Result, State, Submission, counts_as_grade
+from grader.teams.queries import member_ids
 
 from . import lineitems
 from .models import LtiContext, LtiGradePassback, LtiLineItem, LtiUser, PassbackState
@@ -56,15 +58,15 @@ class Best(NamedTuple):
 
 
 def best_score(user_id: int, assignment: Assignment) -> Best | None:
-    """The student's best result (score, its maximum, its submission), 0 if every run failed, None if
-    nothing counts."""
+    """The student's best result (their team's too): score, its maximum, its submission; 0 if every
+    run failed, None if nothing counts."""
     rows = db.session.execute(
         select(Result.score, Result.max_score, Submission.state, Submission.id)
         .join(Submission, Submission.id == Result.submission_id)
         .join(AssignmentVersion, AssignmentVersion.id == Submission.assignment_version_id)
         .where(
             AssignmentVersion.assignment_id == assignment.id,
-            Submission.user_id == user_id,
+            credited_to(user_id),
             Submission.is_reference.is_(False),
             counts_as_grade(),
             Submission.state.in_([State.SCORED, State.FAILED]),
@@ -119,11 +121,11 @@ def stage_for_submission(submission_id: int) -> list[int]:
     links = db.session.execute(
         select(LtiUser, LtiContext)
         .join(LtiContext, LtiContext.platform_id == LtiUser.platform_id)
-        .where(LtiUser.user_id == submission.user_id, LtiContext.course_id == assignment.course_id)
+        .where(LtiUser.user_id.in_(_credited(submission)), LtiContext.course_id == assignment.course_id)
     ).all()
-    best = best_score(submission.user_id, assignment)
     ids = []
     for lti_user, context in links:
+        best = best_score(lti_user.user_id, assignment)
         if best is None or not lineitems.can_pass_back(context):
             continue
         item = lineitems.line_item_row(context, assignment)
@@ -152,6 +154,13 @@ def stage_for_submission(submission_id: int) -> list[int]:
         db.session.flush()
         ids.append(row.id)
     return ids
+
+
+def _credited(submission: Submission) -> list[int]:
+    """The students the submission's grade goes to: its team's members, or its uploader (as the
+    scoreboard credits it)."""
+    members = member_ids(submission.team_id) if submission.team_id is not None else []
+    return members or [submission.user_id]
 
 
 def queue(passback_id: int) -> bool:

@@ -19,6 +19,7 @@ from grader.domain_events import RegradeRequestAnswered, Staged, send, stage
 from grader.extensions import db, utcnow
 from grader.regrade_requests.models import RegradeRequest, RequestState
 from grader.submissions import adjustments, services
+from grader.submissions.credit import owned_by
 from grader.submissions.models import State, Submission
 
 REASON_MIN, REASON_MAX = 10, 2000
@@ -61,8 +62,13 @@ def ask(submission: Submission, student: User, reason: str) -> RegradeRequest:
     """The student's request for a regrade of their graded submission; committed. RequestRefused,
     writing nothing, when it is not graded yet, has no grade to regrade, or another request of theirs
     for the assignment is still open."""
-    if submission.user_id != student.id:
-        raise RequestRefused(403, "Only the student who submitted it can ask for a regrade of a submission.")
+    mine = db.session.scalar(
+        select(Submission.id).where(Submission.id == submission.id, owned_by(student.id))
+    )
+    if mine is None:
+        raise RequestRefused(
+            403, "Only the student who submitted it (or their team) can ask for a regrade of it."
+        )
     if submission.is_reference or (submission.sweep_id is not None and not submission.sweep_grade):
         raise RequestRefused(
             409, "This run is not a grade of its own: ask about the sweep's graded run instead."

@@ -32,9 +32,12 @@ class AssignmentOut(Model):
     deadline_extended: bool
     hidden: bool = Field(description="Hidden from students (only staff see hidden assignments).")
     leaderboard: bool
+    team_min: int = Field(description="Members a team needs before it may submit (in a team assignment).")
+    team_max: int | None = Field(description="Members a team may have; null: the assignment is done alone.")
     version: int = Field(description="The number of the current version of its spec.")
     url: str
     submissions_url: str
+    teams_url: str
 
 
 class AssignmentPage(Page):
@@ -75,9 +78,12 @@ def _summary(assignment: Assignment, user: User) -> AssignmentOut:
         deadline_extended=own.extended,
         hidden=assignment.hidden,
         leaderboard=assignment.leaderboard,
+        team_min=assignment.team_min,
+        team_max=assignment.team_max,
         version=assignment.current.number,
         url=url_for("assignments_api.get_assignment", assignment_id=assignment.id),
         submissions_url=url_for("submissions_api.list_submissions", assignment_id=assignment.id),
+        teams_url=url_for("teams_api.list_teams", assignment_id=assignment.id),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from grader.accounts.models import User
 from grader.assignments.models import AssignmentVersion
 from grader.extensions import db, str_enum, utcnow
+from grader.teams.models import Team
 
 
 class State(enum.StrEnum):
@@ -50,6 +51,9 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Of a team assignment: the team's (its members see it, share its limits and get its grade);
+    # ``user_id`` is the member who uploaded it.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
     assignment_version_id: Mapped[int] = mapped_column(ForeignKey("assignment_versions.id"))
     filename: Mapped[str] = mapped_column(String(255))
     file_sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
@@ -80,6 +84,7 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     user: Mapped[User] = relationship()
+    team: Mapped[Team | None] = relationship()
     assignment_version: Mapped[AssignmentVersion] = relationship()
     result: Mapped[Result | None] = relationship(back_populates="submission")
 

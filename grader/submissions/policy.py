@@ -3,7 +3,7 @@
 The limits come from the course (deadline, daily limit, set when publishing; a
 student's own extension) and from the assignment's spec (total limit, late
 policy). Only charged submissions count: a platform failure never uses up a
-student's quota.
+student's quota. In a team assignment the limits are the team's: its members share them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from grader.accounts.models import User
 from grader.assignments.deadlines import deadline_for, effective_deadline
@@ -22,6 +22,8 @@ from grader.engine.rules import SubmissionPolicy
 from grader.engine.verdicts import Verdict
 from grader.extensions import db
 from grader.submissions.models import UPLOAD, Result, State, Submission
+from grader.teams.models import Team
+from grader.teams.queries import team_of
 
 __all__ = ["UploadRefused", "check_upload_allowed", "days_late", "effective_deadline", "late_penalty"]
 
@@ -33,9 +35,15 @@ class UploadRefused(Exception):
     field: str = "file"
 
 
+def _whose(user: User, assignment: Assignment) -> ColumnElement[bool]:
+    """The submissions whose count limits the user: their team's in a team assignment, else their own."""
+    team = team_of(user.id, assignment.id) if assignment.in_teams else None
+    return Submission.team_id == team.id if team is not None else Submission.user_id == user.id
+
+
 def _charged(user: User, assignment: Assignment, since: datetime | None = None) -> int:
     query = select(func.count(func.distinct(UPLOAD))).where(
-        Submission.user_id == user.id,
+        _whose(user, assignment),
         Submission.assignment_version_id.in_(assignment.version_ids),
         Submission.state != State.ERROR,
     )
@@ -53,7 +61,7 @@ def harness_errors_today(user: User, assignment: Assignment, now: datetime) -> i
         select(func.count(func.distinct(UPLOAD)))
         .join(Result, Result.submission_id == Submission.id)
         .where(
-            Submission.user_id == user.id,
+            _whose(user, assignment),
             Submission.assignment_version_id.in_(assignment.version_ids),
             Submission.created_at >= now - timedelta(days=1),
             Result.verdict == Verdict.HARNESS_ERROR.value,
@@ -72,6 +80,32 @@ def days_late(deadline: datetime | None, when: datetime) -> int:
     if deadline is None or when <= deadline:
         return 0
     return math.ceil((when - deadline) / timedelta(days=1))
+
+
+def team_for_upload(user: User, assignment: Assignment) -> Team | None:
+    """The team an upload of a team assignment belongs to; UploadRefused saying how to form or join
+    one when the student has none, or one too small. Staff test a team assignment alone (None)."""
+    if not assignment.in_teams or is_staff(user, assignment.course_id):
+        return None
+    team = team_of(user.id, assignment.id)
+    where = f"on the assignment's team page (/assignments/{assignment.id}/team)"
+    if team is None:
+        raise UploadRefused(
+            409,
+            f"{assignment.title!r} is done in teams, and you are in none yet: form a team, or join a "
+            f"classmate's with its join code, {where}; then submit again.",
+            "team",
+        )
+    size = len(team.members)
+    if size < assignment.team_min:
+        raise UploadRefused(
+            409,
+            f"Team {team.name!r} has {size} member(s), and {assignment.title!r} needs at least "
+            f"{assignment.team_min} per team: give classmates its join code {team.join_code} ({where}), "
+            "then submit again.",
+            "team",
+        )
+    return team
 
 
 def check_upload_allowed(user: User, assignment: Assignment, policy: SubmissionPolicy, now: datetime) -> bool:
@@ -99,7 +133,8 @@ def check_upload_allowed(user: User, assignment: Assignment, policy: SubmissionP
         raise UploadRefused(403, f"{whose} was {own.deadline:%Y-%m-%d %H:%M} UTC.{window}")
     if policy.total is not None and _charged(user, assignment) >= policy.total:
         raise UploadRefused(
-            429, f"You have used all {policy.total} submissions allowed for {assignment.title!r}."
+            429,
+            f"{_you(user, assignment)} used all {policy.total} submissions allowed for {assignment.title!r}.",
         )
     if harness_errors_today(user, assignment, now) >= HARNESS_ERRORS_PER_DAY:
         raise UploadRefused(
@@ -111,9 +146,15 @@ def check_upload_allowed(user: User, assignment: Assignment, policy: SubmissionP
     if submissions_today(user, assignment, now) >= assignment.daily_limit:
         raise UploadRefused(
             429,
-            f"You have used all {assignment.daily_limit} submissions of the last 24 hours; try again later.",
+            f"{_you(user, assignment)} used all {assignment.daily_limit} submissions of the last 24 hours; "
+            "try again later.",
         )
     return late > 0
+
+
+def _you(user: User, assignment: Assignment) -> str:
+    team = team_of(user.id, assignment.id) if assignment.in_teams else None
+    return f"Your team {team.name!r} has" if team is not None else "You have"
 
 
 def late_penalty(
@@ -129,7 +170,7 @@ def late_penalty(
 def sweep_runs_today(user: User, assignment: Assignment, now: datetime) -> int:
     """Runs of the user's sweeps of this assignment made in the last 24 hours (each scored on the hidden set)."""
     query = select(func.count(Submission.id)).where(
-        Submission.user_id == user.id,
+        _whose(user, assignment),
         Submission.assignment_version_id.in_(assignment.version_ids),
         Submission.sweep_id.is_not(None),
         Submission.state != State.ERROR,  # the platform's failures are not the student's runs

@@ -34,6 +34,7 @@ from grader.submissions.policy import (
     check_sweep_runs_allowed,
     check_upload_allowed,
     submissions_today,
+    team_for_upload,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ def create_submission(
     config = current_app.extensions["grader.config"]
     now = utcnow()
     spec = assignment.current.spec()
+    team = team_for_upload(user, assignment)
     late = check_upload_allowed(user, assignment, spec.submissions, now)
     try:
         prepared = prepare_submission(
@@ -99,8 +101,11 @@ def create_submission(
             "queue": queue_of(assignment.current),
             "late": late,
             "created_at": now,  # the instant the deadline and limits were checked against
+            "team_id": team.id if team is not None else None,
         }
         runs = [Submission(**common)] if plan is None else _sweep_runs(plan, common)
+        if team is not None and team.submitted_at is None:
+            team.submitted_at = now  # from now on only staff change who is in it
         db.session.add_all(runs)
         db.session.flush()
     except Exception:

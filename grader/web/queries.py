@@ -19,6 +19,7 @@ from grader.courses.models import Course, Enrollment, current_member
 from grader.engine.diagnosis.base import NO_KNOWN_MISTAKE, stored_in_order, unexplained
 from grader.engine.verdicts import Verdict
 from grader.extensions import db, utcnow
+from grader.submissions.credit import owned_by
 from grader.submissions.models import Attempt, Result, State, Submission
 from grader.submissions.services import submissions_today
 from grader.workers import queue_estimate
@@ -90,7 +91,7 @@ def taught_courses(user: User) -> list[Course]:
 def latest_submission(user: User, assignment: Assignment) -> Submission | None:
     return db.session.scalar(
         select(Submission)
-        .where(Submission.user_id == user.id, Submission.assignment_version_id.in_(assignment.version_ids))
+        .where(owned_by(user.id), Submission.assignment_version_id.in_(assignment.version_ids))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
         .limit(1)
     )
@@ -100,9 +101,7 @@ def user_submissions(user: User, assignment: Assignment, limit: int = 20) -> lis
     return list(
         db.session.scalars(
             select(Submission)
-            .where(
-                Submission.user_id == user.id, Submission.assignment_version_id.in_(assignment.version_ids)
-            )
+            .where(owned_by(user.id), Submission.assignment_version_id.in_(assignment.version_ids))
             .order_by(Submission.created_at.desc(), Submission.id.desc())
             .limit(limit)
         )

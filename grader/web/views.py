@@ -37,6 +37,7 @@ from grader.submissions import services
 from grader.submissions.access import submission_for
 from grader.submissions.models import State, Submission
 from grader.submissions.reference import latest_reference
+from grader.teams.queries import member_ids
 
 from . import events, queries
 from .code_view import code_css, submission_code
@@ -228,7 +229,9 @@ def result(submission_id: int) -> Any:
         attempts=queries.attempts_of(submission.id),
         label=queries.STATE_LABELS[submission.state],
         assignment=submission.assignment_version.assignment,
-        own=submission.user_id == _user().id,
+        # A teammate's upload is theirs too: its result page offers them to submit again.
+        own=submission.user_id == _user().id
+        or (submission.team_id is not None and _user().id in member_ids(submission.team_id)),
         staff=is_staff(_user(), submission.assignment_version.assignment.course_id),
         State=State,
     )
