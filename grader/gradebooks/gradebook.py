@@ -117,7 +117,7 @@ def gradebook_file(assignment: Assignment, fmt: str, canvas_assignment_id: int |
 
 SCOREBOARD_COLUMNS = (
     "student", "email", "score", "max_score", "metric", "verdict", "attempts", "last_submission_utc", "late",
-    "submission_id",
+    "submission_id", "set_by_hand", "left_the_course",
 )  # fmt: skip
 
 
@@ -132,7 +132,7 @@ def scoreboard_file(assignment: Assignment, **board_args: Any) -> Response:
         late = None if r.late is None else ("yes" if r.late else "no")
         max_points = spec.points if spec else None
         lines.append([r.name, r.email, r.score, max_points, r.metric_value, r.verdict, r.attempts, last, late,
-                      r.submission_id])  # fmt: skip
+                      r.submission_id, "yes" if r.set_by_hand else "no", "yes" if r.left else "no"])  # fmt: skip
     return Response(
         csv_text(lines),
         mimetype="text/csv",

@@ -24,6 +24,7 @@ from grader.submissions.models import (
     Curve,
     Result,
     ResultDiagnosis,
+    ScoreAdjustment,
     State,
     Submission,
     counts_as_grade,
@@ -45,6 +46,8 @@ class ScoreRow:
     metric_value: float | None
     verdict: str | None
     late: bool | None
+    set_by_hand: bool = False  # the shown score was set by an instructor (a regrade request, a correction)
+    left: bool = False  # the LMS's roster no longer lists them (their work stays)
 
 
 @dataclass
@@ -85,8 +88,14 @@ def _class_query(
                 Result.score,
                 Result.metric_value,
                 Result.verdict,
+                ScoreAdjustment.result_id.is_not(None).label("set_by_hand"),
                 func.row_number().over(partition_by=CREDITED_USER, order_by=order).label("rank"),
-            ).join(Result, Result.submission_id == Submission.id)
+            )
+            .join(Result, Result.submission_id == Submission.id)
+            .outerjoin(
+                ScoreAdjustment,
+                (ScoreAdjustment.result_id == Result.id) & ScoreAdjustment.removed_at.is_(None),
+            )
         )
         .where(Submission.assignment_version_id.in_(versions), graded, counts_as_grade())
         .subquery()
@@ -124,6 +133,8 @@ def _class_query(
             shown.c.metric_value,
             shown.c.verdict,
             shown.c.late,
+            func.coalesce(shown.c.set_by_hand, False),
+            Enrollment.left_at.is_not(None),
         )
         .join(Enrollment, Enrollment.user_id == User.id)
         .outerjoin(shown, shown.c.user_id == User.id)

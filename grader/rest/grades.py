@@ -41,6 +41,8 @@ class ScoreRow(Model):
     metric_value: Number
     verdict: str | None
     late: bool | None
+    set_by_hand: bool = Field(description="The score was set by hand by an instructor.")
+    left: bool = Field(description="The LMS's roster no longer lists the student (their work stays).")
 
 
 class Scoreboard(Page):
@@ -108,6 +110,8 @@ def scoreboard(user: User, assignment_id: int, query: ScoreboardQuery) -> Scoreb
             metric_value=r.metric_value,
             verdict=r.verdict,
             late=r.late,
+            set_by_hand=r.set_by_hand,
+            left=r.left,
         )
         for r in rows
     ]

@@ -332,6 +332,10 @@ def test_members_who_leave_the_lms_course_lose_access_keep_their_work_and_come_b
     launch(stack, LaunchSpec(sub="teacher-1", roles=[INSTRUCTOR]), teacher)
     page = html.unescape(teacher.get(f"{stack.tool}/courses/{course.id}/lti", timeout=30).text)
     assert 'id="lti-left-members"' in page and "1 left, 0 back" in page
+    board = html.unescape(
+        teacher.get(f"{stack.tool}/assignments/{assignment_id}/scoreboard", timeout=30).text
+    )
+    assert 'class="badge left"' in board  # still on the scoreboard, marked
     stack.lms.members = everyone  # back in the LMS course
     with stack.app.app_context():
         assert roster.sync(context_id).returned == 1

@@ -145,6 +145,16 @@ def test_the_instructor_sets_the_score_by_hand_and_it_is_the_grade_everywhere(
     exported = client.get(f"/api/v1/assignments/{paraboloid.id}/grades.csv?format=moodle", headers=auth)
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
     assert rows[1][-1] in ("85", "85.0")
+    board = client.get(f"/api/v1/assignments/{paraboloid.id}/scoreboard", headers=auth).get_json()
+    [row] = [r for r in board["items"] if r["submission_id"] == graded.id]
+    assert row["score"] == 85.0 and row["set_by_hand"] is True and row["left"] is False
+    assert "set by hand</span>" in page_text(client.get(f"/assignments/{paraboloid.id}/scoreboard"))
+    full = list(
+        csv.reader(
+            io.StringIO(client.get(f"/assignments/{paraboloid.id}/scoreboard.csv").get_data(as_text=True))
+        )
+    )
+    assert full[0][-2:] == ["set_by_hand", "left_the_course"] and full[1][-2:] == ["yes", "no"]
     events = sorted(d.event for d in db.session.scalars(select(WebhookDelivery)))
     assert events == ["regrade_request.answered", "submission.scored"]
     scored = db.session.scalars(
