@@ -250,24 +250,32 @@ def course_overview(course_id: int, now: datetime) -> tuple[list[AssignmentSumma
         )
     )
     version_of = {v.id: a.id for a in assignments for v in a.versions}
+    of_course = (Submission.assignment_version_id.in_(list(version_of)), Submission.is_reference.is_(False))
+    # Students as the scoreboard counts them: a team's submission is each member's.
     per_student = db.session.execute(
-        select(
-            Submission.assignment_version_id,
-            Submission.user_id,
-            func.count(func.distinct(UPLOAD)).filter(Submission.state != State.ERROR),
-            func.max(Result.score).filter(counts_as_grade()),
-            func.max(case((Result.passed & counts_as_grade(), 1), else_=0)),
+        with_credit(
+            select(
+                Submission.assignment_version_id,
+                CREDITED_USER,
+                func.max(Result.score).filter(counts_as_grade()),
+                func.max(case((Result.passed & counts_as_grade(), 1), else_=0)),
+            ).outerjoin(Result, Result.submission_id == Submission.id)
         )
-        .outerjoin(Result, Result.submission_id == Submission.id)
-        .where(Submission.assignment_version_id.in_(list(version_of)), Submission.is_reference.is_(False))
-        .group_by(Submission.assignment_version_id, Submission.user_id)
+        .where(*of_course)
+        .group_by(Submission.assignment_version_id, CREDITED_USER)
+    ).all()
+    uploads = db.session.execute(
+        select(Submission.assignment_version_id, func.count(func.distinct(UPLOAD)))
+        .where(*of_course, Submission.state != State.ERROR)
+        .group_by(Submission.assignment_version_id)
     ).all()
     charged: dict[int, int] = {}
+    for version_id, count in uploads:
+        charged[version_of[version_id]] = charged.get(version_of[version_id], 0) + int(count)
     best: dict[int, dict[int, float]] = {}
     passed: dict[int, set[int]] = {}
-    for version_id, user_id, count, top, did_pass in per_student:
+    for version_id, user_id, top, did_pass in per_student:
         aid = version_of[version_id]
-        charged[aid] = charged.get(aid, 0) + int(count)
         scores = best.setdefault(aid, {})
         if top is not None:
             scores[user_id] = max(scores.get(user_id, top), top)

@@ -20,7 +20,7 @@ from grader.engine.spec import find
 from grader.extensions import db, utcnow
 from grader.gradebooks.gradebook import gradebook_csv
 from grader.gradebooks.leaderboard import leaderboard
-from grader.gradebooks.scoreboard import scoreboard
+from grader.gradebooks.scoreboard import course_overview, scoreboard
 from grader.lti.passback import best_score
 from grader.teams import services
 from grader.teams.csv_import import ImportRefused, import_teams
@@ -133,6 +133,8 @@ def test_an_upload_needs_a_team_big_enough_and_the_limits_are_the_teams(client, 
     text = gradebook_csv("moodle", paraboloid.title, 100.0, scoreboard(paraboloid, per_page=None).rows)
     assert f'"{ada.email}","Ada Student","80"' in text and f'"{bob.email}","Bob Student","80"' in text
     assert best_score(bob.id, paraboloid)[:2] == (80.0, 100.0) and best_score(cy.id, paraboloid) is None
+    [summary] = course_overview(paraboloid.course_id, utcnow())[0]
+    assert (summary.students, summary.submissions, summary.median_best) == (2, 3, 80.0)  # each member, once
     # The page of a member who did not upload shows it among the team's.
     log_in(client, bob)
     body = page_text(client.get(f"/assignments/{paraboloid.id}/team"))
