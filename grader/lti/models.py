@@ -82,6 +82,13 @@ class LtiLoginState(db.Model):  # type: ignore[name-defined,misc]
     platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The frame the LMS offered for platform storage (lti_storage_target), when it offered one: the
+    # launch may then prove it is in this login's browser by a value kept there instead of a cookie.
+    storage_target: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 of the random value kept in the platform's storage (never the value itself).
+    storage_secret_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The login initiation's parameters, to start it again in a new window when the frame cannot launch.
+    login_params: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class LtiUsedNonce(db.Model):  # type: ignore[name-defined,misc]
