@@ -40,6 +40,9 @@ class LtiPlatform(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by an administrator: launches are refused and nothing is sent to it until enabled again.
     disabled_at: Mapped[datetime | None]
+    # Where the LMS shows its pages when that is neither the issuer's nor the auth URL's origin (a
+    # hosted Canvas: https://school.instructure.com): they too may frame the tool's launched sessions.
+    frame_origins: Mapped[list[str] | None] = mapped_column(JSON)
 
     deployments: Mapped[list[LtiDeployment]] = relationship(
         back_populates="platform", order_by="LtiDeployment.id", cascade="all, delete-orphan"

@@ -49,8 +49,9 @@ def origin_of(url: str) -> str | None:
 
 
 def platform_origins(platform: LtiPlatform) -> list[str]:
-    """The origins an LMS shows its pages from, as registered: its issuer's and its auth URL's."""
-    found = (origin_of(platform.issuer), origin_of(platform.auth_login_url))
+    """The origins an LMS shows its pages from, as registered: its issuer's, its auth URL's and any
+    frame origins its administrator added."""
+    found = (origin_of(platform.issuer), origin_of(platform.auth_login_url), *(platform.frame_origins or []))
     return sorted({o for o in found if o})
 
 

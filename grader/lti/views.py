@@ -292,6 +292,7 @@ def register_platform() -> Any:
                 auth_login_url=form.get("auth_login_url", ""), auth_token_url=form.get("auth_token_url", ""),
                 key_set_url=form.get("key_set_url", ""), token_audience=form.get("token_audience", ""),
                 deployment_ids=form.get("deployment_ids", "").replace(",", " ").split(), name=form.get("name", ""),
+                frame_origins=form.get("frame_origins", "").replace(",", " ").split(),
             )
         )  # fmt: skip
     except platforms.RegistrationRefused as refused:

@@ -15,6 +15,7 @@ Framing is allowed only to the registered, enabled LMS's origins, for sessions l
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -30,6 +31,7 @@ from support.grading import graded_as_worker
 from grader.assignments.services import publish
 from grader.courses.models import Course
 from grader.extensions import db, utcnow
+from grader.lti import platforms
 from grader.lti.models import LtiPlatform
 
 from .lti_browser import Stack, another_site, course_of, form_of, launch, lti_stack
@@ -222,9 +224,9 @@ def test_a_captured_launch_cannot_use_platform_storage_in_another_browser(stack,
     assert again.startswith(f"{stack.tool}/lti/login?") and "lti_storage_target" not in again
 
 
-def test_framing_ends_when_the_platform_is_disabled(stack, assignment_id):
-    """A session launched inside the frame is framed by its LMS only while its registration is
-    enabled; a session launched at the top level is never framed."""
+def test_framing_follows_the_platforms_registration(stack, assignment_id):
+    """A session launched inside the frame is framed by its LMS's registered origins only while its
+    registration is enabled; a session launched at the top level is never framed."""
     top_level = launch(stack, student("student-disabled", assignment_id))
     assert (
         top_level.status_code == 200
@@ -244,6 +246,19 @@ def test_framing_ends_when_the_platform_is_disabled(stack, assignment_id):
         "Content-Security-Policy"
     ]
     assert f"frame-ancestors {stack.lms.url}" in policy
+    # A hosted Canvas shows its pages on the school's address: its administrator registers that too.
+    canvas_page = "https://school.instructure.com"
+    with stack.app.app_context():
+        form = platforms.PlatformForm(
+            issuer=stack.lms.issuer, client_id=stack.lms.client_id, auth_login_url=f"{stack.lms.url}/auth",
+            auth_token_url=f"{stack.lms.url}/token", key_set_url=f"{stack.lms.url}/jwks", deployment_ids=[],
+            name="Test LMS", frame_origins=[f"{canvas_page}/courses/1"],
+        )  # fmt: skip
+        with pytest.raises(platforms.RegistrationRefused, match="must be an origin only"):
+            platforms.register(form)
+        platforms.register(dataclasses.replace(form, frame_origins=[canvas_page]))
+    policy = requests.get(url, headers=session, timeout=10).headers["Content-Security-Policy"]
+    assert f"frame-ancestors {stack.lms.url} {canvas_page};" in policy
     with stack.app.app_context():
         db.session.query(LtiPlatform).update({"disabled_at": utcnow()})
         db.session.commit()

@@ -1,4 +1,5 @@
-"""LTI launches inside the LMS's frame: a login's platform storage target, its secret's hash, its parameters
+"""LTI launches inside the LMS's frame: a login's platform storage target, its secret's hash, its
+parameters; a platform's extra origins that may frame the tool
 
 Revision ID: a3f9c2e7b1d4
 Revises: f4d2a8b6c3e1
@@ -15,6 +16,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("lti_platforms") as batch:
+        batch.add_column(sa.Column("frame_origins", sa.JSON(), nullable=True))
     with op.batch_alter_table("lti_login_states") as batch:
         batch.add_column(sa.Column("storage_target", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("storage_secret_sha256", sa.String(length=64), nullable=True))
@@ -26,3 +29,5 @@ def downgrade():
         batch.drop_column("login_params")
         batch.drop_column("storage_secret_sha256")
         batch.drop_column("storage_target")
+    with op.batch_alter_table("lti_platforms") as batch:
+        batch.drop_column("frame_origins")
