@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.browser import csp_framed_by, current_user, framing_origins, login_required, serve_pages
 from grader.access.kit import require_course, require_staff
 from grader.accounts.models import Role, User
 from grader.audit import services as trail
@@ -179,10 +179,9 @@ def deep_link_pick() -> Any:
     session.pop(PENDING_KEY, None)  # one response per request
     target = urlsplit(return_url)
     response = Response(render_template("lti/deep_link_return.html", return_url=return_url, token=token))
-    # The form posts to the LMS: allow exactly that origin as a form target, and our own script.
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-        f"form-action 'self' {target.scheme}://{target.netloc}"
+    # The form posts to the LMS: allow exactly that origin as a form target (framed as the session is).
+    response.headers["Content-Security-Policy"] = csp_framed_by(framing_origins()).replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
     )
     return response
 
