@@ -120,8 +120,16 @@ class FramedSessionInterface(SecureCookieSessionInterface):
     None requires) and Partitioned (CHIPS: kept per top-level site, so browsers that block
     third-party cookies keep it). Every other session keeps the app's cookie settings (SameSite=Lax)."""
 
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        opened = super().open_session(app, request)
+        if opened is not None:
+            # A framed session logged out (cleared) must delete the partitioned cookie it came in.
+            opened.opened_framed = FRAMED_BY in opened  # type: ignore[attr-defined]
+        return opened
+
     def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:  # type: ignore[override]
-        token = _saving_framed.set(session.get(FRAMED_BY) is not None)
+        framed = session.get(FRAMED_BY) is not None or getattr(session, "opened_framed", False)
+        token = _saving_framed.set(framed)
         try:
             super().save_session(app, session, response)
         finally:

@@ -76,13 +76,14 @@ def login_response(started: LoginRedirect, launch_url: str) -> Response:
     return response
 
 
-def _same_origin_post() -> bool:
+def _same_origin_post(login_url: str) -> bool:
     """Whether this POST came from one of our own pages (browsers set Origin and Sec-Fetch-Site on
     every form POST, and pages cannot forge them): a captured launch posted from elsewhere cannot
     carry a storage value it read in its own browser."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
         return False
-    return request.headers.get("Origin", "") == request.host_url.rstrip("/")
+    ours = {request.host_url.rstrip("/").lower(), origin_of(login_url)}  # behind a proxy: the public URL's
+    return request.headers.get("Origin", "").lower() in ours
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def binding(login_url: str) -> Bound | Response:
     if request.cookies.get(state_cookie_name(state)) or request.cookies.get(framed_cookie_name(state)):
         return Bound(pending)
     if request.form.get(CHECKED):
-        if _same_origin_post() and storage_value_matches(state, request.form.get(VALUE, "")):
+        if _same_origin_post(login_url) and storage_value_matches(state, request.form.get(VALUE, "")):
             return Bound(pending)
         return refusal(
             "This browser did not start this launch: neither the cookie set when the LMS began it nor the "

@@ -263,9 +263,17 @@ def test_framing_follows_the_platforms_registration(stack, assignment_id):
         db.session.query(LtiPlatform).update({"disabled_at": utcnow()})
         db.session.commit()
     try:
-        policy = requests.get(url, headers=session, timeout=10).headers["Content-Security-Policy"]
-        assert "frame-ancestors 'none'" in policy
+        page = requests.get(url, headers=session, timeout=10)
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     finally:
         with stack.app.app_context():
             db.session.query(LtiPlatform).update({"disabled_at": None})
             db.session.commit()
+    # Logging out in the frame deletes the partitioned cookie (a cookie of other attributes would not).
+    token = re.search(r'name="csrf_token" value="([^"]*)"', page.text)[1]  # type: ignore[index]
+    session = {"Cookie": page.headers["Set-Cookie"].split(";")[0]}  # the token is in the session now
+    out = requests.post(
+        f"{stack.tool}/logout", data={"csrf_token": token}, headers=session, allow_redirects=False, timeout=10
+    )
+    deleted = out.headers["Set-Cookie"]
+    assert deleted.startswith("session=;") and "Partitioned" in deleted and "SameSite=None" in deleted
