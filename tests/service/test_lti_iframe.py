@@ -221,7 +221,8 @@ def test_a_captured_launch_cannot_use_platform_storage_in_another_browser(stack,
     assert "session" not in victim.cookies
     # The refusal's new window starts the login again at the top level, without storage.
     again = html.unescape(re.search(r'id="lti-new-window" href="([^"]*)"', refused.text)[1])  # type: ignore[index]
-    assert again.startswith(f"{stack.tool}/lti/login?") and "lti_storage_target" not in again
+    assert again.startswith(f"{stack.tool}/lti/login?") and "login_hint=attacker" in again
+    assert "lti_storage_target" not in again
 
 
 def test_framing_follows_the_platforms_registration(stack, assignment_id):
