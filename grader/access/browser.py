@@ -9,6 +9,7 @@ in constant time.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hmac
 import secrets
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -27,6 +29,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from grader.accounts.models import User
@@ -39,6 +42,11 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+# A session that began inside an LMS's frame keeps here what it was launched from (LTI sets it); the
+# app's extension of this name says which origins may frame such a session (none: keep 'none').
+FRAMED_BY = "framed_by"
+FRAME_ANCESTORS = "grader.frame_ancestors"
+_saving_framed: contextvars.ContextVar[bool] = contextvars.ContextVar("saving_framed", default=False)
 
 
 class CSRFError(BadRequest):
@@ -93,8 +101,53 @@ def login_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+def csp_framed_by(origins: Iterable[str]) -> str:
+    """The pages' policy, framing allowed by exactly these origins (none given: by nobody)."""
+    allowed = " ".join(origins)
+    return CSP.replace("frame-ancestors 'none'", f"frame-ancestors {allowed}") if allowed else CSP
+
+
+def framing_origins() -> list[str]:
+    """Who may frame this session's pages: nobody, unless it was launched inside a registered LMS."""
+    framed_by = session.get(FRAMED_BY)
+    allowed: Callable[[object], list[str]] | None = current_app.extensions.get(FRAME_ANCESTORS)
+    return allowed(framed_by) if framed_by is not None and allowed is not None else []
+
+
+class FramedSessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, whose cookie survives inside an LMS's frame for the sessions that
+    began there: SameSite=None (the frame's requests are cross-site to the browser), Secure (which
+    None requires) and Partitioned (CHIPS: kept per top-level site, so browsers that block
+    third-party cookies keep it). Every other session keeps the app's cookie settings (SameSite=Lax)."""
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        opened = super().open_session(app, request)
+        if opened is not None:
+            # A framed session logged out (cleared) must delete the partitioned cookie it came in.
+            opened.opened_framed = FRAMED_BY in opened  # type: ignore[attr-defined]
+        return opened
+
+    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:  # type: ignore[override]
+        framed = session.get(FRAMED_BY) is not None or getattr(session, "opened_framed", False)
+        token = _saving_framed.set(framed)
+        try:
+            super().save_session(app, session, response)
+        finally:
+            _saving_framed.reset(token)
+
+    def get_cookie_samesite(self, app: Flask) -> str | None:
+        return "None" if _saving_framed.get() else super().get_cookie_samesite(app)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return True if _saving_framed.get() else super().get_cookie_secure(app)
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return True if _saving_framed.get() else super().get_cookie_partitioned(app)
+
+
 def security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    if "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = csp_framed_by(framing_origins())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

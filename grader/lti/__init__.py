@@ -11,9 +11,13 @@ if TYPE_CHECKING:  # the CLI imports this package's commands; only the service n
 
 
 def init_app(app: Flask) -> None:
-    """Each grade's passback to the LMS gradebooks (create_app calls this)."""
+    """Each grade's passback to the LMS gradebooks, and who may frame LTI sessions (create_app calls this)."""
+    from grader.access.browser import FRAME_ANCESTORS
     from grader.domain_events import GradeCommitted, listen
 
     from .passback import on_grade
+    from .storage import frame_ancestors
 
     listen(app, GradeCommitted, on_grade)
+    # Sessions launched inside an LMS's frame may be framed by that LMS while it stays enabled.
+    app.extensions[FRAME_ANCESTORS] = frame_ancestors

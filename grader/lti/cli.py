@@ -31,6 +31,7 @@ def cmd_register(args: argparse.Namespace) -> int:
                     issuer=args.issuer, client_id=args.client_id, auth_login_url=args.login_url,
                     auth_token_url=args.token_url, key_set_url=args.keyset_url, deployment_ids=args.deployment,
                     token_audience=args.token_audience or "", name=args.name or "",
+                    frame_origins=args.frame_origin,
                 )
             )  # fmt: skip
         except platforms.RegistrationRefused as refused:
@@ -148,6 +149,10 @@ def add_commands(commands: Any) -> None:
     )
     register.add_argument("--token-audience", help="the aud the token URL expects, if not the token URL")
     register.add_argument("--name", help="a name to show (default: the issuer's host)")
+    register.add_argument(
+        "--frame-origin", action="append", default=[],
+        help="an origin the LMS shows its pages from, if not the issuer's (hosted Canvas: your Canvas address)",
+    )  # fmt: skip
     register.set_defaults(handler=cmd_register)
     sub.add_parser("show-config", help="print the URLs to register in the LMS").set_defaults(
         handler=cmd_show_config

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -118,6 +119,21 @@ def _enabled(platform: LtiPlatform) -> LtiPlatform:
 class LoginRedirect:
     url: str  # the LMS's authorization endpoint, with state and nonce
     state: str  # also bound to the browser (a cookie, see views.login): the launch must come back to it
+    platform: LtiPlatform
+    # With platform storage offered: the frame to keep the value in, and the value (see storage.py).
+    storage_target: str | None = None
+    storage_secret: str | None = None
+
+
+# What a new window needs to start the same login again (the rest is per-login).
+RESTART_PARAMS = (
+    "iss",
+    "login_hint",
+    "lti_message_hint",
+    "client_id",
+    "target_link_uri",
+    "lti_deployment_id",
+)
 
 
 def state_cookie_name(state: str) -> str:
@@ -149,16 +165,18 @@ def start_login(values: dict[str, str], launch_url: str) -> LoginRedirect:
         raise LaunchRefused(f"The login request was refused: {exc}") from None
     if not captured.state or not captured.nonce:
         raise LaunchRefused("The LTI library made no state or nonce for this login; nothing was sent.", 500)
+    storage = values.get("lti_storage_target", "")[:200] or None
+    secret = secrets.token_urlsafe(32) if storage else None
     db.session.add(
         LtiLoginState(
-            state=captured.state,
-            nonce=captured.nonce,
-            platform_id=platform.id,
-            expires_at=utcnow() + STATE_LIFETIME,
+            state=captured.state, nonce=captured.nonce, platform_id=platform.id,
+            expires_at=utcnow() + STATE_LIFETIME, storage_target=storage,
+            storage_secret_sha256=hashlib.sha256(secret.encode()).hexdigest() if secret else None,
+            login_params={k: values[k][:1000] for k in RESTART_PARAMS if values.get(k)},
         )
-    )
+    )  # fmt: skip
     db.session.commit()
-    return LoginRedirect(url, captured.state)
+    return LoginRedirect(url, captured.state, platform, storage, secret)
 
 
 def _request(values: dict[str, str]) -> Any:

@@ -40,6 +40,9 @@ class LtiPlatform(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by an administrator: launches are refused and nothing is sent to it until enabled again.
     disabled_at: Mapped[datetime | None]
+    # Where the LMS shows its pages when that is neither the issuer's nor the auth URL's origin (a
+    # hosted Canvas: https://school.instructure.com): they too may frame the tool's launched sessions.
+    frame_origins: Mapped[list[str] | None] = mapped_column(JSON)
 
     deployments: Mapped[list[LtiDeployment]] = relationship(
         back_populates="platform", order_by="LtiDeployment.id", cascade="all, delete-orphan"
@@ -82,6 +85,13 @@ class LtiLoginState(db.Model):  # type: ignore[name-defined,misc]
     platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The frame the LMS offered for platform storage (lti_storage_target), when it offered one: the
+    # launch may then prove it is in this login's browser by a value kept there instead of a cookie.
+    storage_target: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 of the random value kept in the platform's storage (never the value itself).
+    storage_secret_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The login initiation's parameters, to start it again in a new window when the frame cannot launch.
+    login_params: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class LtiUsedNonce(db.Model):  # type: ignore[name-defined,misc]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +32,16 @@ class PlatformForm:
     deployment_ids: list[str]
     token_audience: str = ""
     name: str = ""
+    frame_origins: list[str] = field(default_factory=list)  # given: they replace the registered ones
+
+
+def _frame_origin(value: str) -> str:
+    parts = urlsplit(_url("frame origin", value))
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise RegistrationRefused(
+            f"The frame origin {value!r} must be an origin only (https://school.instructure.com), no path."
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _url(label: str, value: str) -> str:
@@ -62,6 +72,7 @@ def register(form: PlatformForm) -> tuple[LtiPlatform, list[str]]:
         "key_set_url": _url("key set (JWKS) URL", form.key_set_url),
     }
     deployments = [d.strip() for d in form.deployment_ids if d.strip()]
+    frame_origins = sorted({_frame_origin(o) for o in form.frame_origins if o.strip()})
     if any(len(d) > 255 for d in deployments) or len(issuer) > 255 or len(client_id) > 255:
         raise RegistrationRefused("The issuer, client id and deployment ids may be at most 255 characters.")
     platform = db.session.scalar(
@@ -79,6 +90,8 @@ def register(form: PlatformForm) -> tuple[LtiPlatform, list[str]]:
             setattr(platform, key, value)
     platform.name = (form.name.strip() or urlsplit(issuer).netloc or issuer)[:200]
     platform.token_audience = form.token_audience.strip() or None
+    if frame_origins:
+        platform.frame_origins = frame_origins
     known = {d.deployment_id for d in platform.deployments}
     added = [d for d in dict.fromkeys(deployments) if d not in known]
     for deployment_id in added:

@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from grader.access.browser import current_user, login_required, serve_pages
+from grader.access.browser import csp_framed_by, current_user, framing_origins, login_required, serve_pages
 from grader.access.kit import require_course, require_staff
 from grader.accounts.models import Role, User
 from grader.audit import services as trail
@@ -33,8 +33,8 @@ from grader.courses.models import Course
 from grader.denials import StaffOnly
 from grader.extensions import db, utcnow
 
-from . import deep_linking, keys, linking, overview, passback, platforms, provisioning, roster
-from .launch import STATE_LIFETIME, LaunchRefused, start_login, state_cookie_name
+from . import deep_linking, framing, keys, linking, overview, passback, platforms, provisioning, roster
+from .launch import LaunchRefused, start_login
 from .models import LtiContext, LtiPlatform
 from .toolconf import PlatformError
 
@@ -81,20 +81,13 @@ def _user() -> User:
 
 @blueprint.route("/lti/login", methods=["GET", "POST"])
 def login() -> Any:
-    """OIDC third-party initiated login: record state and nonce, send the browser to the LMS."""
+    """OIDC third-party initiated login: record state and nonce, send the browser to the LMS (through
+    the platform storage page when the LMS offers its storage, see framing.py)."""
     try:
         started = start_login(request.values.to_dict(), tool_urls()["launch"])
     except LaunchRefused as refused:
         return _refused(refused)
-    response = redirect(started.url, code=302)
-    # The launch comes back as a cross-site POST from the LMS: only a SameSite=None cookie rides along,
-    # and browsers take those over https only. Plain http (development, tests) gets a Lax one.
-    secure = request.is_secure or (tool_urls()["launch"].startswith("https://"))
-    response.set_cookie(
-        state_cookie_name(started.state), "1", max_age=int(STATE_LIFETIME.total_seconds()),
-        path=url_for("lti.launch"), secure=secure, httponly=True, samesite="None" if secure else "Lax",
-    )  # fmt: skip
-    return response
+    return framing.login_response(started, tool_urls()["launch"])
 
 
 @blueprint.route("/lti/launch", methods=["GET", "POST"])
@@ -105,23 +98,19 @@ def launch() -> Any:
                 "An LTI launch is a form POST from the LMS: open the tool from the course in the LMS.", 405
             )
         )
-    if not request.cookies.get(state_cookie_name(request.form.get("state", ""))):
-        # Login CSRF: a launch captured in someone else's browser and posted into this one would sign
-        # this browser in as them. The launch must come back to the browser whose login made its state.
-        return _refused(
-            LaunchRefused(
-                "This browser did not start this launch (the cookie set when the LMS began it is missing). "
-                "Open the tool again from the LMS; if the LMS shows it inside its own page and your browser "
-                "blocks that page's cookies, choose the LMS's option to open it in a new window.",
-                403,
-            )
-        )
+    # Login CSRF: a launch captured in someone else's browser and posted into this one would sign
+    # this browser in as them. The launch must come back to the browser whose login made its state.
+    bound = framing.binding(tool_urls()["login"])
+    if not isinstance(bound, framing.Bound):
+        return bound
+    pending = bound.pending
     try:
         landing = provisioning.launch(request.form.to_dict())
     except LaunchRefused as refused:
-        return _refused(refused)
+        return framing.framed_as_launched(_refused(refused), pending)
     session.clear()  # a fresh session (and CSRF token) for whoever launched: no fixation
     session["user_id"] = landing.user_id
+    framing.mark_framed(pending)
     for message in landing.messages:
         flash(message)
     if landing.kind == "deep_link":
@@ -190,10 +179,9 @@ def deep_link_pick() -> Any:
     session.pop(PENDING_KEY, None)  # one response per request
     target = urlsplit(return_url)
     response = Response(render_template("lti/deep_link_return.html", return_url=return_url, token=token))
-    # The form posts to the LMS: allow exactly that origin as a form target, and our own script.
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-        f"form-action 'self' {target.scheme}://{target.netloc}"
+    # The form posts to the LMS: allow exactly that origin as a form target (framed as the session is).
+    response.headers["Content-Security-Policy"] = csp_framed_by(framing_origins()).replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
     )
     return response
 
@@ -323,6 +311,7 @@ def register_platform() -> Any:
                 auth_login_url=form.get("auth_login_url", ""), auth_token_url=form.get("auth_token_url", ""),
                 key_set_url=form.get("key_set_url", ""), token_audience=form.get("token_audience", ""),
                 deployment_ids=form.get("deployment_ids", "").replace(",", " ").split(), name=form.get("name", ""),
+                frame_origins=form.get("frame_origins", "").replace(",", " ").split(),
             )
         )  # fmt: skip
     except platforms.RegistrationRefused as refused:

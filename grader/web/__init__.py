@@ -12,7 +12,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """The pages' session cookie and login limits (create_app calls this; it registers the blueprints)."""
+    from grader.access.browser import FramedSessionInterface
+
     from . import login_limits
+
+    # Sessions launched inside an LMS's frame get a cookie that survives there (the others keep Lax).
+    app.session_interface = FramedSessionInterface()
 
     # The session cookie is the login: never readable by scripts, never sent on cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 import requests
-from flask import Flask
+from flask import Flask, request
 from flask_migrate import upgrade
 from sqlalchemy import func, select, update
 from support.databases import temporary_database
@@ -137,9 +137,10 @@ def snapshot(stack: Stack) -> tuple[int, ...]:
 
 
 @contextlib.contextmanager
-def lti_stack(storage: Path, redis_url: str) -> Iterator[Stack]:
+def lti_stack(storage: Path, redis_url: str, lms_host: str = "127.0.0.1") -> Iterator[Stack]:
     """The grader on a real threaded server (its own PostgreSQL database, ``redis_url`` as the broker)
-    and the test LMS, registered with each other."""
+    and the test LMS, registered with each other (the LMS on ``lms_host``: "localhost" makes it
+    another site than the tool, as for a browser in the LMS's frame)."""
     redis.Redis.from_url(redis_url).flushdb()
     with temporary_database("grader_lti") as url:
         app = create_app(
@@ -151,7 +152,7 @@ def lti_stack(storage: Path, redis_url: str) -> Iterator[Stack]:
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         tool = f"http://127.0.0.1:{server.server_port}"
-        lms = TestLms()
+        lms = TestLms(host=lms_host)
         lms.tool = {"login": f"{tool}/lti/login", "launch": f"{tool}/lti/launch", "jwks": f"{tool}/lti/jwks"}
         with app.app_context():
             platforms.register(
@@ -168,3 +169,35 @@ def lti_stack(storage: Path, redis_url: str) -> Iterator[Stack]:
             server.shutdown()
             with app.app_context():
                 db.engine.dispose()
+
+
+@contextlib.contextmanager
+def another_site() -> Iterator[str]:
+    """A tiny server that is neither the tool nor a registered LMS (another port: another origin).
+    ``/framer?src=`` frames any URL (an unregistered site embedding the tool); ``/set-cookies`` sets a
+    plain SameSite=None cookie and a partitioned one, ``/cookies`` lists the names it was sent (to
+    check what a browser keeps in a third-party frame)."""
+    app = Flask("another-site")
+
+    @app.get("/framer")
+    def framer() -> str:
+        src = html.escape(request.args["src"])
+        return f'<!doctype html><title>Not an LMS</title><iframe id="tool" name="tool" src="{src}"></iframe>'
+
+    @app.get("/set-cookies")
+    def set_cookies() -> Any:
+        response = app.response_class("set")
+        response.set_cookie("plain", "1", secure=True, samesite="None")
+        response.set_cookie("partitioned", "1", secure=True, samesite="None", partitioned=True)
+        return response
+
+    @app.get("/cookies")
+    def cookies() -> str:
+        return "cookies: " + " ".join(sorted(request.cookies))
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

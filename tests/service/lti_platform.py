@@ -14,11 +14,13 @@ import itertools
 import threading
 import typing as t
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask, Response, jsonify, redirect, request
+from flask import Flask, Response, jsonify, redirect, request, send_file
 from lti1p3platform.lineitem import TLineItem
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.membership import Context
@@ -104,12 +106,33 @@ def _to_flask(resp: PlatformResponse) -> Response:
     return out
 
 
+STORAGE_SCRIPT = Path(__file__).with_name("lti_platform_storage.js")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _framing_page(src: str, script: str) -> str:
+    """An LMS course page with the tool in an iframe filling the width (phones included)."""
+    return (
+        '<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Neural networks · LMS</title><style>body{margin:0;font-family:sans-serif}"
+        "iframe{display:block;width:100%;height:85vh;border:0}</style></head><body>"
+        f'<header>NN-101 · Grader link</header><iframe id="tool" name="tool" src="{html.escape(src)}" '
+        f'title="Grader" allow="clipboard-write"></iframe>{script}</body></html>'
+    )
+
+
 class TestLms:
     """The platform: its registration of the tool, what it launches, what it received."""
 
     __test__ = False
 
-    def __init__(self, client_id: str = "grader-client", deployment_id: str = "deployment-1") -> None:
+    def __init__(
+        self, client_id: str = "grader-client", deployment_id: str = "deployment-1", host: str = "127.0.0.1"
+    ) -> None:
         self.client_id, self.deployment_id = client_id, deployment_id
         self.private_key = rsa_pem()
         self.foreign_key = rsa_pem()
@@ -125,7 +148,9 @@ class TestLms:
         self._ids = itertools.count(1)
         self.app = self._make_app()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # Another host name than the tool's 127.0.0.1 ("localhost") makes the LMS another site: the
+        # tool in its frame is then third-party, as in a real LMS.
+        self.url = f"http://{host}:{self.server.server_port}"
         self.issuer = self.url
         self.tool: dict[str, str] = {}
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -171,6 +196,17 @@ class TestLms:
         hint = f"hint-{next(self._ids)}"
         self.launches[hint] = spec
         return f"{self.url}/start?hint={hint}"
+
+    def frame_url(self, spec: LaunchSpec, storage: str = "answer") -> str:
+        """The LMS's page that shows the tool in an iframe, its launch begun there. ``storage``: "answer"
+        (the page offers platform storage and answers it), "silent" (offers it, never answers), "none"."""
+        hint = f"hint-{next(self._ids)}"
+        self.launches[hint] = spec
+        return f"{self.url}/course-page?hint={hint}&storage={storage}"
+
+    def embed_url(self, src: str) -> str:
+        """An LMS page framing any URL (for checking what the browser does with third-party cookies)."""
+        return f"{self.url}/embed?{urlencode({'src': src})}"
 
     def item_url(self, n: int) -> str:
         return f"{self.url}/lineitems/{n}"
@@ -230,8 +266,10 @@ class TestLms:
                     f'<input type="hidden" name="{k}" value="{html.escape(str(launch_data[k]))}">'
                     for k in ("id_token", "state")
                 )
+                # As an LMS's launch page does, the form posts itself (requests-driven tests post it).
                 return (
                     f'<form method="POST" action="{html.escape(launch_data["launch_url"])}">{fields}</form>'
+                    "<script>document.forms[0].submit();</script>"
                 )
 
         class Ags(AssignmentsGradesService):
@@ -289,6 +327,30 @@ class TestLms:
             login = Login(_FlaskRequest(None), lms.config())
             login.set_lti_message_hint(hint=request.args["hint"])
             return login.initiate_login(spec.sub)
+
+        @app.get("/course-page")
+        def course_page() -> Any:
+            spec = lms.launches[request.args["hint"]]
+            login = Login(_FlaskRequest(None), lms.config())
+            login.set_lti_message_hint(hint=request.args["hint"])
+            storage = request.args.get("storage", "answer")
+            src = login.prepare_preflight_url(spec.sub)
+            if storage != "none":
+                src += "&" + urlencode({"lti_storage_target": "_parent"})
+            script = (
+                f'<script src="/platform-storage.js" data-tool-origin="{html.escape(_origin(src))}"></script>'
+                if storage == "answer"
+                else ""
+            )
+            return _framing_page(src, script)
+
+        @app.get("/embed")
+        def embed() -> Any:
+            return _framing_page(request.args["src"], "")
+
+        @app.get("/platform-storage.js")
+        def platform_storage_js() -> Any:
+            return send_file(STORAGE_SCRIPT, mimetype="text/javascript")
 
         @app.route("/auth", methods=["GET", "POST"])
         def auth() -> Any:

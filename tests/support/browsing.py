@@ -54,13 +54,13 @@ def served(app: Flask) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[object]:
-    """A headless Chromium (skips the test where Debian's is not installed)."""
+def chromium(extra_args: tuple[str, ...] = ()) -> Iterator[object]:
+    """A headless Chromium (skips the test where Debian's is not installed), with ``extra_args``."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium when run as root")
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
         try:
             yield browser
         finally:
