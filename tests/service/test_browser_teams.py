@@ -74,11 +74,7 @@ def lms(stack: Stack, base_url: str) -> Iterator[TestLms]:
 def _launched(browser, lms: TestLms, spec: LaunchSpec, landing: str):  # type: ignore[no-untyped-def]
     """A browser context opened from the LMS as ``spec`` says, on the tool's page ``landing``."""
     context, page, errors = watched_page(browser, 1000, 800)
-    page.goto(lms.start_url(spec))
-    page.wait_for_selector(
-        "form", state="attached"
-    )  # the LMS's signed form, which a real LMS posts by script
-    page.evaluate("document.forms[0].submit()")
+    page.goto(lms.start_url(spec))  # the LMS's signed form posts itself, as a real LMS's does
     page.wait_for_url(landing)
     errors.clear()  # the LMS's own page asked it for a favicon it has not got: not the tool's error
     return context, page, errors
