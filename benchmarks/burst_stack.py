@@ -273,6 +273,14 @@ def process_cpu(sessions: dict[str, int], redis_pid: int) -> dict[int, tuple[str
     return found
 
 
+def stack_cpu_seconds(sessions: dict[str, int], redis_pid: int) -> float:
+    """CPU seconds the stack's live processes (each part, this benchmark's own included) and its
+    sandboxes have spent so far."""
+    return sum(seconds for _, seconds in process_cpu(sessions, redis_pid).values()) + (
+        sandboxes_cpu_seconds() or 0.0
+    )
+
+
 def cpu_by_part(
     before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
 ) -> dict[str, float]:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +14,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from grader.courses.models import Course
 from grader.engine import spec as spec_module
 from grader.extensions import db, utcnow
+
+# A version never changes once published, so each process keeps its parsed spec (every page of an
+# assignment and every run reads it; parsing decodes its files and the TOML each time), keyed by its
+# content: the text's own hash and the digest that covers its files. Least recently used dropped.
+PARSED_SPECS_KEPT = 64
+_parsed: OrderedDict[tuple[str, str, str], spec_module.Assignment] = OrderedDict()
+_parsed_guard = threading.Lock()
 
 
 class Assignment(db.Model):  # type: ignore[name-defined,misc]
@@ -79,10 +89,21 @@ class AssignmentVersion(db.Model):  # type: ignore[name-defined,misc]
     def spec(self) -> spec_module.Assignment:
         """The spec as published in this version (raises SpecError if it no longer parses)."""
         where = f"{self.assignment.slug} v{self.number}"
+        key = (hashlib.sha256(self.spec_text.encode()).hexdigest(), self.spec_sha256, where)
+        with _parsed_guard:
+            found = _parsed.get(key)
+            if found is not None:
+                _parsed.move_to_end(key)
+                return found
         files = {name: base64.b64decode(text) for name, text in (self.files or {}).items()}
-        return spec_module.parse(
+        parsed = spec_module.parse(
             self.spec_text, where, spec_module.bundle_reader(files, where), validate=False
         )
+        with _parsed_guard:
+            _parsed[key] = parsed
+            while len(_parsed) > PARSED_SPECS_KEPT:
+                _parsed.popitem(last=False)
+        return parsed
 
     @staticmethod
     def encode_files(files: dict[str, bytes]) -> dict[str, str]:

@@ -53,6 +53,11 @@ class Watch:
 
     def wake(self, queue: bool) -> None:
         if queue:
+            if self.queue_moved or self.queue_due is not None:
+                # A move is already pending: the stream reads the place when it is due, and that
+                # read sees this move too. Waking it to learn nothing new costs three hundred
+                # watchers a switch each on every claim of a deadline.
+                return
             self.queue_moved = True
         else:
             self.changed = True

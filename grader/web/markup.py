@@ -6,6 +6,7 @@ browser needs no script, no fonts and no relaxed content-security policy to show
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -25,6 +26,8 @@ def _mathml(tex: str, display: bool) -> str:
     return rendered
 
 
+# A description is the same text on every view of its version: each process keeps the latest ones.
+@functools.lru_cache(maxsize=64)
 def description_html(text: str) -> Markup:
     """Markdown to HTML; raw HTML in the text is escaped, formulas become MathML."""
     formulas: list[str] = []

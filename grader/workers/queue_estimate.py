@@ -37,7 +37,7 @@ from grader.workers import fairness
 from grader.workers.queue_words import duration, place_sentence
 
 WAITING = (State.QUEUED, State.RECEIVED)
-SNAPSHOT_SECONDS = 1.5
+SNAPSHOT_SECONDS = 3.0
 RUN_TIMES_SECONDS = 30.0
 # A submission the snapshot does not know (uploaded or claimed since) refreshes it, at most this often:
 # a burst of uploads costs one read per interval, not one per upload.

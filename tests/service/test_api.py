@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from sqlalchemy import select
 from support.pages import log_in
 
-from grader.accounts.models import Role
+from grader.accounts.models import ApiToken, Role
 from grader.accounts.services import issue_token
 from grader.assignments.deadlines import grant_extension
 from grader.assignments.services import publish
@@ -432,3 +433,23 @@ def test_the_pages_offer_the_exports(client, course, paraboloid, student, studen
     assert client.get(f"/submissions/{mine['id']}/results.json").status_code == 403
     assert client.get(f"/assignments/{paraboloid.id}/gradebook.csv?format=canvas").status_code == 403
     assert "results.json" not in client.get(f"/submissions/{mine['id']}/result").get_data(as_text=True)
+
+
+def test_a_tokens_last_use_is_kept_to_the_minute_without_a_write_per_request(
+    client, course, student, student_token
+):
+    """A script polling every second would otherwise write and commit its token's row on each request."""
+    token = db.session.scalars(select(ApiToken).where(ApiToken.user_id == student.id)).one()
+    assert token.last_used_at is None
+    assert client.get(f"{PREFIX}/courses", headers=bearer(student_token)).status_code == 200
+    db.session.refresh(token)
+    first = token.last_used_at
+    assert first is not None
+    assert client.get(f"{PREFIX}/courses", headers=bearer(student_token)).status_code == 200
+    db.session.refresh(token)
+    assert token.last_used_at == first  # within the minute: not written again
+    token.last_used_at = first - timedelta(minutes=2)
+    db.session.commit()
+    assert client.get(f"{PREFIX}/courses", headers=bearer(student_token)).status_code == 200
+    db.session.refresh(token)
+    assert token.last_used_at > first

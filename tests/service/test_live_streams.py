@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -106,6 +107,31 @@ def test_a_queue_move_wakes_a_watcher_at_most_once_per_refresh(fast_queue_refres
             assert watch.wait(5) is True and time.monotonic() - started < 0.5
     finally:
         hub.stop()
+
+
+class _CountedEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+def test_queue_moves_while_a_read_is_pending_do_not_wake_the_stream_again():
+    """Every claim moves the queue; a stream already waiting to read its place is not woken for each."""
+    watch = live_hub.Watch(("grader:submission:9",), ("grader:queue:q",), hub=None)  # type: ignore[arg-type]
+    watch.event = counted = _CountedEvent()
+    watch.wake(queue=True)
+    assert watch.wait(0) is True and watch.woke_for == "queue"  # the first move: read now
+    watch.wake(queue=True)
+    assert watch.wait(0) is False  # the next is due a refresh after the last read
+    for _ in range(50):  # fifty claims while that read is pending
+        watch.wake(queue=True)
+    assert counted.sets == 2
+    watch.wake(queue=False)  # its own submission changed: at once, whatever is pending
+    assert watch.wait(0) is True and watch.woke_for == "change" and counted.sets == 3
 
 
 def test_without_redis_the_hub_says_so_and_the_streams_poll():

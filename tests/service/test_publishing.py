@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import OrderedDict
 from datetime import timedelta
 
 import numpy as np
@@ -16,11 +17,13 @@ from support.uploads import post_upload
 
 from grader.accounts.models import Role
 from grader.accounts.services import create_user
+from grader.assignments import models as assignment_models
 from grader.assignments.models import Assignment, AssignmentVersion
 from grader.assignments.services import hidden_set_of, publish
 from grader.cli import main
 from grader.courses.models import Course
 from grader.engine import datasets
+from grader.engine import spec as spec_module
 from grader.engine.runner.grade import GradeReport
 from grader.engine.spec import SpecError
 from grader.engine.verdicts import Verdict
@@ -44,6 +47,25 @@ def test_a_changed_spec_is_a_new_version_and_an_unchanged_one_is_not(course, tmp
     assert [v.number for v in again.versions] == [1, 2]
     assert again.versions[0].hidden_secret != again.versions[1].hidden_secret
     assert again.current.spec().grading.seeds == 3  # the stored text parses without the folder
+
+
+def test_a_versions_spec_is_parsed_once_per_process_and_each_version_has_its_own(
+    course, tmp_path, monkeypatch
+):
+    """Every page and run of an assignment reads its spec: a version never changes, so its parse is kept."""
+    folder = copy_paraboloid(tmp_path)
+    first = publish(course, str(folder)).current
+    spec_file = folder / "assignment.toml"
+    spec_file.write_text(spec_file.read_text().replace("seeds = 3", "seeds = 2"))
+    second = publish(course, str(folder)).current
+    parses: list[str] = []
+    real_parse = spec_module.parse
+    monkeypatch.setattr(spec_module, "parse", lambda *a, **k: parses.append(a[1]) or real_parse(*a, **k))
+    monkeypatch.setattr(assignment_models, "_parsed", OrderedDict())  # nothing kept from other tests
+    for _ in range(3):
+        assert first.spec().grading.seeds == 3 and second.spec().grading.seeds == 2
+    assert parses == ["paraboloid v1", "paraboloid v2"]
+    assert first.spec() is first.spec() and second.spec() is not first.spec()
 
 
 def test_the_hidden_set_is_drawn_once_from_the_version_secret_and_stored(course):
