@@ -79,6 +79,8 @@ from burst_watchers import PageViews, Watchers
 
 from grader.app import create_app
 
+QUIET_CORES = 0.05  # what the machine's other tenants may take at idle for the throughput to be judged
+
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -172,7 +174,7 @@ def main() -> int:
         # this shared machine): the CPU the grader never had, left out of the burst's ideal below.
         baseline_start, baseline_cpu = time.monotonic(), busy_cpu_seconds()
         stack_before = stack_cpu_seconds(stack.sessions, redis_server.pid)
-        time.sleep(10)
+        time.sleep(2 if args.smoke else 10)
         baseline_seconds = time.monotonic() - baseline_start
         baseline_rate = (busy_cpu_seconds() - baseline_cpu) / baseline_seconds
         others_rate = max(
@@ -311,6 +313,11 @@ def main() -> int:
         ("no stream dropped without a fallback", not drops and not unseen),
         ("each graded exactly once", once),
         ("throughput >= 90% of the sandbox's ideal on the grader's CPU", per_minute / fair_ideal >= 0.90),
+        # A busy machine before the burst (another benchmark, a test run) would inflate the others' share.
+        (
+            f"a quiet machine before the burst (others {others_rate:.3f} <= {QUIET_CORES} cores)",
+            others_rate <= QUIET_CORES,
+        ),
     ]
     missed = [what for what, ok in targets if not ok]
     print(f"  targets: {'all met' if not missed else 'MISSED: ' + '; '.join(missed)}")

@@ -32,6 +32,7 @@ from .live_hub import Hub, Watch
 
 POLL_SECONDS = 1.0
 FOLLOW_SECONDS = 15.0  # with notifications, the safety-net read in case one was lost
+PLACING_READS = 3  # reads soon after one another while a waiting submission has no place yet
 MAX_SECONDS = 300.0  # the hard cap of one stream under threads, where it holds one
 GEVENT_MAX_SECONDS = 1800.0  # under gevent workers: each reconnection costs a request, an idle stream little
 KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
@@ -127,6 +128,11 @@ def _moved(submission_id: int, payload: dict[str, Any] | None, queue: str | None
     return None if place is None else {**payload, "queue": place.as_payload()}
 
 
+def unplaced(payload: dict[str, Any]) -> bool:
+    """Waiting in a queue whose snapshot does not have it yet (or no longer: out of attempts)."""
+    return payload["state"] in (State.QUEUED.value, State.RECEIVED.value) and payload.get("queue") is None
+
+
 def _changes(
     submission_id: int,
     watch: Watch | None,
@@ -141,6 +147,7 @@ def _changes(
     previous: tuple[str, str] | None = None
     payload: dict[str, Any] | None = None
     queue_moved = False
+    placing_reads = 0
     try:
         while True:
             payload = (queue_moved and _moved(submission_id, payload, queue)) or status_payload(submission_id)
@@ -162,6 +169,10 @@ def _changes(
                 return
             live = watch is not None and watch.live
             wait = min(FOLLOW_SECONDS, KEEPALIVE_SECONDS) if live else poll
+            if unplaced(payload) and placing_reads < PLACING_READS:
+                # Uploaded since the queue's snapshot: its place comes with the snapshot's next read.
+                placing_reads += 1
+                wait = min(wait, queue_estimate.MISSING_REFRESH_SECONDS)
             if clock() - start + wait > cap:
                 yield "event: timeout\ndata: {}\n\n"
                 return

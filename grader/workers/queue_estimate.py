@@ -40,8 +40,10 @@ WAITING = (State.QUEUED, State.RECEIVED)
 SNAPSHOT_SECONDS = 3.0
 RUN_TIMES_SECONDS = 30.0
 # A submission the snapshot does not know (uploaded or claimed since) refreshes it, at most this often:
-# a burst of uploads costs one read per interval, not one per upload.
-MISSING_REFRESH_SECONDS = 0.25
+# a burst of uploads costs one read per interval and process, not one per upload (a read of a
+# 300-long queue costs the web ~5 ms of CPU and PostgreSQL ~3 ms; at a deadline's 5 uploads a second
+# 0.25 s was most of the web's reads). A stream whose submission is not placed yet reads again then.
+MISSING_REFRESH_SECONDS = 1.0
 SLOT_WINDOW = timedelta(minutes=15)  # a worker that ran one of the queue's attempts this recently serves it
 RUN_TIMES_WINDOW = timedelta(hours=6)
 RUN_SAMPLES = 200  # the latest finished attempts of the queue; their median is the typical run

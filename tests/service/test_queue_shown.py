@@ -21,7 +21,7 @@ from grader.assignments.models import Assignment
 from grader.assignments.services import publish
 from grader.courses.models import Course, Enrollment
 from grader.extensions import db
-from grader.web import events, live_hub
+from grader.web import events, live_hub, queries
 from grader.workers import grading, queue_estimate
 
 # paraboloid with no run measured yet: three seeds of up to 120 s training and 30 s evaluation each
@@ -126,7 +126,7 @@ def test_the_live_stream_follows_the_queue_without_reading_the_row_again(
         assert hub is not None
         _until(lambda: hub.live)  # subscribed: the queue's move reaches the stream
         assert grading.claim(ahead, "w1") is not None  # publishes the queue's move
-        forget_the_queues()  # the snapshot's time to live (1.5 s) has passed
+        forget_the_queues()  # the snapshot's time to live has passed
         rows_read: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +142,31 @@ def test_the_live_stream_follows_the_queue_without_reading_the_row_again(
     assert moved["queue"]["position"] == 1 and moved["state"] == "queued"
     assert moved["queue"]["summary"].startswith("Next in the cpu queue")
     assert rows_read == []
+
+
+def test_a_stream_opened_before_the_snapshot_knows_its_upload_shows_the_place_within_a_second(
+    app, course, assignment
+):
+    # At a deadline the queue's snapshot is read again for newcomers at most once a second per process;
+    # a stream whose upload came just after a read says "no place yet", then reads again that soon
+    # (not at its next safety-net read, 15 s later).
+    first, second = new_student(course, "ada"), new_student(course, "alan")
+    (ahead,) = upload(first, assignment)
+    with app.test_request_context():
+        assert queries.status_of(ahead)["queue"]["position"] == 1  # type: ignore[index]
+        (mine,) = upload(second, assignment)
+        stream = events.stream(mine, "cpu")
+        assert next(stream).startswith("retry:")
+        assert _event(next(stream))["queue"] is None  # the snapshot is too fresh to read again
+        hub = events.live_hub()
+        assert hub is not None
+        _until(lambda: hub.live)  # following: nothing else would wake it for 15 s
+        waited = time.monotonic()
+        placed = _event(next(stream))
+        waited = time.monotonic() - waited
+        stream.close()
+    assert placed["queue"]["position"] == 2
+    assert waited < queue_estimate.MISSING_REFRESH_SECONDS + 1
 
 
 def _until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
