@@ -32,7 +32,9 @@ from .live_hub import Hub, Watch
 
 POLL_SECONDS = 1.0
 FOLLOW_SECONDS = 15.0  # with notifications, the safety-net read in case one was lost
-PLACING_READS = 3  # reads soon after one another while a waiting submission has no place yet
+# For this long after a stream opens, it reads again as soon as the queue's snapshot may be read for a
+# newcomer while its submission has no place yet (a time, not a count: other queues' moves wake it too).
+PLACING_SECONDS = 5.0
 MAX_SECONDS = 300.0  # the hard cap of one stream under threads, where it holds one
 GEVENT_MAX_SECONDS = 1800.0  # under gevent workers: each reconnection costs a request, an idle stream little
 KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
@@ -147,7 +149,6 @@ def _changes(
     previous: tuple[str, str] | None = None
     payload: dict[str, Any] | None = None
     queue_moved = False
-    placing_reads = 0
     try:
         while True:
             payload = (queue_moved and _moved(submission_id, payload, queue)) or status_payload(submission_id)
@@ -169,9 +170,8 @@ def _changes(
                 return
             live = watch is not None and watch.live
             wait = min(FOLLOW_SECONDS, KEEPALIVE_SECONDS) if live else poll
-            if unplaced(payload) and placing_reads < PLACING_READS:
+            if unplaced(payload) and clock() - start < PLACING_SECONDS:
                 # Uploaded since the queue's snapshot: its place comes with the snapshot's next read.
-                placing_reads += 1
                 wait = min(wait, queue_estimate.MISSING_REFRESH_SECONDS)
             if clock() - start + wait > cap:
                 yield "event: timeout\ndata: {}\n\n"

@@ -156,11 +156,12 @@ def test_without_runs_to_measure_the_budget_gives_the_run_time(course, assignmen
     )
 
 
-def test_many_watchers_of_one_queue_cost_one_order_query(course, assignment):
+def test_many_watchers_of_one_queue_cost_one_order_query(course, assignment, monkeypatch):
     students = [new_student(course, f"s{n}") for n in range(6)]
     ids = [i for s in students for i in upload(s, assignment, 2)]
     moment = [0.0]
-    queue_estimate.caches().snapshots.clock = lambda: moment[0]
+    # The app's own cache for this test only: later tests' snapshots must age with the real clock.
+    monkeypatch.setattr(queue_estimate.caches().snapshots, "clock", lambda: moment[0])
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
