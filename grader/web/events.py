@@ -33,7 +33,8 @@ from .live_hub import Hub, Watch
 POLL_SECONDS = 1.0
 FOLLOW_SECONDS = 15.0  # with notifications, the safety-net read in case one was lost
 # For this long after a stream opens, it reads again as soon as the queue's snapshot may be read for a
-# newcomer while its submission has no place yet (a time, not a count: other queues' moves wake it too).
+# newcomer while its submission has no place yet (a time, not a count: its queue's moves wake it too,
+# and reads they cause before the snapshot may be read again would spend a count for nothing).
 PLACING_SECONDS = 5.0
 MAX_SECONDS = 300.0  # the hard cap of one stream under threads, where it holds one
 GEVENT_MAX_SECONDS = 1800.0  # under gevent workers: each reconnection costs a request, an idle stream little
@@ -124,15 +125,19 @@ def _moved(submission_id: int, payload: dict[str, Any] | None, queue: str | None
     """After a move of its queue alone, a waiting submission's new place from the queue's shared
     snapshot, without reading its row (the state did not change: its own notification would say);
     None when that cannot tell (it left the waiting line), and the row is read."""
-    if payload is None or queue is None or payload["state"] not in (State.QUEUED.value, State.RECEIVED.value):
+    if payload is None or queue is None or not _waiting(payload):
         return None
     place = queue_estimate.place(submission_id, State(payload["state"]), queue)
     return None if place is None else {**payload, "queue": place.as_payload()}
 
 
-def unplaced(payload: dict[str, Any]) -> bool:
+def _waiting(payload: dict[str, Any]) -> bool:
+    return payload["state"] in (State.QUEUED.value, State.RECEIVED.value)
+
+
+def _unplaced(payload: dict[str, Any]) -> bool:
     """Waiting in a queue whose snapshot does not have it yet (or no longer: out of attempts)."""
-    return payload["state"] in (State.QUEUED.value, State.RECEIVED.value) and payload.get("queue") is None
+    return _waiting(payload) and payload.get("queue") is None
 
 
 def _changes(
@@ -170,7 +175,7 @@ def _changes(
                 return
             live = watch is not None and watch.live
             wait = min(FOLLOW_SECONDS, KEEPALIVE_SECONDS) if live else poll
-            if unplaced(payload) and clock() - start < PLACING_SECONDS:
+            if _unplaced(payload) and clock() - start < PLACING_SECONDS:
                 # Uploaded since the queue's snapshot: its place comes with the snapshot's next read.
                 wait = min(wait, queue_estimate.MISSING_REFRESH_SECONDS)
             if clock() - start + wait > cap:
